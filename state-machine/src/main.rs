@@ -1,0 +1,2 @@
+//! The `tote` command. See `tote --help`.
+fn main() {}

@@ -1,0 +1,155 @@
+//! Connecting to Postgres without leaking credentials.
+//!
+//! Connection URLs carry passwords, and driver errors can echo parts of what they were given, so
+//! every message built here goes through [`redact`] or [`describe`]. Failures are classified into
+//! the stable error kinds: unreachable servers are retryable (`Tote.SourceUnavailable` /
+//! `Tote.WarehouseUnavailable`), bad credentials are `Tote.Config`.
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// Which database a connection is for; decides the error kind of a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The ToteSys OLTP database (read-only use).
+    Source,
+    /// The star-schema warehouse.
+    Warehouse,
+}
+
+impl Role {
+    fn unavailable(self) -> ErrorKind {
+        match self {
+            Role::Source => ErrorKind::SourceUnavailable,
+            Role::Warehouse => ErrorKind::WarehouseUnavailable,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Role::Source => "source database",
+            Role::Warehouse => "warehouse",
+        }
+    }
+}
+
+/// Opens a connection to `url` and drives it on the current Tokio runtime.
+pub async fn connect(url: &str, role: Role) -> Result<Client> {
+    let config: tokio_postgres::Config = url.parse().map_err(|_| {
+        Error::config(format!(
+            "the {} URL is not a valid Postgres URL ({}); expected postgres://user:password@host:port/dbname",
+            role.describe(),
+            redact(url)
+        ))
+    })?;
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| classify(&e, role, url))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %describe(&e), "postgres connection closed with an error");
+        }
+    });
+    Ok(client)
+}
+
+/// Maps a driver error to a tote error of the right kind, with the URL's password removed.
+pub fn classify(e: &tokio_postgres::Error, role: Role, url: &str) -> Error {
+    let text = describe(e);
+    let text = match password_of(url) {
+        Some(pw) if !pw.is_empty() => text.replace(&pw, "***"),
+        _ => text,
+    };
+    match e.code() {
+        Some(code) if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
+            Error::config(format!(
+                "the {} refused the credentials for {}: {text}; check the user name and password in the URL or secret",
+                role.describe(),
+                redact(url)
+            ))
+        }
+        Some(code) if *code == SqlState::INVALID_CATALOG_NAME => Error::config(format!(
+            "the {} at {} has no such database: {text}; check the database name",
+            role.describe(),
+            redact(url)
+        )),
+        Some(code)
+            if *code == SqlState::T_R_SERIALIZATION_FAILURE
+                || *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::TOO_MANY_CONNECTIONS
+                || *code == SqlState::ADMIN_SHUTDOWN
+                || *code == SqlState::CANNOT_CONNECT_NOW
+                || *code == SqlState::QUERY_CANCELED =>
+        {
+            Error::new(role.unavailable(), format!("the {} is busy or restarting: {text}; retry later", role.describe()))
+        }
+        Some(_) => Error::internal(format!("the {} reported an error: {text}", role.describe())),
+        None => Error::new(
+            role.unavailable(),
+            format!("cannot reach the {} at {}: {text}; check that it is running and reachable", role.describe(), redact(url)),
+        ),
+    }
+}
+
+/// A driver error as one line: the server's message and detail when there is one, else the
+/// error chain.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{} ({})", db.message(), db.code().code());
+        if let Some(detail) = db.detail() {
+            s.push_str(": ");
+            s.push_str(detail);
+        }
+        return s;
+    }
+    let mut s = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    s
+}
+
+/// `url` with its password replaced by `***`, safe to print. Unparseable input is replaced whole.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            u.to_string()
+        }
+        Err(_) => "<unparseable URL>".to_string(),
+    }
+}
+
+fn password_of(url: &str) -> Option<String> {
+    url::Url::parse(url).ok()?.password().map(|p| p.to_string())
+}
+
+/// `url` pointing at database `db` instead of its own.
+pub fn with_database(url: &str, db: &str) -> Result<String> {
+    let mut u = url::Url::parse(url).map_err(|_| Error::config(format!("not a valid Postgres URL: {}", redact(url))))?;
+    u.set_path(&format!("/{db}"));
+    Ok(u.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_the_password_only() {
+        let r = redact("postgres://tote:s3cr3t@db.example:5432/totesys?sslmode=require");
+        assert_eq!(r, "postgres://tote:***@db.example:5432/totesys?sslmode=require");
+        assert_eq!(redact("not a url s3cr3t"), "<unparseable URL>");
+    }
+
+    #[test]
+    fn with_database_replaces_the_path() {
+        let u = with_database("postgres://a:b@127.0.0.1:5/postgres?sslmode=disable", "x_1").unwrap();
+        assert_eq!(u, "postgres://a:b@127.0.0.1:5/x_1?sslmode=disable");
+    }
+}
