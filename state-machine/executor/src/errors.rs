@@ -9,6 +9,12 @@
 //! * `States.DataLimitExceeded` is not matched by `States.ALL` (or `States.TaskFailed`),
 //!   only by naming it.
 //! * `States.TaskFailed` acts as a wildcard for every error except `States.Timeout`.
+//!
+//! [`Failure`] is the error a task, a state or a whole execution reports: a name and an
+//! optional human-readable cause, rendered as the `{"Error", "Cause"}` error output.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 /// Wildcard matching any error name (except the terminal ones, see the module docs).
 pub const ALL: &str = "States.ALL";
@@ -63,6 +69,63 @@ pub const PREDEFINED: &[&str] = &[
     "States.QueryEvaluationError",
     "States.Http.Socket",
 ];
+
+/// An error as the States Language reports it: an error name and an optional cause.
+///
+/// Task handlers return it for a failed invocation (`error` is what `ErrorEquals`
+/// matches, e.g. the Lambda `errorType`); the executor uses it for every state and
+/// execution failure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// The error name, e.g. `Tote.SourceUnavailable` or `States.Timeout`.
+    pub error: String,
+    /// Human-readable detail; Lambda puts the JSON error body here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+impl Failure {
+    /// A failure with a name and a cause.
+    pub fn new(error: impl Into<String>, cause: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            cause: Some(cause.into()),
+        }
+    }
+
+    /// A failure with a name and no cause.
+    pub fn named(error: impl Into<String>) -> Failure {
+        Failure {
+            error: error.into(),
+            cause: None,
+        }
+    }
+
+    /// A `States.Runtime` failure.
+    pub fn runtime(cause: impl Into<String>) -> Failure {
+        Failure::new(RUNTIME, cause)
+    }
+
+    /// The error output a `Catch` passes on: `{"Error": ..., "Cause": ...}` (no `Cause`
+    /// when there is none).
+    pub fn to_error_output(&self) -> Value {
+        match &self.cause {
+            Some(cause) => json!({"Error": self.error, "Cause": cause}),
+            None => json!({"Error": self.error}),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.cause {
+            Some(cause) => write!(f, "{}: {}", self.error, cause),
+            None => f.write_str(&self.error),
+        }
+    }
+}
+
+impl std::error::Error for Failure {}
 
 /// Whether an error with this name may be retried or caught at all.
 pub fn is_recoverable(error: &str) -> bool {

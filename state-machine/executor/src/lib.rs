@@ -5,7 +5,10 @@
 //! below are the pieces the interpreter stands on.
 
 pub mod base64;
+pub mod choice;
 pub mod digest;
 pub mod errors;
+pub mod intrinsics;
 pub mod paths;
+pub mod template;
 pub mod value;

@@ -6,6 +6,7 @@
 
 use std::cmp::Ordering;
 
+use chrono::{DateTime, FixedOffset};
 use serde_json::{Number, Value};
 
 /// Compares two JSON numbers by value: exactly when both are integers, as `f64` otherwise.
@@ -102,6 +103,15 @@ pub fn exact_unsigned(value: &Value) -> Option<u64> {
     (f >= 0.0 && f.fract() == 0.0 && f < 9.0e15).then_some(f as u64)
 }
 
+/// Parses a States Language timestamp: RFC 3339 with an uppercase `T` between date and
+/// time and an uppercase `Z` when there is no numeric offset (`2016-03-14T01:59:00Z`).
+pub fn parse_timestamp(text: &str) -> Option<DateTime<FixedOffset>> {
+    if text.contains(['t', 'z', ' ']) || !text.contains('T') {
+        return None;
+    }
+    DateTime::parse_from_rfc3339(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +134,16 @@ mod tests {
     #[test]
     fn size_counts_compact_bytes() {
         assert_eq!(json_size(&json!({"a": 1})), 7);
+    }
+
+    #[test]
+    fn timestamps() {
+        assert!(parse_timestamp("2016-03-14T01:59:00Z").is_some());
+        assert!(parse_timestamp("2016-03-14T01:59:00.123+02:00").is_some());
+        assert!(parse_timestamp("2016-03-14t01:59:00Z").is_none());
+        assert!(parse_timestamp("2016-03-14T01:59:00z").is_none());
+        assert!(parse_timestamp("2016-03-14 01:59:00Z").is_none());
+        assert!(parse_timestamp("2016-03-14").is_none());
     }
 
     #[test]
