@@ -48,7 +48,10 @@ impl ErrorKind {
 
     /// Whether a retry of the same request may succeed (the state machine retries these).
     pub fn is_retryable(self) -> bool {
-        matches!(self, ErrorKind::SourceUnavailable | ErrorKind::WarehouseUnavailable)
+        matches!(
+            self,
+            ErrorKind::SourceUnavailable | ErrorKind::WarehouseUnavailable
+        )
     }
 }
 
@@ -68,7 +71,10 @@ pub struct Error {
 impl Error {
     /// An error of `kind` with a message that says what happened and what to do.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// The stable class of this error.

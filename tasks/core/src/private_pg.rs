@@ -43,7 +43,11 @@ impl PrivateCluster {
         let temp = tempfile::Builder::new()
             .prefix("tote-pg-")
             .tempdir()
-            .map_err(|e| Error::internal(format!("cannot create a temporary directory for Postgres: {e}")))?;
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot create a temporary directory for Postgres: {e}"
+                ))
+            })?;
         let mut cluster = Self::init(temp.path())?;
         cluster.temp = Some(temp);
         cluster.start()?;
@@ -85,7 +89,10 @@ impl PrivateCluster {
 
     /// A connection URL for database `db` as the superuser. It contains the password: never log it.
     pub fn url(&self, db: &str) -> String {
-        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}", self.password, self.port)
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{db}",
+            self.password, self.port
+        )
     }
 
     /// The TCP port the server listens on (127.0.0.1 only).
@@ -100,7 +107,11 @@ impl PrivateCluster {
 
     fn init(root: &Path) -> Result<Self> {
         let bin = find_bin_dir()?;
-        let run_as = if is_root() { Some("postgres".to_string()) } else { None };
+        let run_as = if is_root() {
+            Some("postgres".to_string())
+        } else {
+            None
+        };
         let password: String = rand::rng()
             .sample_iter(rand::distr::Alphanumeric)
             .take(24)
@@ -145,27 +156,61 @@ impl PrivateCluster {
         if let Some(user) = &run_as {
             chown_recursive(root, user)?;
         }
-        Ok(PrivateCluster { root: root.to_path_buf(), port, password, bin, run_as, temp: None })
+        Ok(PrivateCluster {
+            root: root.to_path_buf(),
+            port,
+            password,
+            bin,
+            run_as,
+            temp: None,
+        })
     }
 
     fn open(root: &Path) -> Result<Self> {
         let read = |name: &str| {
             std::fs::read_to_string(root.join(name))
                 .map(|s| s.trim().to_string())
-                .map_err(|e| Error::config(format!("{} is not a tote Postgres directory ({name}: {e})", root.display())))
+                .map_err(|e| {
+                    Error::config(format!(
+                        "{} is not a tote Postgres directory ({name}: {e})",
+                        root.display()
+                    ))
+                })
         };
         let password = read("password")?;
-        let port = read("port")?
-            .parse()
-            .map_err(|_| Error::config(format!("{}/port does not hold a port number", root.display())))?;
-        let run_as = if is_root() { Some("postgres".to_string()) } else { None };
-        Ok(PrivateCluster { root: root.to_path_buf(), port, password, bin: find_bin_dir()?, run_as, temp: None })
+        let port = read("port")?.parse().map_err(|_| {
+            Error::config(format!(
+                "{}/port does not hold a port number",
+                root.display()
+            ))
+        })?;
+        let run_as = if is_root() {
+            Some("postgres".to_string())
+        } else {
+            None
+        };
+        Ok(PrivateCluster {
+            root: root.to_path_buf(),
+            port,
+            password,
+            bin: find_bin_dir()?,
+            run_as,
+            temp: None,
+        })
     }
 
     fn is_running(&self) -> bool {
         let data = self.root.join("data");
-        let Some(data) = data.to_str() else { return false };
-        run(&self.bin, self.run_as.as_deref(), "pg_ctl", &["-D", data, "status"]).is_ok()
+        let Some(data) = data.to_str() else {
+            return false;
+        };
+        run(
+            &self.bin,
+            self.run_as.as_deref(),
+            "pg_ctl",
+            &["-D", data, "status"],
+        )
+        .is_ok()
     }
 
     fn start(&self) -> Result<()> {
@@ -175,19 +220,44 @@ impl PrivateCluster {
             &self.bin,
             self.run_as.as_deref(),
             "pg_ctl",
-            &["-D", path_str(&data)?, "-l", path_str(&log)?, "-w", "-t", "120", "start"],
+            &[
+                "-D",
+                path_str(&data)?,
+                "-l",
+                path_str(&log)?,
+                "-w",
+                "-t",
+                "120",
+                "start",
+            ],
         )
         .map_err(|e| {
             let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = tail.lines().rev().take(10).collect::<Vec<_>>().into_iter().rev().collect();
-            Error::internal(format!("{e}\nlast lines of {}:\n{}", log.display(), tail.join("\n")))
+            let tail: Vec<&str> = tail
+                .lines()
+                .rev()
+                .take(10)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Error::internal(format!(
+                "{e}\nlast lines of {}:\n{}",
+                log.display(),
+                tail.join("\n")
+            ))
         })
     }
 
     fn stop(&self) {
         let data = self.root.join("data");
         if let Some(data) = data.to_str() {
-            let _ = run(&self.bin, self.run_as.as_deref(), "pg_ctl", &["-D", data, "-m", "immediate", "-w", "stop"]);
+            let _ = run(
+                &self.bin,
+                self.run_as.as_deref(),
+                "pg_ctl",
+                &["-D", data, "-m", "immediate", "-w", "stop"],
+            );
         }
     }
 }
@@ -201,12 +271,17 @@ impl Drop for PrivateCluster {
 }
 
 fn path_str(path: &Path) -> Result<&str> {
-    path.to_str()
-        .ok_or_else(|| Error::config(format!("{} is not valid UTF-8; choose another directory", path.display())))
+    path.to_str().ok_or_else(|| {
+        Error::config(format!(
+            "{} is not valid UTF-8; choose another directory",
+            path.display()
+        ))
+    })
 }
 
 fn write_file(path: &Path, contents: &str) -> Result<()> {
-    std::fs::write(path, contents).map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, contents)
+        .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))
 }
 
 fn append_file(path: &Path, contents: &str) -> Result<()> {
@@ -246,7 +321,8 @@ fn chown_recursive(root: &Path, user: &str) -> Result<()> {
         }
         Ok(())
     }
-    walk(root, uid, gid).map_err(|e| Error::internal(format!("cannot hand {} to {user}: {e}", root.display())))
+    walk(root, uid, gid)
+        .map_err(|e| Error::internal(format!("cannot hand {} to {user}: {e}", root.display())))
 }
 
 fn free_port() -> Result<u16> {
@@ -265,7 +341,10 @@ fn find_bin_dir() -> Result<PathBuf> {
         if dir.join("initdb").exists() {
             return Ok(dir);
         }
-        return Err(Error::config(format!("TOTE_PG_BIN={} has no initdb in it", dir.display())));
+        return Err(Error::config(format!(
+            "TOTE_PG_BIN={} has no initdb in it",
+            dir.display()
+        )));
     }
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
@@ -356,11 +435,20 @@ impl Drop for TestDatabase {
         let name = self.name.clone();
         // Drop runs outside any async context we can rely on: use a private runtime on a thread.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             rt.block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls).await.ok()?;
+                let (client, connection) =
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                        .await
+                        .ok()?;
                 tokio::spawn(connection);
-                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
+                let sql = format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    quote_ident(&name)
+                );
                 client.batch_execute(&sql).await.ok()
             })
         })
@@ -390,7 +478,9 @@ pub fn test_server_url() -> Result<String> {
         unsafe { libc::atexit(stop_shared_cluster) };
         Mutex::new(cluster)
     });
-    let guard = cell.lock().map_err(|_| Error::internal("test cluster lock poisoned"))?;
+    let guard = cell
+        .lock()
+        .map_err(|_| Error::internal("test cluster lock poisoned"))?;
     match guard.as_ref() {
         Some(cluster) => Ok(cluster.url("postgres")),
         None => {
@@ -418,12 +508,29 @@ async fn create_test_database(admin_url: &str) -> Result<TestDatabase> {
     );
     let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
         .await
-        .map_err(|e| Error::internal(format!("cannot connect to the test server: {}", crate::pg::describe(&e))))?;
+        .map_err(|e| {
+            Error::internal(format!(
+                "cannot connect to the test server: {}",
+                crate::pg::describe(&e)
+            ))
+        })?;
     tokio::spawn(connection);
     client
-        .batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name)))
+        .batch_execute(&format!(
+            "CREATE DATABASE {} TEMPLATE template0",
+            quote_ident(&name)
+        ))
         .await
-        .map_err(|e| Error::internal(format!("cannot create test database: {}", crate::pg::describe(&e))))?;
+        .map_err(|e| {
+            Error::internal(format!(
+                "cannot create test database: {}",
+                crate::pg::describe(&e)
+            ))
+        })?;
     let url = crate::pg::with_database(admin_url, &name)?;
-    Ok(TestDatabase { url, admin_url: admin_url.to_string(), name })
+    Ok(TestDatabase {
+        url,
+        admin_url: admin_url.to_string(),
+        name,
+    })
 }

@@ -1,0 +1,55 @@
+//! Command-line parsing and dispatch for `tote`.
+
+mod demo;
+mod postgres;
+mod sim;
+
+use clap::{Parser, Subcommand};
+
+/// tote keeps a Postgres star-schema warehouse within minutes of the ToteSys OLTP database.
+#[derive(Debug, Parser)]
+#[command(name = "tote", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (repeat for more). `TOTE_LOG` (e.g. `tote=debug`) overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Zero-configuration demo: a private Postgres, a seeded ToteSys, and a summary.
+    Demo(demo::DemoArgs),
+    /// The ToteSys simulator: create, fill and play a source database forward.
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+    /// A private Postgres server for trying tote (and for its tests).
+    #[command(subcommand)]
+    Postgres(postgres::PostgresCommand),
+}
+
+/// Sends logs to stderr; `TOTE_LOG` takes an `EnvFilter` directive.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info,tote=info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TOTE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs the parsed command.
+pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Sim(cmd) => sim::run(cmd).await,
+        Command::Postgres(cmd) => postgres::run(cmd).await,
+    }
+}

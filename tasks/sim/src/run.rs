@@ -1,0 +1,641 @@
+//! `tote sim run`: play ToteSys forward in simulated time, one 15-minute tick at a time.
+//!
+//! The simulated clock starts at the later of the newest timestamp in the database and the
+//! clock the simulator last stored (in `tote_sim.clock`, outside the ToteSys schema), so ticks
+//! that wrote nothing (nights, weekends) still move time on and runs are reproducible: the
+//! simulator never reads the wall clock. Each tick is one transaction.
+//!
+//! A tick brings what the real business does (orders with their transaction and payment in
+//! business hours, new designs, `paid` flipping at 07:55 on the payment date) and, on request,
+//! what the real data never showed but a pipeline must survive: order updates, staff renames and
+//! department moves, department renames, counterparty and address changes, deletes, and one
+//! transaction held open over several ticks so that it commits late with an old `last_updated`.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{Duration as Span, NaiveDate, NaiveDateTime, NaiveTime};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio_postgres::{Client, GenericClient, Transaction};
+use tote_core::pg::{self, Role};
+use tote_core::{Error, Result};
+
+use crate::model::{self, Order, OrderKind};
+
+/// One tick of simulated time.
+pub const TICK: Span = Span::minutes(15);
+/// How many ticks the late-committing transaction stays open.
+pub const LATE_COMMIT_TICKS: u32 = 3;
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Number of ticks to play.
+    pub ticks: u32,
+    /// Real time between ticks (zero: as fast as possible).
+    pub interval: Duration,
+    /// RNG seed, mixed with the simulated clock so consecutive runs differ yet repeat exactly.
+    pub seed: u64,
+    /// Volume of new orders and designs, as for the seed (1 ≈ the real database).
+    pub scale: f64,
+    /// Expected number of changes of each kind per tick (order updates, staff renames, department
+    /// moves, department renames, counterparty moves, address changes).
+    pub update_rate: f64,
+    /// Expected number of deleted orders (with their transaction and payment) per tick.
+    pub delete_rate: f64,
+    /// Hold one new order's transaction open for [`LATE_COMMIT_TICKS`] ticks.
+    pub late_commit: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            ticks: 4,
+            interval: Duration::ZERO,
+            seed: 1,
+            scale: 1.0,
+            update_rate: 0.0,
+            delete_rate: 0.0,
+            late_commit: false,
+        }
+    }
+}
+
+/// What one tick changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// The tick's simulated window: (from, to].
+    pub from: Option<NaiveDateTime>,
+    /// End of the window.
+    pub to: Option<NaiveDateTime>,
+    /// New sales orders.
+    pub sales_orders: u32,
+    /// New purchase orders.
+    pub purchase_orders: u32,
+    /// New designs.
+    pub designs: u32,
+    /// Payments whose `paid` flipped to true.
+    pub paid: u32,
+    /// Orders whose units, price or dates changed.
+    pub order_updates: u32,
+    /// Staff renamed.
+    pub staff_renames: u32,
+    /// Staff moved to another department.
+    pub staff_moves: u32,
+    /// Departments renamed.
+    pub department_renames: u32,
+    /// Counterparties moved to another legal address.
+    pub counterparty_moves: u32,
+    /// Addresses changed.
+    pub address_changes: u32,
+    /// Orders deleted with their transaction and payment.
+    pub deletes: u32,
+    /// The late transaction opened (`Some(stamp)`) in this tick.
+    pub late_opened: Option<NaiveDateTime>,
+    /// The late transaction committed at the end of this tick.
+    pub late_committed: bool,
+}
+
+impl fmt::Display for TickReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (Some(from), Some(to)) = (self.from, self.to) else {
+            return f.write_str("tick");
+        };
+        write!(
+            f,
+            "{} → {}",
+            from.format("%a %Y-%m-%d %H:%M"),
+            to.format("%H:%M")
+        )?;
+        let parts = [
+            (self.sales_orders, "sales order"),
+            (self.purchase_orders, "purchase order"),
+            (self.designs, "design"),
+            (self.paid, "paid"),
+            (self.order_updates, "order update"),
+            (self.staff_renames, "staff rename"),
+            (self.staff_moves, "staff move"),
+            (self.department_renames, "department rename"),
+            (self.counterparty_moves, "counterparty move"),
+            (self.address_changes, "address change"),
+            (self.deletes, "delete"),
+        ];
+        let mut any = false;
+        for (n, what) in parts {
+            if n > 0 {
+                let plural = if n > 1 && what != "paid" { "s" } else { "" };
+                write!(f, "{} {n} {what}{plural}", if any { "," } else { ":" })?;
+                any = true;
+            }
+        }
+        if !any {
+            f.write_str(": quiet")?;
+        }
+        if let Some(at) = self.late_opened {
+            write!(
+                f,
+                "; late transaction opened, stamped {}",
+                at.format("%H:%M:%S%.3f")
+            )?;
+        }
+        if self.late_committed {
+            f.write_str("; late transaction committed")?;
+        }
+        Ok(())
+    }
+}
+
+/// Plays `options.ticks` ticks against the database at `url`, calling `on_tick` after each.
+pub async fn run(
+    url: &str,
+    options: &RunOptions,
+    mut on_tick: impl FnMut(&TickReport),
+) -> Result<Vec<TickReport>> {
+    let mut client = pg::connect(url, Role::Source).await?;
+    let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, url);
+    client
+        .batch_execute(crate::schema::SIM_STATE)
+        .await
+        .map_err(err)?;
+    let mut clock = current_clock(&client).await?;
+    let mut rng =
+        ChaCha8Rng::seed_from_u64(options.seed ^ clock.and_utc().timestamp_millis() as u64);
+    let mut late: Option<(Client, u32)> = None;
+    let mut reports = Vec::new();
+    for tick in 0..options.ticks {
+        if tick > 0 && !options.interval.is_zero() {
+            tokio::time::sleep(options.interval).await;
+        }
+        let to = clock + TICK;
+        let mut report = TickReport {
+            from: Some(clock),
+            to: Some(to),
+            ..TickReport::default()
+        };
+        let tx = client.transaction().await.map_err(err)?;
+        play_tick(&tx, &mut rng, clock, to, options, &mut report)
+            .await
+            .map_err(err)?;
+        set_clock(&tx, to).await?;
+        tx.commit().await.map_err(err)?;
+
+        if options.late_commit
+            && late.is_none()
+            && !reports.iter().any(|r: &TickReport| r.late_opened.is_some())
+        {
+            if let Some(at) = business_moment(&mut rng, clock, to) {
+                let late_client = pg::connect(url, Role::Source).await?;
+                late_client.batch_execute("BEGIN").await.map_err(err)?;
+                let max_design = max_id(&late_client, "design").await.map_err(err)?;
+                let order = model::sales_order(&mut rng, at, max_design.max(1));
+                insert_order(&late_client, &order).await.map_err(err)?;
+                report.late_opened = Some(at);
+                late = Some((late_client, tick));
+            }
+        }
+        if let Some((late_client, opened)) = &late {
+            if tick >= opened + LATE_COMMIT_TICKS || tick + 1 == options.ticks {
+                late_client.batch_execute("COMMIT").await.map_err(err)?;
+                report.late_committed = true;
+                late = None;
+            }
+        }
+        clock = to;
+        on_tick(&report);
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// The simulated clock: the later of the stored clock and the newest timestamp in the data.
+pub async fn current_clock(client: &Client) -> Result<NaiveDateTime> {
+    let mut sql = String::from("SELECT max(t) FROM (SELECT now AS t FROM tote_sim.clock");
+    for table in tote_core::tables::SOURCE_TABLES {
+        sql.push_str(&format!(
+            " UNION ALL SELECT max(last_updated) FROM {}",
+            tote_core::tables::quote_ident(table)
+        ));
+    }
+    sql.push_str(") AS m");
+    let row = client
+        .query_one(&sql, &[])
+        .await
+        .map_err(|e| Error::new(tote_core::ErrorKind::SourceUnavailable, pg::describe(&e)))?;
+    row.get::<_, Option<NaiveDateTime>>(0).ok_or_else(|| {
+        Error::bad_request("the database holds no ToteSys rows: run `tote sim seed` first")
+    })
+}
+
+/// Stores the simulated clock.
+pub async fn set_clock(client: &impl GenericClient, now: NaiveDateTime) -> Result<()> {
+    client
+        .execute(
+            "INSERT INTO tote_sim.clock (id, now) VALUES (1, $1) ON CONFLICT (id) DO UPDATE SET now = excluded.now",
+            &[&now],
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| Error::new(tote_core::ErrorKind::SourceUnavailable, pg::describe(&e)))
+}
+
+/// A random moment in (from, to] that falls in business hours, if there is one.
+fn business_moment(
+    rng: &mut ChaCha8Rng,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Option<NaiveDateTime> {
+    let (a, b) = business_window(from, to)?;
+    Some(model::moment(rng, a, b))
+}
+
+/// The part of the window (from, to] inside business hours, as a half-open [a, b).
+fn business_window(
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Option<(NaiveDateTime, NaiveDateTime)> {
+    let start = from + Span::milliseconds(1);
+    let day = start.date();
+    if !model::is_business_time(day.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())) {
+        return None;
+    }
+    let open = day.and_time(NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+    let close = day.and_time(NaiveTime::from_hms_opt(19, 0, 0).unwrap());
+    let a = start.max(open);
+    let b = (to + Span::milliseconds(1)).min(close);
+    (b > a).then_some((a, b))
+}
+
+async fn play_tick(
+    tx: &Transaction<'_>,
+    rng: &mut ChaCha8Rng,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    options: &RunOptions,
+    report: &mut TickReport,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    // New arrivals, in time order.
+    if let Some((a, b)) = business_window(from, to) {
+        let share = (b - a).num_milliseconds() as f64 / 39_600_000.0;
+        let mut arrivals: Vec<(NaiveDateTime, u8)> = Vec::new();
+        for (kind, per_day) in [(0u8, 1.0), (1, 21.5), (2, 9.0)] {
+            for _ in 0..model::count(rng, per_day * options.scale * share) {
+                arrivals.push((model::moment(rng, a, b), kind));
+            }
+        }
+        arrivals.sort();
+        let mut max_design = max_id(tx, "design").await?;
+        for (at, kind) in arrivals {
+            match kind {
+                0 => {
+                    let d = model::design(rng, at);
+                    let row = tx
+                        .query_one(
+                            "INSERT INTO design (created_at, design_name, file_location, file_name, last_updated) \
+                             VALUES ($1, $2, $3, $4, $1) RETURNING design_id",
+                            &[&d.created_at, &d.name, &d.file_location, &d.file_name],
+                        )
+                        .await?;
+                    max_design = row.get(0);
+                    report.designs += 1;
+                }
+                1 => {
+                    insert_order(tx, &model::sales_order(rng, at, max_design.max(1))).await?;
+                    report.sales_orders += 1;
+                }
+                _ => {
+                    insert_order(tx, &model::purchase_order(rng, at)).await?;
+                    report.purchase_orders += 1;
+                }
+            }
+        }
+    }
+
+    // Payments flip to paid at 07:55 on their payment date.
+    report.paid = tx
+        .execute(
+            "UPDATE payment SET paid = true, last_updated = flip FROM \
+               (SELECT payment_id AS id, payment_date::date + time '07:55' AS flip FROM payment WHERE NOT paid) AS f \
+             WHERE payment_id = f.id AND f.flip > $1 AND f.flip <= $2 AND f.flip > created_at",
+            &[&from, &to],
+        )
+        .await? as u32;
+
+    // What the real data never showed.
+    for _ in 0..model::count(rng, options.update_rate) {
+        let sale = rng.random_bool(0.5);
+        if update_order(tx, rng, sale, from, to).await? {
+            report.order_updates += 1;
+        }
+    }
+    for _ in 0..model::count(rng, options.update_rate) {
+        let id = rng.random_range(1..=model::STAFF);
+        let at = model::moment(
+            rng,
+            from + Span::milliseconds(1),
+            to + Span::milliseconds(1),
+        );
+        let last = model::last_name(rng);
+        report.staff_renames += tx
+            .execute(
+                "UPDATE staff SET last_name = $2, last_updated = $3, \
+                 email_address = lower(regexp_replace(first_name, '[^[:alnum:]]', '', 'g')) || '.' || \
+                                 lower(regexp_replace($2, '[^[:alnum:]]', '', 'g')) || '@terrifictotes.com' \
+                 WHERE staff_id = $1 AND last_name <> $2",
+                &[&id, &last, &at],
+            )
+            .await? as u32;
+    }
+    for _ in 0..model::count(rng, options.update_rate) {
+        let id = rng.random_range(1..=model::STAFF);
+        let department = rng.random_range(2..=model::DEPARTMENTS);
+        let at = model::moment(
+            rng,
+            from + Span::milliseconds(1),
+            to + Span::milliseconds(1),
+        );
+        report.staff_moves += tx
+            .execute(
+                "UPDATE staff SET department_id = $2, last_updated = $3 WHERE staff_id = $1 AND department_id <> $2",
+                &[&id, &department, &at],
+            )
+            .await? as u32;
+    }
+    for _ in 0..model::count(rng, options.update_rate) {
+        let id = rng.random_range(2..=model::DEPARTMENTS);
+        let at = model::moment(
+            rng,
+            from + Span::milliseconds(1),
+            to + Span::milliseconds(1),
+        );
+        let base = model::DEPARTMENT_ROWS[id as usize - 1].0;
+        let suffix = ["", " & Operations", " Services", " Team"][rng.random_range(0..4)];
+        let name = format!("{base}{suffix}");
+        report.department_renames += tx
+            .execute(
+                "UPDATE department SET department_name = $2, last_updated = $3 WHERE department_id = $1 AND department_name <> $2",
+                &[&id, &name, &at],
+            )
+            .await? as u32;
+    }
+    for _ in 0..model::count(rng, options.update_rate) {
+        let id = rng.random_range(1..=model::COUNTERPARTIES);
+        let address = rng.random_range(1..=model::ADDRESSES);
+        let at = model::moment(
+            rng,
+            from + Span::milliseconds(1),
+            to + Span::milliseconds(1),
+        );
+        report.counterparty_moves += tx
+            .execute(
+                "UPDATE counterparty SET legal_address_id = $2, last_updated = $3 \
+                 WHERE counterparty_id = $1 AND legal_address_id <> $2",
+                &[&id, &address, &at],
+            )
+            .await? as u32;
+    }
+    for _ in 0..model::count(rng, options.update_rate) {
+        let id = rng.random_range(1..=model::ADDRESSES);
+        let a = model::address(rng);
+        let at = model::moment(
+            rng,
+            from + Span::milliseconds(1),
+            to + Span::milliseconds(1),
+        );
+        report.address_changes += tx
+            .execute(
+                "UPDATE address SET address_line_1 = $2, phone = $3, last_updated = $4 WHERE address_id = $1",
+                &[&id, &a.line_1, &a.phone, &at],
+            )
+            .await? as u32;
+    }
+    for _ in 0..model::count(rng, options.delete_rate) {
+        let sale = rng.random_bool(0.7);
+        if delete_order(tx, rng, sale).await? {
+            report.deletes += 1;
+        }
+    }
+    Ok(())
+}
+
+async fn max_id(
+    client: &impl GenericClient,
+    table: &str,
+) -> std::result::Result<i32, tokio_postgres::Error> {
+    let sql = format!(
+        "SELECT coalesce(max({}), 0) FROM {}",
+        tote_core::tables::quote_ident(&format!("{table}_id")),
+        tote_core::tables::quote_ident(table)
+    );
+    Ok(client.query_one(&sql, &[]).await?.get(0))
+}
+
+/// Inserts an order with its transaction and payment (unpaid: it was just created).
+async fn insert_order(
+    client: &impl GenericClient,
+    o: &Order,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let price = model::money(o.unit_price_pence);
+    let delivery = o.delivery_date.format("%Y-%m-%d").to_string();
+    let payment = o.payment_date.format("%Y-%m-%d").to_string();
+    let (sales_id, purchase_id): (Option<i32>, Option<i32>) = match &o.kind {
+        OrderKind::Sale { design_id } => {
+            let row = client
+                .query_one(
+                    "INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, units_sold, \
+                     unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) \
+                     VALUES ($1, $1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10) RETURNING sales_order_id",
+                    &[
+                        &o.created_at,
+                        design_id,
+                        &o.staff_id,
+                        &o.counterparty_id,
+                        &o.quantity,
+                        &price,
+                        &o.currency_id,
+                        &delivery,
+                        &payment,
+                        &o.location_id,
+                    ],
+                )
+                .await?;
+            (Some(row.get(0)), None)
+        }
+        OrderKind::Purchase { item_code } => {
+            let row = client
+                .query_one(
+                    "INSERT INTO purchase_order (created_at, last_updated, staff_id, counterparty_id, item_code, item_quantity, \
+                     item_unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) \
+                     VALUES ($1, $1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10) RETURNING purchase_order_id",
+                    &[
+                        &o.created_at,
+                        &o.staff_id,
+                        &o.counterparty_id,
+                        item_code,
+                        &o.quantity,
+                        &price,
+                        &o.currency_id,
+                        &delivery,
+                        &payment,
+                        &o.location_id,
+                    ],
+                )
+                .await?;
+            (None, Some(row.get(0)))
+        }
+    };
+    let txn: i32 = client
+        .query_one(
+            "INSERT INTO \"transaction\" (transaction_type, sales_order_id, purchase_order_id, created_at, last_updated) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING transaction_id",
+            &[&o.transaction_type(), &sales_id, &purchase_id, &o.created_at],
+        )
+        .await?
+        .get(0);
+    let amount = model::money(o.amount_pence());
+    client
+        .execute(
+            "INSERT INTO payment (created_at, last_updated, transaction_id, counterparty_id, payment_amount, currency_id, \
+             payment_type_id, paid, payment_date, company_ac_number, counterparty_ac_number) \
+             VALUES ($1, $1, $2, $3, $4::text::numeric, $5, $6, false, $7, $8, $9)",
+            &[
+                &o.created_at,
+                &txn,
+                &o.counterparty_id,
+                &amount,
+                &o.currency_id,
+                &o.payment_type_id(),
+                &payment,
+                &o.company_ac,
+                &o.counterparty_ac,
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Changes the quantity, price and agreed dates of a random order whose payment is still unpaid,
+/// keeping payment_amount = quantity × price and payment_date = agreed_payment_date.
+async fn update_order(
+    tx: &Transaction<'_>,
+    rng: &mut ChaCha8Rng,
+    sale: bool,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let (table, id_col, qty_col, price_col, fk) = if sale {
+        (
+            "sales_order",
+            "sales_order_id",
+            "units_sold",
+            "unit_price",
+            "sales_order_id",
+        )
+    } else {
+        (
+            "purchase_order",
+            "purchase_order_id",
+            "item_quantity",
+            "item_unit_price",
+            "purchase_order_id",
+        )
+    };
+    let candidates_sql = format!(
+        "SELECT o.{id_col}, o.created_at, p.payment_id FROM {table} o \
+         JOIN \"transaction\" t ON t.{fk} = o.{id_col} JOIN payment p ON p.transaction_id = t.transaction_id \
+         WHERE NOT p.paid AND o.last_updated <= $1 ORDER BY o.{id_col} DESC LIMIT 50"
+    );
+    let rows = tx.query(&candidates_sql, &[&from]).await?;
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    let row = &rows[rng.random_range(0..rows.len())];
+    let (id, created_at, payment_id): (i32, NaiveDateTime, i32) =
+        (row.get(0), row.get(1), row.get(2));
+    let at = model::moment(
+        rng,
+        from + Span::milliseconds(1),
+        to + Span::milliseconds(1),
+    );
+    let quantity = model::quantity(rng, sale);
+    let price = model::unit_price_pence(rng, sale);
+    let (mut delivery, mut payment) = model::agreed_dates(rng, created_at.date());
+    // A payment date whose 07:55 flip is already in the past would leave a payment unpaid that
+    // should have been paid: move it to the earliest day still ahead.
+    let earliest: NaiveDate = (to + Span::minutes(5)).date() + Span::days(1);
+    let latest = created_at.date() + Span::days(7);
+    if payment < earliest {
+        if earliest > latest {
+            // No legal payment date is still ahead: change quantity and price only.
+            let row = tx
+                .query_one(
+                    &format!("SELECT agreed_delivery_date, agreed_payment_date FROM {table} WHERE {id_col} = $1"),
+                    &[&id],
+                )
+                .await?;
+            delivery =
+                NaiveDate::parse_from_str(row.get::<_, &str>(0), "%Y-%m-%d").unwrap_or(delivery);
+            payment =
+                NaiveDate::parse_from_str(row.get::<_, &str>(1), "%Y-%m-%d").unwrap_or(payment);
+        } else {
+            payment = earliest;
+        }
+    }
+    let price_text = model::money(price);
+    let amount = model::money(quantity as i64 * price);
+    let delivery = delivery.format("%Y-%m-%d").to_string();
+    let payment = payment.format("%Y-%m-%d").to_string();
+    tx.execute(
+        &format!(
+            "UPDATE {table} SET {qty_col} = $2, {price_col} = $3::text::numeric, agreed_delivery_date = $4, \
+             agreed_payment_date = $5, last_updated = $6 WHERE {id_col} = $1"
+        ),
+        &[&id, &quantity, &price_text, &delivery, &payment, &at],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE payment SET payment_amount = $2::text::numeric, payment_date = $3, last_updated = $4 WHERE payment_id = $1",
+        &[&payment_id, &amount, &payment, &at],
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Deletes a random recent order with its transaction and payment.
+async fn delete_order(
+    tx: &Transaction<'_>,
+    rng: &mut ChaCha8Rng,
+    sale: bool,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let (table, id_col) = if sale {
+        ("sales_order", "sales_order_id")
+    } else {
+        ("purchase_order", "purchase_order_id")
+    };
+    let rows = tx
+        .query(
+            &format!("SELECT {id_col} FROM {table} ORDER BY {id_col} DESC LIMIT 200"),
+            &[],
+        )
+        .await?;
+    if rows.is_empty() {
+        return Ok(false);
+    }
+    let id: i32 = rows[rng.random_range(0..rows.len())].get(0);
+    tx.execute(
+        &format!(
+            "DELETE FROM payment WHERE transaction_id IN (SELECT transaction_id FROM \"transaction\" WHERE {id_col} = $1)"
+        ),
+        &[&id],
+    )
+    .await?;
+    tx.execute(
+        &format!("DELETE FROM \"transaction\" WHERE {id_col} = $1"),
+        &[&id],
+    )
+    .await?;
+    Ok(tx
+        .execute(&format!("DELETE FROM {table} WHERE {id_col} = $1"), &[&id])
+        .await?
+        > 0)
+}
