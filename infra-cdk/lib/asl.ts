@@ -1,0 +1,64 @@
+import { CfnElement } from 'aws-cdk-lib';
+import { Stage } from './config';
+import { ToteStack } from './tote-stack';
+
+/** A CloudFormation intrinsic inside the state machine's `DefinitionString` `Fn::Join`. */
+type Intrinsic = { Ref: string } | { 'Fn::GetAtt': [string, string] };
+
+/** The ASL placeholder of each stage function (docs/stage-contract.md). */
+export function functionPlaceholder(stage: Stage): string {
+  return `\${Function:${stage}}`;
+}
+
+/** The ASL placeholder of the alert topic (docs/stage-contract.md). */
+export const TOPIC_PLACEHOLDER = '${Topic:alerts}';
+
+/**
+ * The state machine definition of a synthesized {@link ToteStack} as ASL JSON text, with every
+ * template reference replaced by its stable placeholder:
+ *
+ * | template reference                 | placeholder             |
+ * |------------------------------------|-------------------------|
+ * | `Fn::GetAtt` IngestFunction.Arn    | `${Function:ingest}`    |
+ * | `Fn::GetAtt` TransformFunction.Arn | `${Function:transform}` |
+ * | `Fn::GetAtt` LoadFunction.Arn      | `${Function:load}`      |
+ * | `Ref` AlertTopic                   | `${Topic:alerts}`       |
+ * | `Ref` AWS::Partition               | `aws`                   |
+ *
+ * Any other reference throws, so a new one cannot slip unmapped into the local executor's copy.
+ */
+export function definitionText(stack: ToteStack, template: { Resources: Record<string, any> }): string {
+  const logicalId = (element: unknown): string => stack.getLogicalId(element as CfnElement);
+  const placeholders = new Map<string, string>();
+  const fns = stack.stageFunctions.all;
+  for (const stage of Object.keys(fns) as Stage[]) {
+    placeholders.set(`GetAtt:${logicalId(fns[stage].node.defaultChild)}.Arn`, functionPlaceholder(stage));
+  }
+  placeholders.set(`Ref:${logicalId(stack.alerts.topic.node.defaultChild)}`, TOPIC_PLACEHOLDER);
+  placeholders.set('Ref:AWS::Partition', 'aws');
+
+  const stateMachine = template.Resources[logicalId(stack.pipeline.stateMachine.node.defaultChild)];
+  const definitionString = stateMachine.Properties.DefinitionString;
+  const parts: Array<string | Intrinsic> =
+    typeof definitionString === 'string' ? [definitionString] : definitionString['Fn::Join'][1];
+
+  return parts
+    .map((part) => {
+      if (typeof part === 'string') return part;
+      const key = 'Ref' in part ? `Ref:${part.Ref}` : `GetAtt:${part['Fn::GetAtt'][0]}.${part['Fn::GetAtt'][1]}`;
+      const placeholder = placeholders.get(key);
+      if (placeholder === undefined) {
+        throw new Error(
+          `the state machine definition references ${JSON.stringify(part)}, which has no placeholder; ` +
+            'add one in lib/asl.ts and docs/stage-contract.md',
+        );
+      }
+      return placeholder;
+    })
+    .join('');
+}
+
+/** {@link definitionText} as the file scripts/export-asl writes: 2-space JSON, CDK's key order, final newline. */
+export function formatDefinition(text: string): string {
+  return `${JSON.stringify(JSON.parse(text), null, 2)}\n`;
+}

@@ -1,0 +1,309 @@
+import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+
+/**
+ * Lambda service errors (docs/stage-contract.md), retried 2 s, backoff 2, 6 attempts.
+ * They mean the invoke itself failed, never the stage, so a retry cannot double work.
+ */
+export const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+];
+
+/** The stages' own transient errors (Lambda `errorType`), retried with full jitter. */
+export const TOTE_TRANSIENT_ERRORS = ['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable'];
+
+/** Retry of {@link TOTE_TRANSIENT_ERRORS}: 5 s, ×2, 6 attempts, each wait capped at 2 minutes, full jitter. */
+export const TOTE_TRANSIENT_RETRY = {
+  interval: Duration.seconds(5),
+  backoffRate: 2,
+  maxAttempts: 6,
+  maxDelay: Duration.minutes(2),
+};
+
+/** State names, as they appear in the console, the execution history and `definition.asl.json`. */
+export const STATE = {
+  readRequest: 'ReadRequest',
+  tablesNamed: 'TablesNamed',
+  useNamedTables: 'UseNamedTables',
+  fullRefreshAsked: 'FullRefreshAsked',
+  useFullRefresh: 'UseFullRefresh',
+  plan: 'Plan',
+  ingestTables: 'IngestTables',
+  ingestTable: 'IngestTable',
+  summariseIngest: 'SummariseIngest',
+  anythingChanged: 'AnythingChanged',
+  nothingChanged: 'NothingChanged',
+  transform: 'Transform',
+  loadDimensions: 'LoadDimensions',
+  loadFacts: 'LoadFacts',
+  done: 'Done',
+  publishAlert: 'PublishAlert',
+  pipelineFailed: 'PipelineFailed',
+} as const;
+
+/** Properties of {@link Pipeline}. */
+export interface PipelineProps {
+  /** Plans the run and ingests one table per Map iteration. */
+  readonly ingestFunction: lambda.IFunction;
+  /** Builds the star schema from every committed landing batch not yet transformed. */
+  readonly transformFunction: lambda.IFunction;
+  /** Loads processed batches into the warehouse, dimensions first, then facts. */
+  readonly loadFunction: lambda.IFunction;
+  /** Where the one failure alert of a failed execution is published. */
+  readonly alertTopic: sns.ITopic;
+  /** How many tables are ingested at once (the Map's MaxConcurrency). */
+  readonly ingestConcurrency: number;
+  /** Whole-execution timeout; a timed-out execution raises the ExecutionsTimedOut alarm. */
+  readonly executionTimeout: Duration;
+  /** Retention of the execution log group, in days. */
+  readonly logRetentionDays: number;
+}
+
+/**
+ * The tote state machine (Standard workflow), DESIGN.md "Orchestration" and issue 6:
+ *
+ * ```
+ * ReadRequest → (defaults for tables / full_refresh) → Plan → IngestTables (Map: IngestTable)
+ *   → SummariseIngest → AnythingChanged? ── no ──→ NothingChanged (Succeed)
+ *                                         └─ yes ─→ Transform → LoadDimensions → LoadFacts → Done (Succeed)
+ * any failure → <State>Failed (Pass: the alert) → PublishAlert (SNS) → PipelineFailed (Fail)
+ * ```
+ *
+ * The definition is plain JSONPath ASL (no JSONata, no variables) and uses only the intrinsics
+ * States.Format, States.ArrayContains and States.JsonToString, so that the local executor in
+ * `state-machine/` runs the exported copy unchanged (scripts/export-asl).
+ *
+ * Logging is level ALL with execution data: payloads carry names, keys and counts only, never rows
+ * or credentials (docs/stage-contract.md), and at 96 executions a day of ~30 events each the cost is
+ * negligible, while a failed run can be read state by state without re-running it. (ERROR would
+ * log only the failing event, not the inputs that led to it; cdk-nag AwsSolutions-SF1 also asks
+ * for ALL.) X-Ray tracing is on and the stage Lambdas trace actively, so one trace spans the run.
+ */
+export class Pipeline extends Construct {
+  /** The state machine. */
+  public readonly stateMachine: sfn.StateMachine;
+  /** Its execution log group. */
+  public readonly logGroup: logs.LogGroup;
+
+  private readonly props: PipelineProps;
+  private readonly publishAlert: sfn.IChainable;
+
+  constructor(scope: Construct, id: string, props: PipelineProps) {
+    super(scope, id);
+    this.props = props;
+
+    // ---- failure path: <State>Failed (Pass) → PublishAlert → PipelineFailed ---------------------
+    const pipelineFailed = new sfn.Fail(this, STATE.pipelineFailed, {
+      comment: 'Ends a failed execution with the error and cause of the state that failed.',
+      errorPath: '$.error',
+      causePath: '$.cause',
+    });
+    const publishAlert = new tasks.SnsPublish(this, STATE.publishAlert, {
+      comment: 'The one alert of a failed execution: execution, state, error, cause and console URL, as JSON.',
+      topic: props.alertTopic,
+      subject: 'tote pipeline execution failed',
+      message: sfn.TaskInput.fromText(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$'))),
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    publishAlert.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 3 });
+    // If even the alert cannot be sent, still end in PipelineFailed with the original error.
+    publishAlert.addCatch(pipelineFailed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
+    publishAlert.next(pipelineFailed);
+    this.publishAlert = publishAlert;
+
+    // ---- the request: execution input {"tables"?: [...], "full_refresh"?: bool} ------------------
+    // Payload paths that match nothing fail the state (States.Runtime), so absent optional fields
+    // are first defaulted to null in $.request; the scheduler sends {}.
+    const readRequest = new sfn.Pass(this, STATE.readRequest, {
+      comment: 'Defaults for the optional execution input fields.',
+      result: sfn.Result.fromObject({ tables: null, full_refresh: null }),
+      resultPath: '$.request',
+    });
+    const useNamedTables = new sfn.Pass(this, STATE.useNamedTables, {
+      inputPath: '$.tables',
+      resultPath: '$.request.tables',
+    });
+    const useFullRefresh = new sfn.Pass(this, STATE.useFullRefresh, {
+      inputPath: '$.full_refresh',
+      resultPath: '$.request.full_refresh',
+    });
+
+    // ---- the stages --------------------------------------------------------------------------
+    const plan = this.stageTask(STATE.plan, props.ingestFunction, {
+      action: 'plan',
+      execution: sfn.JsonPath.executionName,
+      tables: sfn.JsonPath.listAt('$.request.tables'),
+      full_refresh: sfn.JsonPath.stringAt('$.request.full_refresh'),
+    }, {
+      tables: sfn.JsonPath.listAt('$.Payload.tables'),
+      full_refresh: sfn.JsonPath.stringAt('$.Payload.full_refresh'),
+    }, '$.plan');
+
+    const ingestTable = this.stageTask(STATE.ingestTable, props.ingestFunction, {
+      action: 'ingest',
+      table: sfn.JsonPath.stringAt('$.table'),
+      execution: sfn.JsonPath.executionName,
+      full_refresh: sfn.JsonPath.stringAt('$.full_refresh'),
+    }, {
+      // The written keys stay in the ingest commit log; state data carries counts only.
+      table: sfn.JsonPath.stringAt('$.Payload.table'),
+      changed: sfn.JsonPath.stringAt('$.Payload.changed'),
+      batch_id: sfn.JsonPath.stringAt('$.Payload.batch_id'),
+      rows: sfn.JsonPath.numberAt('$.Payload.rows'),
+    });
+    const ingestTables = new sfn.Map(this, STATE.ingestTables, {
+      comment: 'One ingest per planned table. A failed iteration fails the Map; redrive re-runs only failed iterations.',
+      itemsPath: '$.plan.tables',
+      itemSelector: {
+        table: sfn.JsonPath.stringAt('$$.Map.Item.Value'),
+        full_refresh: sfn.JsonPath.stringAt('$.plan.full_refresh'),
+      },
+      maxConcurrency: props.ingestConcurrency,
+      resultPath: '$.ingest',
+    });
+    // The Lambda task inside the Map retries like every other; its failure propagates to the Map,
+    // whose Catch (a Catch inside the iteration could not reach the alert) raises the alert.
+    ingestTables.itemProcessor(ingestTable);
+    this.catchInto(ingestTables, STATE.ingestTables);
+
+    // "Nothing changed": States.ArrayContains over the wildcard projection of every iteration's
+    // `changed`. Intrinsic arguments take full JSONPath (not only reference paths) and a projection
+    // of an empty array is [], so no tables gives false. A Choice cannot do this itself: its Variable
+    // must be a reference path (no `*`), hence the Pass.
+    const summariseIngest = new sfn.Pass(this, STATE.summariseIngest, {
+      comment: 'changed = true when any table ingested a new batch.',
+      parameters: {
+        // Written out: CDK's JsonPath.arrayContains cannot render a boolean literal argument.
+        'changed.$': 'States.ArrayContains($.ingest[*].changed, true)',
+      },
+      resultPath: '$.ingest_summary',
+    });
+
+    const transform = this.stageTask(STATE.transform, props.transformFunction, {
+      action: 'transform',
+      execution: sfn.JsonPath.executionName,
+    }, {
+      changed: sfn.JsonPath.stringAt('$.Payload.changed'),
+      batches: sfn.JsonPath.listAt('$.Payload.batches'),
+      rows: sfn.JsonPath.objectAt('$.Payload.rows'),
+    }, '$.transform');
+    const loadDimensions = this.loadTask(STATE.loadDimensions, 'dimensions', '$.load_dimensions');
+    const loadFacts = this.loadTask(STATE.loadFacts, 'facts', '$.load_facts');
+
+    const fullRefreshAsked = new sfn.Choice(this, STATE.fullRefreshAsked)
+      .when(sfn.Condition.isPresent('$.full_refresh'), useFullRefresh.next(plan))
+      .otherwise(plan);
+    const tablesNamed = new sfn.Choice(this, STATE.tablesNamed)
+      .when(sfn.Condition.isPresent('$.tables'), useNamedTables.next(fullRefreshAsked))
+      .otherwise(fullRefreshAsked);
+    readRequest.next(tablesNamed);
+
+    plan
+      .next(ingestTables)
+      .next(summariseIngest)
+      .next(
+        new sfn.Choice(this, STATE.anythingChanged)
+          .when(
+            sfn.Condition.booleanEquals('$.ingest_summary.changed', false),
+            new sfn.Succeed(this, STATE.nothingChanged, { comment: 'No table had new rows: nothing to transform or load.' }),
+          )
+          .otherwise(transform.next(loadDimensions).next(loadFacts).next(new sfn.Succeed(this, STATE.done))),
+      );
+
+    this.logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
+      retention: props.logRetentionDays as logs.RetentionDays,
+    });
+
+    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+      comment: 'tote: ingest ToteSys, transform to the star schema, load the warehouse',
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(readRequest),
+      timeout: props.executionTimeout,
+      tracingEnabled: true,
+      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+
+    Validations.of(this.stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery ' +
+        '(logs:CreateLogDelivery and friends) do not support resource-level permissions; CDK adds exactly these.',
+    });
+    for (const fn of [props.ingestFunction, props.transformFunction, props.loadFunction]) {
+      const fnId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
+      Validations.of(this.stateMachine).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${fnId}.Arn>:*]`,
+        reason: 'lambda:InvokeFunction on the stage function and its versions/aliases (ARN:qualifier); CDK grants both.',
+      });
+    }
+  }
+
+  /** A load Task for one phase (`dimensions` or `facts`). */
+  private loadTask(name: string, phase: 'dimensions' | 'facts', resultPath: string): tasks.LambdaInvoke {
+    return this.stageTask(name, this.props.loadFunction, {
+      action: 'load',
+      phase,
+      execution: sfn.JsonPath.executionName,
+    }, {
+      batches: sfn.JsonPath.numberAt('$.Payload.batches'),
+      rows: sfn.JsonPath.objectAt('$.Payload.rows'),
+    }, resultPath);
+  }
+
+  /**
+   * A Lambda task per docs/stage-contract.md: the optimised `lambda:invoke` integration, the
+   * request as `Payload`, the response fields picked out of `$.Payload`, both retries, and (outside
+   * a Map iteration) the catch into the alert.
+   */
+  private stageTask(
+    name: string,
+    fn: lambda.IFunction,
+    payload: Record<string, unknown>,
+    resultSelector: Record<string, unknown>,
+    resultPath?: string,
+  ): tasks.LambdaInvoke {
+    const task = new tasks.LambdaInvoke(this, name, {
+      lambdaFunction: fn,
+      payload: sfn.TaskInput.fromObject(payload),
+      resultSelector,
+      // Replace the iteration input with the result inside the Map; elsewhere keep the state data.
+      resultPath: resultPath ?? '$',
+      // The contract's retry below replaces CDK's default one.
+      retryOnServiceExceptions: false,
+    });
+    task.addRetry({ errors: LAMBDA_SERVICE_ERRORS, interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 6 });
+    task.addRetry({ errors: TOTE_TRANSIENT_ERRORS, ...TOTE_TRANSIENT_RETRY, jitterStrategy: sfn.JitterType.FULL });
+    if (resultPath !== undefined) this.catchInto(task, name);
+    return task;
+  }
+
+  /**
+   * Routes every error of `state` (after its retries) to a Pass that turns it into the alert
+   * (execution name, failed state, error, cause, console URL), then into PublishAlert.
+   */
+  private catchInto(state: tasks.LambdaInvoke | sfn.Map, name: string): void {
+    const region = Stack.of(this).region;
+    const consoleUrl =
+      `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/{}`;
+    const failed = new sfn.Pass(this, `${name}Failed`, {
+      comment: `The alert for a failure in ${name}.`,
+      parameters: {
+        execution: sfn.JsonPath.executionName,
+        state: name,
+        error: sfn.JsonPath.stringAt('$.failure.Error'),
+        cause: sfn.JsonPath.stringAt('$.failure.Cause'),
+        console_url: sfn.JsonPath.format(consoleUrl, sfn.JsonPath.executionId),
+      },
+    });
+    failed.next(this.publishAlert);
+    state.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
+  }
+}
