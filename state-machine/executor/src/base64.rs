@@ -28,12 +28,9 @@ pub fn encode(input: &[u8]) -> String {
 /// Base64 (including whitespace) is an error.
 pub fn decode(input: &str) -> Result<Vec<u8>, String> {
     let bytes = input.as_bytes();
-    let unpadded = bytes
-        .iter()
-        .rposition(|&c| c != b'=')
-        .map_or(0, |last| last + 1);
+    let unpadded = bytes.iter().rposition(|&c| c != b'=').map_or(0, |last| last + 1);
     let padding = bytes.len() - unpadded;
-    if padding > 2 || (padding > 0 && bytes.len() % 4 != 0) {
+    if padding > 2 || (padding > 0 && !bytes.len().is_multiple_of(4)) {
         return Err("invalid Base64 padding".to_owned());
     }
     let data = &bytes[..unpadded];
@@ -44,8 +41,7 @@ pub fn decode(input: &str) -> Result<Vec<u8>, String> {
     for chunk in data.chunks(4) {
         let mut n: u32 = 0;
         for (i, &c) in chunk.iter().enumerate() {
-            let v =
-                sextet(c).ok_or_else(|| format!("'{}' is not a Base64 character", c as char))?;
+            let v = sextet(c).ok_or_else(|| format!("'{}' is not a Base64 character", c as char))?;
             n |= u32::from(v) << (18 - 6 * i);
         }
         let produced = chunk.len() * 6 / 8;

@@ -113,19 +113,13 @@ const OPERATORS: &[(&str, Operator)] = &[
     ("NumericLessThan", Operator::NumericLessThan),
     ("NumericGreaterThan", Operator::NumericGreaterThan),
     ("NumericLessThanEquals", Operator::NumericLessThanEquals),
-    (
-        "NumericGreaterThanEquals",
-        Operator::NumericGreaterThanEquals,
-    ),
+    ("NumericGreaterThanEquals", Operator::NumericGreaterThanEquals),
     ("BooleanEquals", Operator::BooleanEquals),
     ("TimestampEquals", Operator::TimestampEquals),
     ("TimestampLessThan", Operator::TimestampLessThan),
     ("TimestampGreaterThan", Operator::TimestampGreaterThan),
     ("TimestampLessThanEquals", Operator::TimestampLessThanEquals),
-    (
-        "TimestampGreaterThanEquals",
-        Operator::TimestampGreaterThanEquals,
-    ),
+    ("TimestampGreaterThanEquals", Operator::TimestampGreaterThanEquals),
     ("IsNull", Operator::IsNull),
     ("IsPresent", Operator::IsPresent),
     ("IsNumeric", Operator::IsNumeric),
@@ -177,9 +171,7 @@ impl Operator {
             StringEquals | NumericEquals | BooleanEquals | TimestampEquals => ordering.is_eq(),
             StringLessThan | NumericLessThan | TimestampLessThan => ordering.is_lt(),
             StringGreaterThan | NumericGreaterThan | TimestampGreaterThan => ordering.is_gt(),
-            StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => {
-                ordering.is_le()
-            }
+            StringLessThanEquals | NumericLessThanEquals | TimestampLessThanEquals => ordering.is_le(),
             StringGreaterThanEquals | NumericGreaterThanEquals | TimestampGreaterThanEquals => {
                 ordering.is_ge()
             }
@@ -200,9 +192,7 @@ enum Family {
 impl ChoiceRule {
     /// Compiles a top-level rule (which must have `Next`).
     pub fn compile(value: &Value) -> Result<ChoiceRule, String> {
-        let map = value
-            .as_object()
-            .ok_or("a choice rule must be a JSON object")?;
+        let map = value.as_object().ok_or("a choice rule must be a JSON object")?;
         let next = match map.get("Next") {
             Some(Value::String(next)) => next.clone(),
             Some(_) => return Err("'Next' must be a string".to_owned()),
@@ -218,9 +208,7 @@ impl ChoiceRule {
 impl Condition {
     /// Compiles a nested condition (which must not have `Next`).
     pub fn compile(value: &Value) -> Result<Condition, String> {
-        let map = value
-            .as_object()
-            .ok_or("a choice rule must be a JSON object")?;
+        let map = value.as_object().ok_or("a choice rule must be a JSON object")?;
         Condition::compile_fields(map, false)
     }
 
@@ -350,8 +338,7 @@ impl Condition {
                 operator,
                 operand,
             } => {
-                let resolve =
-                    |path: &Path| path.resolve(if path.is_context() { context } else { input });
+                let resolve = |path: &Path| path.resolve(if path.is_context() { context } else { input });
                 let value = resolve(variable);
                 if *operator == Operator::IsPresent {
                     let expected = matches!(operand, Operand::Value(Value::Bool(true)));
@@ -473,9 +460,7 @@ fn pattern_matches(pattern: &[PatternToken], text: &str) -> bool {
             },
         }
     }
-    pattern[p..]
-        .iter()
-        .all(|token| *token == PatternToken::Star)
+    pattern[p..].iter().all(|token| *token == PatternToken::Star)
 }
 
 #[cfg(test)]
@@ -515,10 +500,7 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            holds(
-                json!({"Variable": "$.n", "NumericEquals": 2.0}),
-                input.clone()
-            ),
+            holds(json!({"Variable": "$.n", "NumericEquals": 2.0}), input.clone()),
             Ok(true)
         );
         assert_eq!(
@@ -529,18 +511,12 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            holds(
-                json!({"Variable": "$.s", "NumericEquals": 2}),
-                input.clone()
-            ),
+            holds(json!({"Variable": "$.s", "NumericEquals": 2}), input.clone()),
             Ok(false),
             "type mismatch is false"
         );
         assert_eq!(
-            holds(
-                json!({"Variable": "$.b", "BooleanEquals": true}),
-                input.clone()
-            ),
+            holds(json!({"Variable": "$.b", "BooleanEquals": true}), input.clone()),
             Ok(true)
         );
         assert_eq!(
@@ -566,17 +542,11 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            holds(
-                json!({"Variable": "$.nope", "IsPresent": false}),
-                input.clone()
-            ),
+            holds(json!({"Variable": "$.nope", "IsPresent": false}), input.clone()),
             Ok(true)
         );
         assert_eq!(
-            holds(
-                json!({"Variable": "$.t", "IsTimestamp": true}),
-                input.clone()
-            ),
+            holds(json!({"Variable": "$.t", "IsTimestamp": true}), input.clone()),
             Ok(true)
         );
         assert_eq!(
@@ -587,12 +557,9 @@ mod tests {
             Ok(true)
         );
         assert_eq!(
-            holds(
-                json!({"Variable": "$.nope", "StringEquals": "x"}),
-                input.clone()
-            )
-            .unwrap_err()
-            .error,
+            holds(json!({"Variable": "$.nope", "StringEquals": "x"}), input.clone())
+                .unwrap_err()
+                .error,
             "States.Runtime"
         );
         assert_eq!(
@@ -624,10 +591,7 @@ mod tests {
             json!({"Not": {"Variable": "$.a", "IsNull": true, "Next": "X"}}),
             json!({"Variable": "$.a", "IsNull": true, "Next": "X"}),
         ] {
-            assert!(
-                Condition::compile(&bad).is_err(),
-                "{bad} should not compile"
-            );
+            assert!(Condition::compile(&bad).is_err(), "{bad} should not compile");
         }
         assert!(ChoiceRule::compile(&json!({"Variable": "$.a", "IsNull": true})).is_err());
     }

@@ -197,11 +197,7 @@ impl Intrinsic {
                 Arg::Literal(v) => v.clone(),
                 Arg::Text(pieces) => Value::String(join_pieces(pieces)),
                 Arg::Path(path) => {
-                    let root = if path.is_context() {
-                        env.context
-                    } else {
-                        env.input
-                    };
+                    let root = if path.is_context() { env.context } else { env.input };
                     path.resolve(root).ok_or_else(|| {
                         Failure::runtime(format!(
                             "The JSONPath '{path}' given to {} could not be found in the {}",
@@ -217,12 +213,8 @@ impl Intrinsic {
                 Arg::Call(call) => call.evaluate(env)?,
             });
         }
-        let fail = |message: String| {
-            Failure::new(
-                INTRINSIC_FAILURE,
-                format!("{}: {message}", self.function.name()),
-            )
-        };
+        let fail =
+            |message: String| Failure::new(INTRINSIC_FAILURE, format!("{}: {message}", self.function.name()));
         apply(self.function, &self.args, values, env.rng).map_err(fail)
     }
 }
@@ -237,12 +229,7 @@ fn join_pieces(pieces: &[Piece]) -> String {
         .collect()
 }
 
-fn apply(
-    function: Function,
-    args: &[Arg],
-    values: Vec<Value>,
-    rng: &mut StdRng,
-) -> Result<Value, String> {
+fn apply(function: Function, args: &[Arg], values: Vec<Value>, rng: &mut StdRng) -> Result<Value, String> {
     use Function as F;
     let arg = |i: usize| &values[i];
     match function {
@@ -267,10 +254,12 @@ fn apply(
                         let v = next.next().unwrap_or(&Value::Null);
                         match v {
                             Value::String(s) => out.push_str(s),
-                            Value::Array(_) | Value::Object(_) => return Err(format!(
-                                "cannot format an {} (only strings, numbers, booleans and null)",
-                                type_name(v)
-                            )),
+                            Value::Array(_) | Value::Object(_) => {
+                                return Err(format!(
+                                    "cannot format an {} (only strings, numbers, booleans and null)",
+                                    type_name(v)
+                                ))
+                            }
                             other => out.push_str(&to_compact(other)),
                         }
                     }
@@ -288,9 +277,7 @@ fn apply(
             let items = array(arg(0), "the first argument")?;
             let size = integer(arg(1), "the chunk size")?;
             if size <= 0 {
-                return Err(format!(
-                    "the chunk size must be a positive integer, got {size}"
-                ));
+                return Err(format!("the chunk size must be a positive integer, got {size}"));
             }
             Ok(Value::Array(
                 items
@@ -371,9 +358,7 @@ fn apply(
                 other => to_compact(other),
             };
             if data.chars().count() > MAX_STRING_CHARS {
-                return Err(format!(
-                    "the data is longer than {MAX_STRING_CHARS} characters"
-                ));
+                return Err(format!("the data is longer than {MAX_STRING_CHARS} characters"));
             }
             let name = string(arg(1), "the algorithm")?;
             let algorithm = Algorithm::from_name(name).ok_or_else(|| {
@@ -392,10 +377,7 @@ fn apply(
             match arg(2) {
                 Value::Bool(false) => {}
                 Value::Bool(true) => {
-                    return Err(
-                        "deep merging is not supported; the third argument must be false"
-                            .to_owned(),
-                    )
+                    return Err("deep merging is not supported; the third argument must be false".to_owned())
                 }
                 other => {
                     return Err(format!(
@@ -414,9 +396,7 @@ fn apply(
             let start = integer(arg(0), "the start")?;
             let end = integer(arg(1), "the end")?;
             if start >= end {
-                return Err(format!(
-                    "the start ({start}) must be less than the end ({end})"
-                ));
+                return Err(format!("the start ({start}) must be less than the end ({end})"));
             }
             let n = match values.get(2) {
                 Some(seed) => {
@@ -446,9 +426,7 @@ fn apply(
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
             Ok(Value::String(
-                uuid::Builder::from_random_bytes(bytes)
-                    .into_uuid()
-                    .to_string(),
+                uuid::Builder::from_random_bytes(bytes).into_uuid().to_string(),
             ))
         }
     }
@@ -477,14 +455,12 @@ fn array<'v>(value: &'v Value, what: &str) -> Result<&'v Vec<Value>, String> {
 }
 
 fn integer(value: &Value, what: &str) -> Result<i64, String> {
-    rounded_integer(value)
-        .ok_or_else(|| format!("{what} must be an integer, got {}", to_compact(value)))
+    rounded_integer(value).ok_or_else(|| format!("{what} must be an integer, got {}", to_compact(value)))
 }
 
 fn i32_arg(value: &Value, what: &str) -> Result<i32, String> {
     let n = integer(value, what)?;
-    i32::try_from(n)
-        .map_err(|_| format!("{what} must lie between -2147483648 and 2147483647, got {n}"))
+    i32::try_from(n).map_err(|_| format!("{what} must lie between -2147483648 and 2147483647, got {n}"))
 }
 
 fn split_template(text: &str) -> Vec<Piece> {
@@ -528,13 +504,10 @@ impl CallParser {
         }
         let name: String = self.chars[start..self.pos].iter().collect();
         if name.is_empty() {
-            return Err(format!(
-                "expected a function name at character {}",
-                start + 1
-            ));
+            return Err(format!("expected a function name at character {}", start + 1));
         }
-        let function = Function::from_name(&name)
-            .ok_or_else(|| format!("unknown intrinsic function '{name}'"))?;
+        let function =
+            Function::from_name(&name).ok_or_else(|| format!("unknown intrinsic function '{name}'"))?;
         if self.peek() != Some('(') {
             return Err(format!("expected '(' after '{name}'"));
         }
@@ -573,10 +546,7 @@ impl CallParser {
             } else {
                 format!("{min} to {max}")
             };
-            return Err(format!(
-                "{name} takes {expected} argument(s), got {}",
-                args.len()
-            ));
+            return Err(format!("{name} takes {expected} argument(s), got {}", args.len()));
         }
         Ok(Intrinsic { function, args })
     }
@@ -627,9 +597,9 @@ impl CallParser {
                         }
                         _ => {
                             return Err(format!(
-                                "open escape '\\' at character {} (only \\', \\{{, \\}} and \\\\ are escapes)",
-                                self.pos
-                            ))
+                            "open escape '\\' at character {} (only \\', \\{{, \\}} and \\\\ are escapes)",
+                            self.pos
+                        ))
                         }
                     }
                 }
@@ -716,10 +686,7 @@ mod tests {
     fn format() {
         let input = json!({"name": "Arnav", "template": "Hello, my name is {}."});
         assert_eq!(
-            eval(
-                "States.Format('Hello, my name is {}.', $.name)",
-                input.clone()
-            ),
+            eval("States.Format('Hello, my name is {}.', $.name)", input.clone()),
             Ok(json!("Hello, my name is Arnav."))
         );
         assert_eq!(
@@ -790,10 +757,7 @@ mod tests {
             Ok(json!([[1, 2, 3, 4, 5], [6, 7, 8, 9]]))
         );
         assert_eq!(
-            eval(
-                "States.ArrayContains($.inputArray, $.lookingFor)",
-                input.clone()
-            ),
+            eval("States.ArrayContains($.inputArray, $.lookingFor)", input.clone()),
             Ok(json!(true))
         );
         assert_eq!(
@@ -813,10 +777,7 @@ mod tests {
             Ok(json!(9))
         );
         assert_eq!(
-            eval(
-                "States.ArrayUnique(States.Array(1, 2, 3, 3, 1.0, 4))",
-                json!({})
-            ),
+            eval("States.ArrayUnique(States.Array(1, 2, 3, 3, 1.0, 4))", json!({})),
             Ok(json!([1, 2, 3, 4]))
         );
         for bad in [
@@ -846,10 +807,7 @@ mod tests {
     #[test]
     fn encoding_hashing_json() {
         assert_eq!(
-            eval(
-                "States.Base64Encode($.input)",
-                json!({"input": "Data to encode"})
-            ),
+            eval("States.Base64Encode($.input)", json!({"input": "Data to encode"})),
             Ok(json!("RGF0YSB0byBlbmNvZGU="))
         );
         assert_eq!(
@@ -867,9 +825,7 @@ mod tests {
             Ok(json!("aaff4a450a104cd177d28d18d74485e8cae074b7"))
         );
         assert_eq!(
-            eval("States.Hash('x', 'SHA-3')", json!({}))
-                .unwrap_err()
-                .error,
+            eval("States.Hash('x', 'SHA-3')", json!({})).unwrap_err().error,
             INTRINSIC_FAILURE
         );
         assert_eq!(
@@ -886,10 +842,7 @@ mod tests {
             INTRINSIC_FAILURE
         );
         assert_eq!(
-            eval(
-                "States.StringToJson($.s)",
-                json!({"s": "{\"foo\": \"bar\"}"})
-            ),
+            eval("States.StringToJson($.s)", json!({"s": "{\"foo\": \"bar\"}"})),
             Ok(json!({"foo": "bar"}))
         );
         assert_eq!(

@@ -548,8 +548,7 @@ impl Parser {
             }
             return Ok(Segment::Slice(first, end, step));
         }
-        let first =
-            first.ok_or_else(|| "expected an index, a quoted name, '*' or '?('".to_owned())?;
+        let first = first.ok_or_else(|| "expected an index, a quoted name, '*' or '?('".to_owned())?;
         let mut indices = vec![first];
         while self.eat(',') {
             self.skip_spaces();
@@ -562,9 +561,7 @@ impl Parser {
         if indices.len() == 1 {
             Ok(Segment::Index(first))
         } else {
-            Ok(Segment::Union(
-                indices.into_iter().map(Selector::Index).collect(),
-            ))
+            Ok(Segment::Union(indices.into_iter().map(Selector::Index).collect()))
         }
     }
 
@@ -813,8 +810,7 @@ mod tests {
 
     #[test]
     fn set_creates_and_replaces() {
-        let set =
-            |p: &str, target: Value, v: Value| Path::parse_reference(p).unwrap().set(target, v);
+        let set = |p: &str, target: Value, v: Value| Path::parse_reference(p).unwrap().set(target, v);
         assert_eq!(
             set(
                 "$.master.detail",

@@ -75,7 +75,9 @@ fn compile(value: &Value, location: &str) -> Result<Node, String> {
                             }
                         } else {
                             Node::Call(Intrinsic::parse(text).map_err(|e| {
-                                format!("{here}: the value must be a JSONPath or an intrinsic function call; {e}")
+                                format!(
+                                    "{here}: the value must be a JSONPath or an intrinsic function call; {e}"
+                                )
                             })?)
                         };
                         (name.to_owned(), node)
@@ -118,11 +120,7 @@ fn evaluate(node: &Node, env: &mut Env<'_>) -> Result<Value, Failure> {
             .collect::<Result<Vec<_>, _>>()
             .map(Value::Array),
         Node::Path { field, path } => {
-            let root = if path.is_context() {
-                env.context
-            } else {
-                env.input
-            };
+            let root = if path.is_context() { env.context } else { env.input };
             path.resolve(root).ok_or_else(|| {
                 let source = if path.is_context() {
                     "context object".to_owned()
@@ -182,11 +180,7 @@ mod tests {
     #[test]
     fn arrays_of_objects_are_templated() {
         assert_eq!(
-            apply(
-                json!({"list": [{"a.$": "$.x"}, 2]}),
-                json!({"x": 1}),
-                json!({})
-            ),
+            apply(json!({"list": [{"a.$": "$.x"}, 2]}), json!({"x": 1}), json!({})),
             Ok(json!({"list": [{"a": 1}, 2]}))
         );
     }

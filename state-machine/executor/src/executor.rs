@@ -1,0 +1,1460 @@
+//! The interpreter: runs a [`StateMachine`] from its input to its output, recording history.
+//!
+//! An [`Executor`] bundles what an execution needs from outside: the [`TaskHandler`]
+//! that runs Task states, the [`Clock`], an optional [`ExecutionStore`] to persist to, a
+//! seed for everything random (retry jitter, `States.UUID`, `States.MathRandom`,
+//! generated execution names) and an optional listener that sees every event as it
+//! happens (for progress displays). [`Executor::start`] runs an execution to its end;
+//! [`Executor::redrive`] continues a failed one (see [`crate::redrive`]).
+//!
+//! Each state follows the ASL processing order: `InputPath` → `Parameters` (or
+//! `ItemSelector` per Map item) → the work → `ResultSelector` → `ResultPath` (into the
+//! *raw* input) → `OutputPath`. Task, Parallel and Map states then apply `Retry` (first
+//! matching retrier; waits through the clock) and `Catch` (error output placed with the
+//! catcher's `ResultPath`, default `$`).
+//!
+//! Map iterations and Parallel branches are futures polled concurrently on the caller's
+//! task (Map bounded by `MaxConcurrency`, 0 meaning unbounded), results in input order.
+//! When one fails, no further iteration starts, those in flight finish, and the state
+//! fails with the error of the lowest-indexed failure (Step Functions reports the
+//! iteration's or branch's own error, not `States.BranchFailed`, which lets `Catch` on a
+//! Map or Parallel match the error a task inside raised). A Distributed-mode Map runs
+//! the same way, with `ToleratedFailureCount`/`ToleratedFailurePercentage` honoured: while
+//! within tolerance a failed item's result is its error output, beyond it the state fails
+//! with `States.ExceedToleratedFailureThreshold`.
+//!
+//! Step Functions behaviour followed where the spec says otherwise or nothing:
+//! * Unresolvable paths (`InputPath`, `Parameters`, `ItemsPath`, Choice `Variable`, ...)
+//!   fail with `States.Runtime`, which no `Retry` or `Catch` handles.
+//! * A state's output, a task's parameters and a task's result larger than the payload
+//!   limit (256 KiB by default) fail with `States.DataLimitExceeded`.
+//! * A Task has no timeout unless `TimeoutSeconds`/`TimeoutSecondsPath` is given.
+//!
+//! Local simplifications, documented rather than hidden:
+//! * The state machine's `TimeoutSeconds` is checked between top-level states: an
+//!   execution that has run longer ends `TIMED_OUT` before entering the next state.
+//! * `HeartbeatSeconds` and `Credentials` are accepted and ignored.
+//! * A timed-out task's future is dropped (cancelled at its next `.await`); in AWS the
+//!   Lambda would run on. Stages are idempotent, so a retry is safe either way.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use serde_json::{json, Value};
+
+use crate::clock::{BoxFuture, Clock, SystemClock};
+use crate::definition::{
+    DefinitionError, Flow, Kind, MapState, Number, Outcome, ParallelState, Percentage, State, StateMachine,
+    TaskState, Text, WaitFor,
+};
+use crate::errors::{
+    any_matches, is_recoverable, Failure, DATA_LIMIT_EXCEEDED, EXCEED_TOLERATED_FAILURE_THRESHOLD,
+    NO_CHOICE_MATCHED, RESULT_PATH_MATCH_FAILURE, TIMEOUT,
+};
+use crate::history::{
+    validate_execution_name, EventDetails, EventSink, EventType, ExecutionRecord, ExecutionStatus,
+    ExecutionStore, HistoryEvent, ScopeFrame, StoreError,
+};
+use crate::intrinsics::Env;
+use crate::paths::Path;
+use crate::redrive::{Nested, Progress, ResumePoint};
+use crate::retry::RetryCounters;
+use crate::task::{TaskContext, TaskHandler};
+use crate::template::Template;
+use crate::value::{exact_unsigned, json_size, parse_timestamp, to_compact, type_name};
+
+/// The payload quota Step Functions applies to state input and output: 256 KiB.
+pub const DEFAULT_PAYLOAD_LIMIT: usize = 256 * 1024;
+
+/// The account and region that local ARNs use.
+const LOCAL_ARN: &str = "arn:aws:states:local:000000000000";
+
+/// The local id (ARN) of an execution.
+pub fn execution_arn(state_machine: &str, execution: &str) -> String {
+    format!("{LOCAL_ARN}:execution:{state_machine}:{execution}")
+}
+
+/// The local id (ARN) of a state machine.
+pub fn state_machine_arn(state_machine: &str) -> String {
+    format!("{LOCAL_ARN}:stateMachine:{state_machine}")
+}
+
+/// A callback that sees every history event as it is recorded.
+pub type EventListener = Arc<dyn Fn(&HistoryEvent) + Send + Sync>;
+
+/// Why an execution could not be started or redriven. (An execution that runs and
+/// fails is not an error: it returns a record with status `FAILED`.)
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// The execution store failed, or the name is taken or invalid.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The execution is not in a state that can be redriven.
+    #[error("execution '{name}' cannot be redriven: {reason}")]
+    NotRedrivable {
+        /// The execution.
+        name: String,
+        /// Why not.
+        reason: String,
+    },
+    /// The definition stored with the execution does not load.
+    #[error("the definition stored with execution '{name}' is invalid: {source}")]
+    Definition {
+        /// The execution.
+        name: String,
+        /// The problems.
+        #[source]
+        source: DefinitionError,
+    },
+    /// Redrive by name needs a store.
+    #[error("redriving an execution by name needs an execution store (Executor::with_store)")]
+    NoStore,
+}
+
+/// Runs state machines. See the module docs.
+#[derive(Clone)]
+pub struct Executor {
+    handler: Arc<dyn TaskHandler>,
+    clock: Arc<dyn Clock>,
+    store: Option<ExecutionStore>,
+    seed: Option<u64>,
+    payload_limit: Option<usize>,
+    listener: Option<EventListener>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor")
+            .field("store", &self.store)
+            .field("seed", &self.seed)
+            .field("payload_limit", &self.payload_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Executor {
+    /// An executor that runs tasks with `handler`, in real time, persisting nothing, with
+    /// an unpredictable seed and the 256 KiB payload limit.
+    pub fn new(handler: Arc<dyn TaskHandler>) -> Executor {
+        Executor {
+            handler,
+            clock: Arc::new(SystemClock),
+            store: None,
+            seed: None,
+            payload_limit: Some(DEFAULT_PAYLOAD_LIMIT),
+            listener: None,
+        }
+    }
+
+    /// Uses `clock` for timestamps, waits and timeouts.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Executor {
+        self.clock = clock;
+        self
+    }
+
+    /// Persists executions in `store` (needed for [`Executor::redrive`]).
+    pub fn with_store(mut self, store: ExecutionStore) -> Executor {
+        self.store = Some(store);
+        self
+    }
+
+    /// Seeds everything random, making runs reproducible.
+    pub fn with_seed(mut self, seed: u64) -> Executor {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Changes the payload limit; `None` disables the check.
+    pub fn with_payload_limit(mut self, limit: Option<usize>) -> Executor {
+        self.payload_limit = limit;
+        self
+    }
+
+    /// Calls `listener` with every event as it is recorded.
+    pub fn with_listener(mut self, listener: EventListener) -> Executor {
+        self.listener = Some(listener);
+        self
+    }
+
+    /// The store, if any.
+    pub fn store(&self) -> Option<&ExecutionStore> {
+        self.store.as_ref()
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    /// Runs a new execution of `machine` to its end. `name` defaults to a UUID.
+    ///
+    /// Returns the finished record (status `SUCCEEDED`, `FAILED` or `TIMED_OUT`);
+    /// fails only if the execution cannot be recorded.
+    pub async fn start(
+        &self,
+        machine: &StateMachine,
+        name: Option<&str>,
+        input: Value,
+    ) -> Result<ExecutionRecord, ExecutorError> {
+        let mut rng = self.rng(0);
+        let name = match name {
+            Some(name) => name.to_owned(),
+            None => {
+                let mut bytes = [0u8; 16];
+                rng.fill_bytes(&mut bytes);
+                uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+            }
+        };
+        validate_execution_name(&name)?;
+        let record = ExecutionRecord {
+            execution_arn: execution_arn(machine.name(), &name),
+            name,
+            state_machine_name: machine.name().to_owned(),
+            status: ExecutionStatus::Running,
+            start_date: self.clock.now(),
+            stop_date: None,
+            redrive_count: 0,
+            redrive_date: None,
+            output: None,
+            error: None,
+            cause: None,
+            resume: None,
+            input,
+            definition: machine.definition().clone(),
+            events: Vec::new(),
+        };
+        let sink = match &self.store {
+            Some(store) => Some(store.create(&record)?),
+            None => None,
+        };
+        let run = Run::new(self, machine, &record, sink, rng);
+        let first = run.emit(
+            &[],
+            &run.top,
+            EventType::ExecutionStarted,
+            EventDetails {
+                input: Some(record.input.clone()),
+                ..EventDetails::default()
+            },
+        );
+        let result = run
+            .run_flow(
+                &machine.root,
+                Vec::new(),
+                first,
+                Start::Fresh(record.input.clone()),
+            )
+            .await;
+        self.finish(run, record, result)
+    }
+
+    /// Redrives the failed execution called `name` from the store.
+    pub async fn redrive(&self, name: &str) -> Result<ExecutionRecord, ExecutorError> {
+        let store = self.store.as_ref().ok_or(ExecutorError::NoStore)?;
+        let record = store.load(name)?;
+        self.redrive_record(record).await
+    }
+
+    /// Redrives a failed execution given its record (as [`Executor::start`] returned it,
+    /// or as [`ExecutionStore::load`] read it). With a store, the redrive is persisted.
+    pub async fn redrive_record(
+        &self,
+        mut record: ExecutionRecord,
+    ) -> Result<ExecutionRecord, ExecutorError> {
+        let not_redrivable = |record: &ExecutionRecord, reason: String| {
+            Err(ExecutorError::NotRedrivable {
+                name: record.name.clone(),
+                reason,
+            })
+        };
+        if !record.status.is_redrivable() {
+            return not_redrivable(&record, format!("its status is {}", record.status));
+        }
+        let Some(resume) = record.resume.take() else {
+            return not_redrivable(&record, "it has no resume point".to_owned());
+        };
+        let machine = StateMachine::new(record.state_machine_name.clone(), record.definition.clone())
+            .map_err(|source| ExecutorError::Definition {
+                name: record.name.clone(),
+                source,
+            })?;
+        record.redrive_count += 1;
+        record.redrive_date = Some(self.clock.now());
+        record.status = ExecutionStatus::Running;
+        record.stop_date = None;
+        record.error = None;
+        record.cause = None;
+        let sink = match &self.store {
+            Some(store) => {
+                store.save(&record)?;
+                Some(store.open_events(&record.name)?)
+            }
+            None => None,
+        };
+        let rng = self.rng(record.redrive_count);
+        let run = Run::new(self, &machine, &record, sink, rng);
+        let last_top_level = record
+            .events
+            .iter()
+            .rev()
+            .find(|e| e.scope.is_empty())
+            .map_or(0, |e| e.id);
+        run.top.0.store(last_top_level, Ordering::Relaxed);
+        run.lock_log().events = std::mem::take(&mut record.events);
+        let redriven = run.emit(
+            &[],
+            &run.top,
+            EventType::ExecutionRedriven,
+            EventDetails {
+                redrive_count: Some(record.redrive_count),
+                ..EventDetails::default()
+            },
+        );
+        let result = run
+            .run_flow(&machine.root, Vec::new(), redriven, Start::Resume(resume))
+            .await;
+        self.finish(run, record, result)
+    }
+
+    fn rng(&self, salt: u64) -> StdRng {
+        match self.seed {
+            Some(seed) => StdRng::seed_from_u64(seed.wrapping_add(salt)),
+            None => StdRng::from_os_rng(),
+        }
+    }
+
+    fn finish(
+        &self,
+        run: Run<'_>,
+        mut record: ExecutionRecord,
+        result: Result<Value, FlowFailure>,
+    ) -> Result<ExecutionRecord, ExecutorError> {
+        match result {
+            Ok(output) => {
+                run.emit(
+                    &[],
+                    &run.top,
+                    EventType::ExecutionSucceeded,
+                    EventDetails {
+                        output: Some(output.clone()),
+                        ..EventDetails::default()
+                    },
+                );
+                record.status = ExecutionStatus::Succeeded;
+                record.output = Some(output);
+                record.resume = None;
+            }
+            Err(failure) => {
+                let (event, status) = if failure.timed_out {
+                    (EventType::ExecutionTimedOut, ExecutionStatus::TimedOut)
+                } else {
+                    (EventType::ExecutionFailed, ExecutionStatus::Failed)
+                };
+                let error = Some(failure.failure.error.clone()).filter(|e| !e.is_empty());
+                run.emit(
+                    &[],
+                    &run.top,
+                    event,
+                    EventDetails {
+                        error: error.clone(),
+                        cause: failure.failure.cause.clone(),
+                        ..EventDetails::default()
+                    },
+                );
+                record.status = status;
+                record.output = None;
+                record.error = error;
+                record.cause = failure.failure.cause;
+                record.resume = failure.resume;
+            }
+        }
+        record.stop_date = Some(self.clock.now());
+        let log = run.into_log();
+        record.events = log.events;
+        if let Some(store) = &self.store {
+            store.save(&record)?;
+        }
+        if let Some(error) = log.sink_error {
+            return Err(error.into());
+        }
+        Ok(record)
+    }
+}
+
+/// How a flow begins: fresh with an input, or at a resume point.
+enum Start {
+    Fresh(Value),
+    Resume(ResumePoint),
+}
+
+/// A flow that failed, and where it would resume.
+struct FlowFailure {
+    failure: Failure,
+    resume: Option<ResumePoint>,
+    timed_out: bool,
+}
+
+/// Where a state sends the execution next.
+enum Step {
+    Next(String, Value),
+    End(Value),
+}
+
+/// A state that failed, with the progress of its iterations or branches if it has any.
+struct StateFailure {
+    failure: Failure,
+    nested: Option<Nested>,
+}
+
+impl From<Failure> for StateFailure {
+    fn from(failure: Failure) -> Self {
+        StateFailure {
+            failure,
+            nested: None,
+        }
+    }
+}
+
+/// The last event id in one iteration, branch or the top level (for `previousEventId`).
+struct Cursor(AtomicU64);
+
+impl Cursor {
+    fn new(previous: u64) -> Cursor {
+        Cursor(AtomicU64::new(previous))
+    }
+}
+
+struct Log {
+    events: Vec<HistoryEvent>,
+    sink: Option<EventSink>,
+    sink_error: Option<StoreError>,
+}
+
+/// One execution (or redrive) in progress.
+struct Run<'e> {
+    executor: &'e Executor,
+    name: String,
+    arn: String,
+    redrive_count: u64,
+    execution_context: Value,
+    state_machine_context: Value,
+    deadline: Option<DateTime<Utc>>,
+    top: Cursor,
+    log: Mutex<Log>,
+    rng: Mutex<StdRng>,
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl<'e> Run<'e> {
+    fn new(
+        executor: &'e Executor,
+        machine: &StateMachine,
+        record: &ExecutionRecord,
+        sink: Option<EventSink>,
+        rng: StdRng,
+    ) -> Run<'e> {
+        let mut execution_context = json!({
+            "Id": record.execution_arn,
+            "Input": record.input,
+            "Name": record.name,
+            "RoleArn": "arn:aws:iam::000000000000:role/local",
+            "StartTime": timestamp(record.start_date),
+            "RedriveCount": record.redrive_count,
+        });
+        if let Some(t) = record.redrive_date {
+            execution_context["RedriveTime"] = Value::String(timestamp(t));
+        }
+        let now = executor.clock.now();
+        Run {
+            executor,
+            name: record.name.clone(),
+            arn: record.execution_arn.clone(),
+            redrive_count: record.redrive_count,
+            execution_context,
+            state_machine_context: json!({
+                "Id": state_machine_arn(machine.name()),
+                "Name": machine.name(),
+            }),
+            deadline: machine
+                .timeout_seconds
+                .map(|s| now + chrono::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 1000))),
+            top: Cursor::new(0),
+            log: Mutex::new(Log {
+                events: Vec::new(),
+                sink,
+                sink_error: None,
+            }),
+            rng: Mutex::new(rng),
+        }
+    }
+
+    fn lock_log(&self) -> MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_rng(&self) -> MutexGuard<'_, StdRng> {
+        self.rng.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn into_log(self) -> Log {
+        self.log.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records an event; returns its id.
+    fn emit(
+        &self,
+        scope: &[ScopeFrame],
+        cursor: &Cursor,
+        event_type: EventType,
+        details: EventDetails,
+    ) -> u64 {
+        let timestamp = self.executor.clock.now();
+        let event = {
+            let mut log = self.lock_log();
+            let id = log.events.last().map_or(1, |e| e.id + 1);
+            let event = HistoryEvent {
+                id,
+                previous_event_id: cursor.0.swap(id, Ordering::Relaxed),
+                timestamp,
+                event_type,
+                scope: scope.to_vec(),
+                details,
+            };
+            if let Some(sink) = log.sink.as_mut() {
+                if let Err(e) = sink.append(&event) {
+                    tracing::error!("cannot record history: {e}");
+                    log.sink = None;
+                    log.sink_error = Some(e);
+                }
+            }
+            log.events.push(event.clone());
+            event
+        };
+        if let Some(listener) = &self.executor.listener {
+            listener(&event);
+        }
+        event.id
+    }
+
+    fn context(
+        &self,
+        state: &str,
+        entered: DateTime<Utc>,
+        retry_count: u64,
+        item: Option<(usize, &Value)>,
+    ) -> Value {
+        let mut context = json!({
+            "Execution": self.execution_context,
+            "StateMachine": self.state_machine_context,
+            "State": {"Name": state, "EnteredTime": timestamp(entered), "RetryCount": retry_count},
+        });
+        if let Some((index, value)) = item {
+            context["Map"] = json!({"Item": {"Index": index, "Value": value}});
+        }
+        context
+    }
+
+    fn template(&self, template: &Template, input: &Value, context: &Value) -> Result<Value, Failure> {
+        let mut rng = self.lock_rng();
+        template.evaluate(&mut Env {
+            input,
+            context,
+            rng: &mut rng,
+        })
+    }
+
+    fn check_size(&self, state: &str, what: &str, value: &Value) -> Result<(), Failure> {
+        match self.executor.payload_limit {
+            Some(limit) if json_size(value) > limit => Err(Failure::new(
+                DATA_LIMIT_EXCEEDED,
+                format!(
+                    "The {what} of state '{state}' has a size exceeding the maximum number of bytes service limit ({limit} bytes)."
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    fn run_flow<'a>(
+        &'a self,
+        flow: &'a Flow,
+        scope: Vec<ScopeFrame>,
+        previous_event: u64,
+        start: Start,
+    ) -> BoxFuture<'a, Result<Value, FlowFailure>> {
+        Box::pin(async move {
+            let cursor = Cursor::new(previous_event);
+            let (mut name, mut input, mut nested) = match start {
+                Start::Fresh(input) => (flow.start_at.clone(), input, None),
+                Start::Resume(point) => (point.state, point.input, point.nested),
+            };
+            loop {
+                if scope.is_empty() {
+                    if let Some(deadline) = self.deadline {
+                        if self.executor.clock.now() > deadline {
+                            return Err(FlowFailure {
+                                failure: Failure::new(
+                                    TIMEOUT,
+                                    "The execution ran longer than the state machine's TimeoutSeconds.",
+                                ),
+                                resume: Some(ResumePoint {
+                                    state: name,
+                                    input,
+                                    nested,
+                                }),
+                                timed_out: true,
+                            });
+                        }
+                    }
+                }
+                let Some(state) = flow.states.get(&name) else {
+                    return Err(FlowFailure {
+                        failure: Failure::runtime(format!("no state named '{name}'")),
+                        resume: None,
+                        timed_out: false,
+                    });
+                };
+                match self
+                    .run_state(&name, state, &input, &scope, &cursor, nested.take())
+                    .await
+                {
+                    Ok(Step::Next(next, output)) => {
+                        name = next;
+                        input = output;
+                    }
+                    Ok(Step::End(output)) => return Ok(output),
+                    Err(failed) => {
+                        return Err(FlowFailure {
+                            failure: failed.failure,
+                            resume: Some(ResumePoint {
+                                state: name,
+                                input,
+                                nested: failed.nested,
+                            }),
+                            timed_out: false,
+                        })
+                    }
+                }
+            }
+        })
+    }
+
+    fn input_path(&self, state: &State, raw: &Value, context: &Value) -> Result<Value, Failure> {
+        select(state.input_path.as_ref(), raw, context, "InputPath")
+    }
+
+    fn output_path(
+        &self,
+        name: &str,
+        state: &State,
+        value: &Value,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        let output = select(state.output_path.as_ref(), value, context, "OutputPath")?;
+        self.check_size(name, "output", &output)?;
+        Ok(output)
+    }
+
+    fn run_state<'a>(
+        &'a self,
+        name: &'a str,
+        state: &'a State,
+        raw: &'a Value,
+        scope: &'a [ScopeFrame],
+        cursor: &'a Cursor,
+        resume: Option<Nested>,
+    ) -> BoxFuture<'a, Result<Step, StateFailure>> {
+        Box::pin(async move {
+            let type_name = state.kind.type_name();
+            let entered = self.executor.clock.now();
+            self.emit(
+                scope,
+                cursor,
+                EventType::entered(type_name),
+                EventDetails {
+                    name: Some(name.to_owned()),
+                    input: Some(raw.clone()),
+                    ..EventDetails::default()
+                },
+            );
+            let step =
+                match &state.kind {
+                    Kind::Task(task) => {
+                        return self
+                            .with_retries(
+                                name,
+                                state,
+                                &task.outcome,
+                                raw,
+                                scope,
+                                cursor,
+                                None,
+                                |retries, _| {
+                                    Box::pin(self.task_attempt(
+                                        name, state, task, raw, scope, cursor, entered, retries,
+                                    ))
+                                },
+                            )
+                            .await
+                    }
+                    Kind::Parallel(parallel) => {
+                        return self
+                            .with_retries(
+                                name,
+                                state,
+                                &parallel.outcome,
+                                raw,
+                                scope,
+                                cursor,
+                                resume,
+                                |retries, resume| {
+                                    Box::pin(self.parallel_attempt(
+                                        name, state, parallel, raw, scope, cursor, entered, retries, resume,
+                                    ))
+                                },
+                            )
+                            .await
+                    }
+                    Kind::Map(map) => {
+                        return self
+                            .with_retries(
+                                name,
+                                state,
+                                &map.outcome,
+                                raw,
+                                scope,
+                                cursor,
+                                resume,
+                                |retries, resume| {
+                                    Box::pin(self.map_attempt(
+                                        name, state, map, raw, scope, cursor, entered, retries, resume,
+                                    ))
+                                },
+                            )
+                            .await
+                    }
+                    Kind::Pass(pass) => {
+                        let context = self.context(name, entered, 0, None);
+                        let effective = self.input_path(state, raw, &context)?;
+                        let result = match (&pass.result, &pass.parameters) {
+                            (Some(result), _) => result.clone(),
+                            (None, Some(parameters)) => self.template(parameters, &effective, &context)?,
+                            (None, None) => effective,
+                        };
+                        let combined = place_result(pass.result_path.as_ref(), raw, result)?;
+                        let output = self.output_path(name, state, &combined, &context)?;
+                        step(pass.next.as_deref(), output)
+                    }
+                    Kind::Choice(choice) => {
+                        let context = self.context(name, entered, 0, None);
+                        let effective = self.input_path(state, raw, &context)?;
+                        let mut next = None;
+                        for rule in &choice.choices {
+                            if rule.condition.evaluate(&effective, &context)? {
+                                next = Some(rule.next.clone());
+                                break;
+                            }
+                        }
+                        let Some(next) = next.or_else(|| choice.default.clone()) else {
+                            return Err(Failure::new(
+                                NO_CHOICE_MATCHED,
+                                format!(
+                                    "No Choice Rules matched and no Default was specified in state '{name}'."
+                                ),
+                            )
+                            .into());
+                        };
+                        Step::Next(next, self.output_path(name, state, &effective, &context)?)
+                    }
+                    Kind::Wait(wait) => {
+                        let context = self.context(name, entered, 0, None);
+                        let effective = self.input_path(state, raw, &context)?;
+                        let duration = self.wait_duration(&wait.wait, &effective)?;
+                        self.executor.clock.sleep(duration).await;
+                        step(
+                            wait.next.as_deref(),
+                            self.output_path(name, state, &effective, &context)?,
+                        )
+                    }
+                    Kind::Succeed => {
+                        let context = self.context(name, entered, 0, None);
+                        let effective = self.input_path(state, raw, &context)?;
+                        Step::End(self.output_path(name, state, &effective, &context)?)
+                    }
+                    Kind::Fail(fail) => {
+                        let context = self.context(name, entered, 0, None);
+                        let error = self.fail_text(fail.error.as_ref(), raw, &context, "ErrorPath")?;
+                        let cause = self.fail_text(fail.cause.as_ref(), raw, &context, "CausePath")?;
+                        return Err(Failure {
+                            error: error.unwrap_or_default(),
+                            cause,
+                        }
+                        .into());
+                    }
+                };
+            let output = match &step {
+                Step::Next(_, output) | Step::End(output) => output.clone(),
+            };
+            if let Some(exited) = EventType::exited(type_name) {
+                self.emit(
+                    scope,
+                    cursor,
+                    exited,
+                    EventDetails {
+                        name: Some(name.to_owned()),
+                        output: Some(output),
+                        ..EventDetails::default()
+                    },
+                );
+            }
+            Ok(step)
+        })
+    }
+
+    fn wait_duration(&self, wait: &WaitFor, effective: &Value) -> Result<Duration, Failure> {
+        let until = |t: DateTime<Utc>| (t - self.executor.clock.now()).to_std().unwrap_or(Duration::ZERO);
+        Ok(match wait {
+            WaitFor::Seconds(s) => Duration::from_secs(*s),
+            WaitFor::Timestamp(t) => until(t.with_timezone(&Utc)),
+            WaitFor::SecondsPath(path) => {
+                let value = resolve(path, effective, "SecondsPath")?;
+                Duration::from_secs(exact_unsigned(&value).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The SecondsPath '{path}' must select a non-negative integer, got {}",
+                        to_compact(&value)
+                    ))
+                })?)
+            }
+            WaitFor::TimestampPath(path) => {
+                let value = resolve(path, effective, "TimestampPath")?;
+                let t = value.as_str().and_then(parse_timestamp).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The TimestampPath '{path}' must select an RFC 3339 timestamp, got {}",
+                        to_compact(&value)
+                    ))
+                })?;
+                until(t.with_timezone(&Utc))
+            }
+        })
+    }
+
+    fn fail_text(
+        &self,
+        text: Option<&Text>,
+        raw: &Value,
+        context: &Value,
+        field: &str,
+    ) -> Result<Option<String>, Failure> {
+        let value = match text {
+            None => return Ok(None),
+            Some(Text::Literal(s)) => return Ok(Some(s.clone())),
+            Some(Text::Path(path)) => resolve(path, raw, field)?,
+            Some(Text::Call(call)) => {
+                let mut rng = self.lock_rng();
+                call.evaluate(&mut Env {
+                    input: raw,
+                    context,
+                    rng: &mut rng,
+                })?
+            }
+        };
+        match value {
+            Value::String(s) => Ok(Some(s)),
+            other => Err(Failure::runtime(format!(
+                "The {field} of a Fail state must resolve to a string, got {}",
+                type_name(&other)
+            ))),
+        }
+    }
+
+    /// Runs attempts of a Task, Parallel or Map state under its `Retry` and `Catch`.
+    #[allow(clippy::too_many_arguments)]
+    async fn with_retries<'a, F>(
+        &'a self,
+        name: &'a str,
+        state: &'a State,
+        outcome: &'a Outcome,
+        raw: &'a Value,
+        scope: &'a [ScopeFrame],
+        cursor: &'a Cursor,
+        mut resume: Option<Nested>,
+        attempt: F,
+    ) -> Result<Step, StateFailure>
+    where
+        F: Fn(u64, Option<Nested>) -> BoxFuture<'a, Result<Value, StateFailure>>,
+    {
+        let type_name = state.kind.type_name();
+        let mut counters = RetryCounters::new(outcome.retry.len());
+        let result = loop {
+            let failed = match attempt(counters.total(), resume.take()).await {
+                Ok(output) => break Ok(step(outcome.next.as_deref(), output)),
+                Err(failed) => failed,
+            };
+            let error = failed.failure.error.clone();
+            if !is_recoverable(&error) {
+                break Err(failed);
+            }
+            let delay = counters.next_delay(&outcome.retry, &error, &mut *self.lock_rng());
+            if let Some(delay) = delay {
+                tracing::debug!(state = name, error, ?delay, "retrying");
+                self.executor.clock.sleep(delay).await;
+                continue;
+            }
+            match outcome
+                .catch
+                .iter()
+                .find(|c| any_matches(&c.error_equals, &error))
+            {
+                Some(catcher) => {
+                    let caught = place_result(
+                        catcher.result_path.as_ref(),
+                        raw,
+                        failed.failure.to_error_output(),
+                    )?;
+                    break Ok(Step::Next(catcher.next.clone(), caught));
+                }
+                None => break Err(failed),
+            }
+        };
+        if let Ok(Step::Next(_, output) | Step::End(output)) = &result {
+            if let Some(exited) = EventType::exited(type_name) {
+                self.emit(
+                    scope,
+                    cursor,
+                    exited,
+                    EventDetails {
+                        name: Some(name.to_owned()),
+                        output: Some(output.clone()),
+                        ..EventDetails::default()
+                    },
+                );
+            }
+        }
+        result
+    }
+
+    /// Applies `ResultSelector`, `ResultPath` and `OutputPath` to a state's result.
+    fn finish_result(
+        &self,
+        name: &str,
+        state: &State,
+        outcome: &Outcome,
+        raw: &Value,
+        result: Value,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        let selected = match &outcome.result_selector {
+            Some(selector) => self.template(selector, &result, context)?,
+            None => result,
+        };
+        let combined = place_result(outcome.result_path.as_ref(), raw, selected)?;
+        self.output_path(name, state, &combined, context)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn task_attempt(
+        &self,
+        name: &str,
+        state: &State,
+        task: &TaskState,
+        raw: &Value,
+        scope: &[ScopeFrame],
+        cursor: &Cursor,
+        entered: DateTime<Utc>,
+        retries: u64,
+    ) -> Result<Value, StateFailure> {
+        let context = self.context(name, entered, retries, None);
+        let effective = self.input_path(state, raw, &context)?;
+        let parameters = match &task.parameters {
+            Some(template) => self.template(template, &effective, &context)?,
+            None => effective.clone(),
+        };
+        self.check_size(name, "input", &parameters)?;
+        let timeout = match &task.timeout {
+            None => None,
+            Some(Number::Fixed(s)) => Some(*s),
+            Some(Number::Path(path)) => {
+                let value = resolve(path, &effective, "TimeoutSecondsPath")?;
+                Some(exact_unsigned(&value).filter(|s| *s > 0).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The TimeoutSecondsPath '{path}' must select a positive integer, got {}",
+                        to_compact(&value)
+                    ))
+                })?)
+            }
+        };
+        let details = |f: &dyn Fn(&mut EventDetails)| {
+            let mut d = EventDetails {
+                name: Some(name.to_owned()),
+                resource: Some(task.resource.clone()),
+                ..EventDetails::default()
+            };
+            f(&mut d);
+            d
+        };
+        self.emit(
+            scope,
+            cursor,
+            EventType::TaskScheduled,
+            details(&|d| {
+                d.parameters = Some(parameters.clone());
+                d.timeout_in_seconds = timeout;
+                d.retry_count = Some(retries);
+            }),
+        );
+        self.emit(scope, cursor, EventType::TaskStarted, details(&|_| {}));
+        let task_context = TaskContext {
+            execution_name: self.name.clone(),
+            execution_id: self.arn.clone(),
+            state_name: name.to_owned(),
+            retry_count: retries,
+            redrive_count: self.redrive_count,
+            context_object: context.clone(),
+            clock: Arc::clone(&self.executor.clock),
+        };
+        let invocation = self
+            .executor
+            .handler
+            .invoke(&task.resource, parameters, &task_context);
+        let outcome = match timeout {
+            None => Some(invocation.await),
+            Some(seconds) => {
+                let mut slot = None;
+                let finished = self
+                    .executor
+                    .clock
+                    .timeout(
+                        Duration::from_secs(seconds),
+                        Box::pin(async {
+                            slot = Some(invocation.await);
+                        }),
+                    )
+                    .await;
+                if finished {
+                    slot
+                } else {
+                    None
+                }
+            }
+        };
+        let result = match outcome {
+            None => {
+                let failure = Failure::new(
+                    TIMEOUT,
+                    format!("Task '{name}' timed out after {} seconds.", timeout.unwrap_or(0)),
+                );
+                self.emit(
+                    scope,
+                    cursor,
+                    EventType::TaskTimedOut,
+                    details(&|d| {
+                        d.error = Some(failure.error.clone());
+                        d.cause = failure.cause.clone();
+                    }),
+                );
+                return Err(failure.into());
+            }
+            Some(Err(failure)) => {
+                self.emit(
+                    scope,
+                    cursor,
+                    EventType::TaskFailed,
+                    details(&|d| {
+                        d.error = Some(failure.error.clone());
+                        d.cause = failure.cause.clone();
+                    }),
+                );
+                return Err(failure.into());
+            }
+            Some(Ok(result)) => result,
+        };
+        self.emit(
+            scope,
+            cursor,
+            EventType::TaskSucceeded,
+            details(&|d| d.output = Some(result.clone())),
+        );
+        self.check_size(name, "result", &result)?;
+        Ok(self.finish_result(name, state, &task.outcome, raw, result, &context)?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn parallel_attempt(
+        &self,
+        name: &str,
+        state: &State,
+        parallel: &ParallelState,
+        raw: &Value,
+        scope: &[ScopeFrame],
+        cursor: &Cursor,
+        entered: DateTime<Utc>,
+        retries: u64,
+        resume: Option<Nested>,
+    ) -> Result<Value, StateFailure> {
+        let context = self.context(name, entered, retries, None);
+        let (input, progress) = match resume {
+            Some(Nested::Parallel { input, branches }) if branches.len() == parallel.branches.len() => {
+                (input, branches)
+            }
+            _ => {
+                let effective = self.input_path(state, raw, &context)?;
+                let input = match &parallel.parameters {
+                    Some(template) => self.template(template, &effective, &context)?,
+                    None => effective,
+                };
+                (input, vec![Progress::NotStarted; parallel.branches.len()])
+            }
+        };
+        let started = self.emit(scope, cursor, EventType::ParallelStateStarted, named(name));
+        let runs = parallel
+            .branches
+            .iter()
+            .zip(progress)
+            .enumerate()
+            .map(|(index, (branch, progress))| {
+                let input = &input;
+                async move {
+                    let start = match progress {
+                        Progress::Succeeded { .. } => return (progress, None),
+                        Progress::Failed { resume } => Start::Resume(resume),
+                        Progress::NotStarted => Start::Fresh(input.clone()),
+                    };
+                    let mut inner = scope.to_vec();
+                    inner.push(ScopeFrame {
+                        state: name.to_owned(),
+                        index,
+                    });
+                    match self.run_flow(branch, inner, started, start).await {
+                        Ok(output) => (Progress::Succeeded { output }, None),
+                        Err(failed) => (
+                            Progress::Failed {
+                                resume: failed.resume.unwrap_or_else(|| ResumePoint {
+                                    state: branch.start_at.clone(),
+                                    input: input.clone(),
+                                    nested: None,
+                                }),
+                            },
+                            Some(failed.failure),
+                        ),
+                    }
+                }
+            });
+        let outcomes = join_all(runs).await;
+        let first_failure = outcomes.iter().find_map(|(_, f)| f.clone());
+        let progress: Vec<Progress> = outcomes.into_iter().map(|(p, _)| p).collect();
+        if let Some(failure) = first_failure {
+            self.emit(
+                scope,
+                cursor,
+                EventType::ParallelStateFailed,
+                failed_details(name, &failure),
+            );
+            return Err(StateFailure {
+                failure,
+                nested: Some(Nested::Parallel {
+                    input,
+                    branches: progress,
+                }),
+            });
+        }
+        self.emit(scope, cursor, EventType::ParallelStateSucceeded, named(name));
+        let results = Value::Array(progress.into_iter().map(succeeded_output).collect());
+        Ok(self.finish_result(name, state, &parallel.outcome, raw, results, &context)?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn map_attempt(
+        &self,
+        name: &str,
+        state: &State,
+        map: &MapState,
+        raw: &Value,
+        scope: &[ScopeFrame],
+        cursor: &Cursor,
+        entered: DateTime<Utc>,
+        retries: u64,
+        resume: Option<Nested>,
+    ) -> Result<Value, StateFailure> {
+        let context = self.context(name, entered, retries, None);
+        let effective = self.input_path(state, raw, &context)?;
+        let (items, progress) = match resume {
+            Some(Nested::Map { items, iterations }) if items.len() == iterations.len() => (items, iterations),
+            _ => {
+                let selected = resolve(&map.items_path, &effective, "ItemsPath")?;
+                let Value::Array(list) = selected else {
+                    return Err(Failure::runtime(format!(
+                        "The ItemsPath '{}' of Map state '{name}' must select an array, got {}",
+                        map.items_path,
+                        type_name(&selected)
+                    ))
+                    .into());
+                };
+                let mut items = Vec::with_capacity(list.len());
+                for (index, item) in list.iter().enumerate() {
+                    items.push(match &map.item_selector {
+                        Some(selector) => {
+                            let item_context = self.context(name, entered, retries, Some((index, item)));
+                            self.template(selector, &effective, &item_context)?
+                        }
+                        None => item.clone(),
+                    });
+                }
+                let n = items.len();
+                (items, vec![Progress::NotStarted; n])
+            }
+        };
+        let total = items.len();
+        let limit = match &map.max_concurrency {
+            Number::Fixed(n) => *n,
+            Number::Path(path) => {
+                let value = resolve(path, &effective, "MaxConcurrencyPath")?;
+                exact_unsigned(&value).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The MaxConcurrencyPath '{path}' must select a non-negative integer, got {}",
+                        to_compact(&value)
+                    ))
+                })?
+            }
+        };
+        let limit = if limit == 0 {
+            total.max(1)
+        } else {
+            usize::try_from(limit).unwrap_or(usize::MAX)
+        };
+        let tolerance = self.tolerance(map, &effective)?;
+        let tolerated = |failures: usize| match tolerance {
+            None => failures == 0,
+            Some(Tolerance { count, percentage }) => {
+                count.is_none_or(|c| failures as u64 <= c)
+                    && percentage.is_none_or(|p| total == 0 || failures as f64 * 100.0 / total as f64 <= p)
+            }
+        };
+        self.emit(
+            scope,
+            cursor,
+            EventType::MapStateStarted,
+            EventDetails {
+                length: Some(total),
+                ..named(name)
+            },
+        );
+        let stop = AtomicBool::new(false);
+        let failures = AtomicUsize::new(0);
+        // Collected first: a lazy iterator of closures inside the future trips up the
+        // compiler's `Send` inference ("FnOnce is not general enough").
+        let runs: Vec<_> = items
+            .iter()
+            .zip(progress)
+            .enumerate()
+            .map(|(index, (item, progress))| {
+                let (stop, failures) = (&stop, &failures);
+                let tolerated = &tolerated;
+                async move {
+                    let start = match progress {
+                        Progress::Succeeded { .. } => return (progress, None),
+                        _ if stop.load(Ordering::Relaxed) => return (progress, None),
+                        Progress::Failed { resume } => Start::Resume(resume),
+                        Progress::NotStarted => Start::Fresh(item.clone()),
+                    };
+                    let iteration = EventDetails {
+                        index: Some(index),
+                        ..named(name)
+                    };
+                    let begun = self.emit(scope, cursor, EventType::MapIterationStarted, iteration.clone());
+                    let mut inner = scope.to_vec();
+                    inner.push(ScopeFrame {
+                        state: name.to_owned(),
+                        index,
+                    });
+                    match self.run_flow(&map.processor, inner, begun, start).await {
+                        Ok(output) => {
+                            self.emit(scope, cursor, EventType::MapIterationSucceeded, iteration);
+                            (Progress::Succeeded { output }, None)
+                        }
+                        Err(failed) => {
+                            self.emit(
+                                scope,
+                                cursor,
+                                EventType::MapIterationFailed,
+                                EventDetails {
+                                    error: Some(failed.failure.error.clone()),
+                                    cause: failed.failure.cause.clone(),
+                                    ..iteration
+                                },
+                            );
+                            let count = failures.fetch_add(1, Ordering::Relaxed) + 1;
+                            if !tolerated(count) {
+                                stop.store(true, Ordering::Relaxed);
+                            }
+                            let resume = failed.resume.unwrap_or_else(|| ResumePoint {
+                                state: map.processor.start_at.clone(),
+                                input: item.clone(),
+                                nested: None,
+                            });
+                            (Progress::Failed { resume }, Some(failed.failure))
+                        }
+                    }
+                }
+            })
+            .collect();
+        let outcomes: Vec<(Progress, Option<Failure>)> = stream::iter(runs).buffered(limit).collect().await;
+        let failed: Vec<&Failure> = outcomes.iter().filter_map(|(_, f)| f.as_ref()).collect();
+        let unfinished = outcomes
+            .iter()
+            .filter(|(p, _)| !matches!(p, Progress::Succeeded { .. }))
+            .count();
+        let failure = if tolerance.is_none() {
+            failed.first().map(|f| (*f).clone())
+        } else if !tolerated(unfinished) {
+            Some(Failure::new(
+                EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                format!("Map state '{name}': {unfinished} of {total} items failed, more than tolerated."),
+            ))
+        } else {
+            None
+        };
+        if let Some(failure) = failure {
+            self.emit(
+                scope,
+                cursor,
+                EventType::MapStateFailed,
+                failed_details(name, &failure),
+            );
+            return Err(StateFailure {
+                failure,
+                nested: Some(Nested::Map {
+                    items,
+                    iterations: outcomes.into_iter().map(|(p, _)| p).collect(),
+                }),
+            });
+        }
+        self.emit(scope, cursor, EventType::MapStateSucceeded, named(name));
+        let results = Value::Array(
+            outcomes
+                .into_iter()
+                .map(|(progress, failure)| match (progress, failure) {
+                    (_, Some(failure)) => failure.to_error_output(),
+                    (progress, None) => succeeded_output(progress),
+                })
+                .collect(),
+        );
+        Ok(self.finish_result(name, state, &map.outcome, raw, results, &context)?)
+    }
+
+    /// The Distributed Map's failure tolerance: `(count, percentage)`, or `None` for none.
+    fn tolerance(&self, map: &MapState, effective: &Value) -> Result<Option<Tolerance>, Failure> {
+        let count = match &map.tolerated_failure_count {
+            None => None,
+            Some(Number::Fixed(n)) => Some(*n),
+            Some(Number::Path(path)) => {
+                let value = resolve(path, effective, "ToleratedFailureCountPath")?;
+                Some(exact_unsigned(&value).ok_or_else(|| {
+                    Failure::runtime(format!(
+                        "The ToleratedFailureCountPath '{path}' must select a non-negative integer"
+                    ))
+                })?)
+            }
+        };
+        let percentage = match &map.tolerated_failure_percentage {
+            None => None,
+            Some(Percentage::Fixed(p)) => Some(*p),
+            Some(Percentage::Path(path)) => {
+                let value = resolve(path, effective, "ToleratedFailurePercentagePath")?;
+                Some(
+                    value
+                        .as_f64()
+                        .filter(|p| (0.0..=100.0).contains(p))
+                        .ok_or_else(|| {
+                            Failure::runtime(format!(
+                        "The ToleratedFailurePercentagePath '{path}' must select a number from 0 to 100"
+                    ))
+                        })?,
+                )
+            }
+        };
+        Ok((count.is_some() || percentage.is_some()).then_some(Tolerance { count, percentage }))
+    }
+}
+
+/// How many Map items may fail before the state does (Distributed mode).
+#[derive(Debug, Clone, Copy)]
+struct Tolerance {
+    count: Option<u64>,
+    percentage: Option<f64>,
+}
+
+fn step(next: Option<&str>, output: Value) -> Step {
+    match next {
+        Some(next) => Step::Next(next.to_owned(), output),
+        None => Step::End(output),
+    }
+}
+
+fn named(name: &str) -> EventDetails {
+    EventDetails {
+        name: Some(name.to_owned()),
+        ..EventDetails::default()
+    }
+}
+
+fn failed_details(name: &str, failure: &Failure) -> EventDetails {
+    EventDetails {
+        error: Some(failure.error.clone()),
+        cause: failure.cause.clone(),
+        ..named(name)
+    }
+}
+
+fn succeeded_output(progress: Progress) -> Value {
+    match progress {
+        Progress::Succeeded { output } => output,
+        _ => Value::Null,
+    }
+}
+
+/// Applies a reference path that must match (`ItemsPath`, `SecondsPath`, ...).
+fn resolve(path: &Path, input: &Value, field: &str) -> Result<Value, Failure> {
+    path.resolve(input).ok_or_else(|| {
+        Failure::runtime(format!(
+            "Invalid path '{path}' in {field}: no results in the input '{}'",
+            to_compact(input)
+        ))
+    })
+}
+
+/// Applies `InputPath` or `OutputPath`: `null` gives `{}`.
+fn select(path: Option<&Path>, value: &Value, context: &Value, field: &str) -> Result<Value, Failure> {
+    match path {
+        None => Ok(json!({})),
+        Some(path) if path.is_root() && !path.is_context() => Ok(value.clone()),
+        Some(path) => {
+            let root = if path.is_context() { context } else { value };
+            resolve(path, root, field)
+        }
+    }
+}
+
+/// Applies `ResultPath`: `null` keeps the raw input; a path places the result in it.
+fn place_result(path: Option<&Path>, raw: &Value, result: Value) -> Result<Value, Failure> {
+    match path {
+        None => Ok(raw.clone()),
+        Some(path) => path.set(raw.clone(), result).map_err(|e| {
+            Failure::new(
+                RESULT_PATH_MATCH_FAILURE,
+                format!(
+                    "Unable to apply ResultPath '{path}' to input '{}': {e}",
+                    to_compact(raw)
+                ),
+            )
+        }),
+    }
+}
