@@ -22,17 +22,17 @@ pub struct DemoArgs {
 
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let dir = args.home.join("postgres");
+    let mut dir = args.home.join("postgres");
+    if !PrivateCluster::can_live_in(&dir) {
+        // As root, the server runs as `postgres`, which may not reach a checkout under /root.
+        dir = std::env::temp_dir().join("tote-demo-postgres");
+    }
     eprintln!("▸ starting a private Postgres in {}", dir.display());
-    let cluster =
-        tokio::task::spawn_blocking(move || PrivateCluster::start_persistent(&dir)).await??;
+    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start_persistent(&dir)).await??;
     super::postgres::ensure_database(&cluster, "totesys").await?;
     let source_url = cluster.url("totesys");
 
-    eprintln!(
-        "▸ seeding ToteSys (scale {}, two years of history)",
-        args.scale
-    );
+    eprintln!("▸ seeding ToteSys (scale {}, two years of history)", args.scale);
     let options = tote_sim::SeedOptions {
         scale: args.scale,
         days: 730,
@@ -70,9 +70,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "Connect:  psql \"$(tote postgres start --dir {} --database totesys)\"",
         cluster.root().display()
     );
-    println!(
-        "Stop:     tote postgres stop --dir {}",
-        cluster.root().display()
-    );
+    println!("Stop:     tote postgres stop --dir {}", cluster.root().display());
     Ok(())
 }

@@ -30,23 +30,14 @@ pub async fn run(cmd: PostgresCommand) -> anyhow::Result<()> {
     match cmd {
         PostgresCommand::Start { dir, database } => {
             let cluster =
-                tokio::task::spawn_blocking(move || PrivateCluster::start_persistent(&dir))
-                    .await??;
+                tokio::task::spawn_blocking(move || PrivateCluster::start_persistent(&dir)).await??;
             ensure_database(&cluster, &database).await?;
             println!("{}", cluster.url(&database));
         }
         PostgresCommand::Stop { dir } => {
             let stopped =
-                tokio::task::spawn_blocking(move || PrivateCluster::stop_persistent(&dir))
-                    .await??;
-            eprintln!(
-                "{}",
-                if stopped {
-                    "stopped"
-                } else {
-                    "was not running"
-                }
-            );
+                tokio::task::spawn_blocking(move || PrivateCluster::stop_persistent(&dir)).await??;
+            eprintln!("{}", if stopped { "stopped" } else { "was not running" });
         }
     }
     Ok(())
@@ -54,8 +45,7 @@ pub async fn run(cmd: PostgresCommand) -> anyhow::Result<()> {
 
 /// Creates `database` on the cluster if it does not exist.
 pub async fn ensure_database(cluster: &PrivateCluster, database: &str) -> anyhow::Result<()> {
-    let client =
-        tote_core::pg::connect(&cluster.url("postgres"), tote_core::pg::Role::Source).await?;
+    let client = tote_core::pg::connect(&cluster.url("postgres"), tote_core::pg::Role::Source).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
         .await?

@@ -157,10 +157,7 @@ pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
                 println!("{mark:>6}  {}", rule.name);
             }
             if !broken.is_empty() {
-                let list: Vec<String> = broken
-                    .iter()
-                    .map(|(n, c)| format!("{n}: {c} rows"))
-                    .collect();
+                let list: Vec<String> = broken.iter().map(|(n, c)| format!("{n}: {c} rows")).collect();
                 anyhow::bail!("{} rule(s) broken:\n  {}", broken.len(), list.join("\n  "));
             }
         }

@@ -44,10 +44,7 @@ pub async fn connect(url: &str, role: Role) -> Result<Client> {
             redact(url)
         ))
     })?;
-    let (client, connection) = config
-        .connect(NoTls)
-        .await
-        .map_err(|e| classify(&e, role, url))?;
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| classify(&e, role, url))?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::debug!(error = %describe(&e), "postgres connection closed with an error");
@@ -147,17 +144,13 @@ mod tests {
     #[test]
     fn redact_hides_the_password_only() {
         let r = redact("postgres://tote:s3cr3t@db.example:5432/totesys?sslmode=require");
-        assert_eq!(
-            r,
-            "postgres://tote:***@db.example:5432/totesys?sslmode=require"
-        );
+        assert_eq!(r, "postgres://tote:***@db.example:5432/totesys?sslmode=require");
         assert_eq!(redact("not a url s3cr3t"), "<unparseable URL>");
     }
 
     #[test]
     fn with_database_replaces_the_path() {
-        let u =
-            with_database("postgres://a:b@127.0.0.1:5/postgres?sslmode=disable", "x_1").unwrap();
+        let u = with_database("postgres://a:b@127.0.0.1:5/postgres?sslmode=disable", "x_1").unwrap();
         assert_eq!(u, "postgres://a:b@127.0.0.1:5/x_1?sslmode=disable");
     }
 }

@@ -43,11 +43,7 @@ impl PrivateCluster {
         let temp = tempfile::Builder::new()
             .prefix("tote-pg-")
             .tempdir()
-            .map_err(|e| {
-                Error::internal(format!(
-                    "cannot create a temporary directory for Postgres: {e}"
-                ))
-            })?;
+            .map_err(|e| Error::internal(format!("cannot create a temporary directory for Postgres: {e}")))?;
         let mut cluster = Self::init(temp.path())?;
         cluster.temp = Some(temp);
         cluster.start()?;
@@ -105,6 +101,28 @@ impl PrivateCluster {
         &self.root
     }
 
+    /// Whether a cluster can live in `dir`: always for a normal user; as root, only where the
+    /// `postgres` user can reach (a checkout under `/root` cannot host one).
+    pub fn can_live_in(dir: &Path) -> bool {
+        if !is_root() {
+            return true;
+        }
+        // The directory itself is handed to `postgres`; what matters is that its parents let it in.
+        let mut probe = dir.parent().unwrap_or(Path::new("/")).to_path_buf();
+        while !probe.exists() {
+            match probe.parent() {
+                Some(parent) => probe = parent.to_path_buf(),
+                None => return false,
+            }
+        }
+        Command::new("runuser")
+            .args(["-u", "postgres", "--", "test", "-x"])
+            .arg(&probe)
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
     fn init(root: &Path) -> Result<Self> {
         let bin = find_bin_dir()?;
         let run_as = if is_root() {
@@ -112,6 +130,13 @@ impl PrivateCluster {
         } else {
             None
         };
+        if run_as.is_some() && !Self::can_live_in(root) {
+            return Err(Error::config(format!(
+                "as root, the private Postgres runs as the `postgres` user, which cannot reach {}; \
+                 choose a directory it can reach (e.g. under /var/tmp)",
+                root.display()
+            )));
+        }
         let password: String = rand::rng()
             .sample_iter(rand::distr::Alphanumeric)
             .take(24)
@@ -178,12 +203,9 @@ impl PrivateCluster {
                 })
         };
         let password = read("password")?;
-        let port = read("port")?.parse().map_err(|_| {
-            Error::config(format!(
-                "{}/port does not hold a port number",
-                root.display()
-            ))
-        })?;
+        let port = read("port")?
+            .parse()
+            .map_err(|_| Error::config(format!("{}/port does not hold a port number", root.display())))?;
         let run_as = if is_root() {
             Some("postgres".to_string())
         } else {
@@ -440,15 +462,11 @@ impl Drop for TestDatabase {
                 .build()
                 .ok()?;
             rt.block_on(async move {
-                let (client, connection) =
-                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
-                        .await
-                        .ok()?;
+                let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                    .await
+                    .ok()?;
                 tokio::spawn(connection);
-                let sql = format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    quote_ident(&name)
-                );
+                let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
                 client.batch_execute(&sql).await.ok()
             })
         })

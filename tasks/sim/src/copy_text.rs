@@ -111,10 +111,7 @@ impl CopyText {
 
     /// Takes the buffered bytes, leaving the buffer empty.
     pub fn take(&mut self) -> bytes::Bytes {
-        bytes::Bytes::from(std::mem::replace(
-            &mut self.buf,
-            Vec::with_capacity(1 << 20),
-        ))
+        bytes::Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(1 << 20)))
     }
 }
 
@@ -125,11 +122,7 @@ mod tests {
     #[test]
     fn escapes_and_nulls() {
         let mut c = CopyText::new();
-        c.int(1)
-            .text("a\tb\\c\nd")
-            .opt_text(None)
-            .bool(true)
-            .end_row();
+        c.int(1).text("a\tb\\c\nd").opt_text(None).bool(true).end_row();
         assert_eq!(&c.take()[..], b"1\ta\\tb\\\\c\\nd\t\\N\tt\n");
         assert_eq!(c.rows(), 1);
     }

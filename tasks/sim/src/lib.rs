@@ -17,15 +17,10 @@ pub use run::{run, RunOptions, TickReport};
 pub use seed::{seed, SeedOptions, SeedReport};
 
 /// Row counts of the eleven ToteSys tables, in [`tote_core::tables::SOURCE_TABLES`] order.
-pub async fn table_counts(
-    client: &tokio_postgres::Client,
-) -> tote_core::Result<Vec<(&'static str, i64)>> {
+pub async fn table_counts(client: &tokio_postgres::Client) -> tote_core::Result<Vec<(&'static str, i64)>> {
     let mut counts = Vec::new();
     for table in tote_core::tables::SOURCE_TABLES {
-        let sql = format!(
-            "SELECT count(*) FROM {}",
-            tote_core::tables::quote_ident(table)
-        );
+        let sql = format!("SELECT count(*) FROM {}", tote_core::tables::quote_ident(table));
         let n: i64 = client
             .query_one(&sql, &[])
             .await

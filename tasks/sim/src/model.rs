@@ -190,8 +190,7 @@ const FILE_LOCATIONS: [&str; 6] = [
 
 /// The moment the seed's reference data was created: the day before the history starts.
 pub fn reference_time(history_start: NaiveDate) -> NaiveDateTime {
-    (history_start - Duration::days(1))
-        .and_time(NaiveTime::from_hms_milli_opt(14, 20, 51, 563).unwrap())
+    (history_start - Duration::days(1)).and_time(NaiveTime::from_hms_milli_opt(14, 20, 51, 563).unwrap())
 }
 
 /// An address row (without timestamps).
@@ -220,9 +219,7 @@ pub fn address(rng: &mut ChaCha8Rng) -> Address {
         line_2: rng
             .random_bool(1.0 / 3.0)
             .then(|| pick(rng, &STREETS).to_string()),
-        district: rng
-            .random_bool(0.5)
-            .then(|| pick(rng, &DISTRICTS).to_string()),
+        district: rng.random_bool(0.5).then(|| pick(rng, &DISTRICTS).to_string()),
         city: pick(rng, &CITIES).to_string(),
         postal_code: format!("{:05}", rng.random_range(10000..=99999)),
         country: pick(rng, &COUNTRIES).to_string(),
@@ -314,18 +311,12 @@ pub struct Design {
 /// Draws a design created at `at`.
 pub fn design(rng: &mut ChaCha8Rng, at: NaiveDateTime) -> Design {
     let name = pick(rng, &MATERIALS);
-    let suffix: String = (0..4)
-        .map(|_| (b'a' + rng.random_range(0..26)) as char)
-        .collect();
+    let suffix: String = (0..4).map(|_| (b'a' + rng.random_range(0..26)) as char).collect();
     Design {
         created_at: at,
         name: name.to_string(),
         file_location: pick(rng, &FILE_LOCATIONS).to_string(),
-        file_name: format!(
-            "{}-{}-{suffix}.json",
-            name.to_lowercase(),
-            at.format("%Y%m%d")
-        ),
+        file_name: format!("{}-{}-{suffix}.json", name.to_lowercase(), at.format("%Y%m%d")),
     }
 }
 
@@ -506,8 +497,7 @@ fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
 
 /// Business hours: weekdays, 08:00:00.000 up to 18:59:59.999.
 pub fn is_business_time(t: NaiveDateTime) -> bool {
-    !matches!(t.weekday(), Weekday::Sat | Weekday::Sun)
-        && (8..19).contains(&chrono::Timelike::hour(&t))
+    !matches!(t.weekday(), Weekday::Sat | Weekday::Sun) && (8..19).contains(&chrono::Timelike::hour(&t))
 }
 
 /// Draws a count with mean `mean`: its integer part, plus one with the probability of its fraction.

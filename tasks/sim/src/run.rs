@@ -102,12 +102,7 @@ impl fmt::Display for TickReport {
         let (Some(from), Some(to)) = (self.from, self.to) else {
             return f.write_str("tick");
         };
-        write!(
-            f,
-            "{} → {}",
-            from.format("%a %Y-%m-%d %H:%M"),
-            to.format("%H:%M")
-        )?;
+        write!(f, "{} → {}", from.format("%a %Y-%m-%d %H:%M"), to.format("%H:%M"))?;
         let parts = [
             (self.sales_orders, "sales order"),
             (self.purchase_orders, "purchase order"),
@@ -159,8 +154,7 @@ pub async fn run(
         .await
         .map_err(err)?;
     let mut clock = current_clock(&client).await?;
-    let mut rng =
-        ChaCha8Rng::seed_from_u64(options.seed ^ clock.and_utc().timestamp_millis() as u64);
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ clock.and_utc().timestamp_millis() as u64);
     let mut late: Option<(Client, u32)> = None;
     let mut reports = Vec::new();
     for tick in 0..options.ticks {
@@ -222,9 +216,8 @@ pub async fn current_clock(client: &Client) -> Result<NaiveDateTime> {
         .query_one(&sql, &[])
         .await
         .map_err(|e| Error::new(tote_core::ErrorKind::SourceUnavailable, pg::describe(&e)))?;
-    row.get::<_, Option<NaiveDateTime>>(0).ok_or_else(|| {
-        Error::bad_request("the database holds no ToteSys rows: run `tote sim seed` first")
-    })
+    row.get::<_, Option<NaiveDateTime>>(0)
+        .ok_or_else(|| Error::bad_request("the database holds no ToteSys rows: run `tote sim seed` first"))
 }
 
 /// Stores the simulated clock.
@@ -240,20 +233,13 @@ pub async fn set_clock(client: &impl GenericClient, now: NaiveDateTime) -> Resul
 }
 
 /// A random moment in (from, to] that falls in business hours, if there is one.
-fn business_moment(
-    rng: &mut ChaCha8Rng,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> Option<NaiveDateTime> {
+fn business_moment(rng: &mut ChaCha8Rng, from: NaiveDateTime, to: NaiveDateTime) -> Option<NaiveDateTime> {
     let (a, b) = business_window(from, to)?;
     Some(model::moment(rng, a, b))
 }
 
 /// The part of the window (from, to] inside business hours, as a half-open [a, b).
-fn business_window(
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> Option<(NaiveDateTime, NaiveDateTime)> {
+fn business_window(from: NaiveDateTime, to: NaiveDateTime) -> Option<(NaiveDateTime, NaiveDateTime)> {
     let start = from + Span::milliseconds(1);
     let day = start.date();
     if !model::is_business_time(day.and_time(NaiveTime::from_hms_opt(12, 0, 0).unwrap())) {
@@ -330,11 +316,7 @@ async fn play_tick(
     }
     for _ in 0..model::count(rng, options.update_rate) {
         let id = rng.random_range(1..=model::STAFF);
-        let at = model::moment(
-            rng,
-            from + Span::milliseconds(1),
-            to + Span::milliseconds(1),
-        );
+        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
         let last = model::last_name(rng);
         report.staff_renames += tx
             .execute(
@@ -349,11 +331,7 @@ async fn play_tick(
     for _ in 0..model::count(rng, options.update_rate) {
         let id = rng.random_range(1..=model::STAFF);
         let department = rng.random_range(2..=model::DEPARTMENTS);
-        let at = model::moment(
-            rng,
-            from + Span::milliseconds(1),
-            to + Span::milliseconds(1),
-        );
+        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
         report.staff_moves += tx
             .execute(
                 "UPDATE staff SET department_id = $2, last_updated = $3 WHERE staff_id = $1 AND department_id <> $2",
@@ -363,11 +341,7 @@ async fn play_tick(
     }
     for _ in 0..model::count(rng, options.update_rate) {
         let id = rng.random_range(2..=model::DEPARTMENTS);
-        let at = model::moment(
-            rng,
-            from + Span::milliseconds(1),
-            to + Span::milliseconds(1),
-        );
+        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
         let base = model::DEPARTMENT_ROWS[id as usize - 1].0;
         let suffix = ["", " & Operations", " Services", " Team"][rng.random_range(0..4)];
         let name = format!("{base}{suffix}");
@@ -381,11 +355,7 @@ async fn play_tick(
     for _ in 0..model::count(rng, options.update_rate) {
         let id = rng.random_range(1..=model::COUNTERPARTIES);
         let address = rng.random_range(1..=model::ADDRESSES);
-        let at = model::moment(
-            rng,
-            from + Span::milliseconds(1),
-            to + Span::milliseconds(1),
-        );
+        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
         report.counterparty_moves += tx
             .execute(
                 "UPDATE counterparty SET legal_address_id = $2, last_updated = $3 \
@@ -397,11 +367,7 @@ async fn play_tick(
     for _ in 0..model::count(rng, options.update_rate) {
         let id = rng.random_range(1..=model::ADDRESSES);
         let a = model::address(rng);
-        let at = model::moment(
-            rng,
-            from + Span::milliseconds(1),
-            to + Span::milliseconds(1),
-        );
+        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
         report.address_changes += tx
             .execute(
                 "UPDATE address SET address_line_1 = $2, phone = $3, last_updated = $4 WHERE address_id = $1",
@@ -418,10 +384,7 @@ async fn play_tick(
     Ok(())
 }
 
-async fn max_id(
-    client: &impl GenericClient,
-    table: &str,
-) -> std::result::Result<i32, tokio_postgres::Error> {
+async fn max_id(client: &impl GenericClient, table: &str) -> std::result::Result<i32, tokio_postgres::Error> {
     let sql = format!(
         "SELECT coalesce(max({}), 0) FROM {}",
         tote_core::tables::quote_ident(&format!("{table}_id")),
@@ -550,13 +513,8 @@ async fn update_order(
         return Ok(false);
     }
     let row = &rows[rng.random_range(0..rows.len())];
-    let (id, created_at, payment_id): (i32, NaiveDateTime, i32) =
-        (row.get(0), row.get(1), row.get(2));
-    let at = model::moment(
-        rng,
-        from + Span::milliseconds(1),
-        to + Span::milliseconds(1),
-    );
+    let (id, created_at, payment_id): (i32, NaiveDateTime, i32) = (row.get(0), row.get(1), row.get(2));
+    let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
     let quantity = model::quantity(rng, sale);
     let price = model::unit_price_pence(rng, sale);
     let (mut delivery, mut payment) = model::agreed_dates(rng, created_at.date());
@@ -569,14 +527,14 @@ async fn update_order(
             // No legal payment date is still ahead: change quantity and price only.
             let row = tx
                 .query_one(
-                    &format!("SELECT agreed_delivery_date, agreed_payment_date FROM {table} WHERE {id_col} = $1"),
+                    &format!(
+                        "SELECT agreed_delivery_date, agreed_payment_date FROM {table} WHERE {id_col} = $1"
+                    ),
                     &[&id],
                 )
                 .await?;
-            delivery =
-                NaiveDate::parse_from_str(row.get::<_, &str>(0), "%Y-%m-%d").unwrap_or(delivery);
-            payment =
-                NaiveDate::parse_from_str(row.get::<_, &str>(1), "%Y-%m-%d").unwrap_or(payment);
+            delivery = NaiveDate::parse_from_str(row.get::<_, &str>(0), "%Y-%m-%d").unwrap_or(delivery);
+            payment = NaiveDate::parse_from_str(row.get::<_, &str>(1), "%Y-%m-%d").unwrap_or(payment);
         } else {
             payment = earliest;
         }

@@ -179,15 +179,8 @@ async fn prepare_schema(client: &Client, url: &str, replace: bool) -> Result<()>
         )));
     }
     let mut sql = String::from("BEGIN;\n");
-    for table in SOURCE_TABLES
-        .iter()
-        .rev()
-        .chain(["_prisma_migrations"].iter())
-    {
-        sql.push_str(&format!(
-            "DROP TABLE IF EXISTS {} CASCADE;\n",
-            quote_ident(table)
-        ));
+    for table in SOURCE_TABLES.iter().rev().chain(["_prisma_migrations"].iter()) {
+        sql.push_str(&format!("DROP TABLE IF EXISTS {} CASCADE;\n", quote_ident(table)));
     }
     sql.push_str("DROP SCHEMA IF EXISTS tote_sim CASCADE;\n");
     sql.push_str(schema::TABLES);
@@ -214,11 +207,7 @@ async fn copy_all(client: &Client, table: &str, mut text: CopyText, url: &str) -
     Ok(())
 }
 
-async fn send(
-    sink: &mut Pin<Box<CopyInSink<bytes::Bytes>>>,
-    data: bytes::Bytes,
-    url: &str,
-) -> Result<()> {
+async fn send(sink: &mut Pin<Box<CopyInSink<bytes::Bytes>>>, data: bytes::Bytes, url: &str) -> Result<()> {
     sink.send(data)
         .await
         .map_err(|e| pg::classify(&e, Role::Source, url))

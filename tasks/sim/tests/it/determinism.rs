@@ -9,11 +9,7 @@ async fn the_same_seed_gives_identical_data_and_another_seed_does_not() {
     let (_a, a) = seeded(&small(7)).await;
     let (_b, b) = seeded(&small(7)).await;
     let (_c, c) = seeded(&small(8)).await;
-    let (sa, sb, sc) = (
-        checksums(&a).await,
-        checksums(&b).await,
-        checksums(&c).await,
-    );
+    let (sa, sb, sc) = (checksums(&a).await, checksums(&b).await, checksums(&c).await);
     assert_eq!(sa, sb, "two seeds with the same arguments differ");
     let differing = sa.iter().zip(&sc).filter(|(x, y)| x.1 != y.1).count();
     assert!(

@@ -30,18 +30,14 @@ async fn private_cluster_starts_for_this_user_and_is_removed_on_drop() {
     // SAFETY: geteuid cannot fail.
     let me = unsafe { libc::geteuid() };
     if me == 0 {
-        assert_ne!(
-            data_owner, 0,
-            "as root the cluster must run as the postgres user"
-        );
+        assert_ne!(data_owner, 0, "as root the cluster must run as the postgres user");
     } else {
         assert_eq!(data_owner, me);
     }
     // Password authentication is on: a wrong password is refused, and the message hides it.
-    let wrong = cluster.url("postgres").replace(
-        &format!(":{}@", cluster_password(&cluster)),
-        ":not-the-password@",
-    );
+    let wrong = cluster
+        .url("postgres")
+        .replace(&format!(":{}@", cluster_password(&cluster)), ":not-the-password@");
     let err = pg::connect(&wrong, Role::Source)
         .await
         .expect_err("wrong password refused");
@@ -88,4 +84,32 @@ async fn test_databases_are_fresh_and_dropped() {
         .await
         .unwrap();
     assert!(exists.is_none(), "dropped test database still exists");
+}
+
+/// As root, runs the cluster test above again as the unprivileged `nobody` user, so both ways
+/// the harness can start a server are exercised in every run. As a normal user, the test above
+/// already is that case.
+#[test]
+fn private_cluster_also_starts_as_a_normal_user() {
+    // SAFETY: geteuid cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--"])
+        .arg(&exe)
+        .args(["--exact", "it::harness::private_cluster_starts_for_this_user_and_is_removed_on_drop"])
+        .env_remove("TOTE_TEST_PG")
+        .env("TMPDIR", "/tmp")
+        .current_dir("/")
+        .output()
+        .expect("runuser runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "as nobody: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

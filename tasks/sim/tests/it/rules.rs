@@ -35,10 +35,7 @@ async fn rules_hold_after_a_real_sized_seed_and_a_day_of_every_change() {
     ];
     for (table, lo, hi) in expect {
         let n = count(&counts, table);
-        assert!(
-            (lo..=hi).contains(&n),
-            "{table}: {n} rows, expected {lo}..={hi}"
-        );
+        assert!((lo..=hi).contains(&n), "{table}: {n} rows, expected {lo}..={hi}");
     }
     assert_rules_hold(&client, "after seed").await;
 
@@ -141,16 +138,10 @@ async fn the_late_transaction_commits_after_newer_rows_with_its_old_timestamp() 
         .iter()
         .position(|r| r.late_committed)
         .expect("late transaction committed");
-    assert_eq!(
-        committed,
-        opened + tote_sim::run::LATE_COMMIT_TICKS as usize
-    );
+    assert_eq!(committed, opened + tote_sim::run::LATE_COMMIT_TICKS as usize);
     // seen[i] is the view after tick opened + i.
     let (late_before, newer_before) = seen[committed - opened - 1];
-    assert_eq!(
-        late_before, 0,
-        "the late row must be invisible before its commit"
-    );
+    assert_eq!(late_before, 0, "the late row must be invisible before its commit");
     assert!(
         newer_before > 0,
         "rows stamped after the late one are committed before it"

@@ -3,11 +3,14 @@
 
 use crate::it::common::{seeded, small};
 
-/// (column, data type as information_schema spells it, nullable), in physical order, per SPEC.md §1.
-fn spec() -> Vec<(&'static str, Vec<(&'static str, &'static str, bool)>)> {
+/// (column, data type as information_schema spells it, nullable).
+type Column = (&'static str, &'static str, bool);
+
+/// Every table's columns in physical order, per SPEC.md §1.
+fn spec() -> Vec<(&'static str, Vec<Column>)> {
     const TS: &str = "timestamp without time zone";
     const V: &str = "character varying";
-    let stamps = |mut cols: Vec<(&'static str, &'static str, bool)>| {
+    let stamps = |mut cols: Vec<Column>| {
         cols.push(("created_at", TS, false));
         cols.push(("last_updated", TS, false));
         cols
@@ -177,10 +180,8 @@ async fn columns_keys_and_types_equal_the_spec() {
             )
             .await
             .unwrap();
-        let actual: Vec<(String, String, bool)> = rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect();
+        let actual: Vec<(String, String, bool)> =
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect();
         let expected: Vec<(String, String, bool)> = columns
             .iter()
             .map(|(c, t, n)| (c.to_string(), t.to_string(), *n))
@@ -197,10 +198,7 @@ async fn columns_keys_and_types_equal_the_spec() {
                 );
             }
             if column == format!("{table}_id") {
-                assert!(
-                    r.get::<_, bool>(5),
-                    "{table}.{column} must be an identity column"
-                );
+                assert!(r.get::<_, bool>(5), "{table}.{column} must be an identity column");
                 assert_eq!(
                     r.get::<_, Option<String>>(6).as_deref(),
                     Some("BY DEFAULT"),
@@ -208,11 +206,7 @@ async fn columns_keys_and_types_equal_the_spec() {
                 );
             }
             if column == "currency_code" {
-                assert_eq!(
-                    r.get::<_, Option<i32>>(4),
-                    Some(3),
-                    "currency_code is VARCHAR(3)"
-                );
+                assert_eq!(r.get::<_, Option<i32>>(4), Some(3), "currency_code is VARCHAR(3)");
             }
         }
         let pk: Vec<String> = client

@@ -1,0 +1,50 @@
+# Shared set-up for scripts/demo, scripts/test and scripts/bench: install what is missing.
+# Sourced, not run. Works on a fresh Debian/Ubuntu machine, as root or with sudo.
+
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+say() { printf '\033[1m▸ %s\033[0m\n' "$*" >&2; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+apt_updated=0
+apt_install() {
+    if [ "$apt_updated" -eq 0 ]; then
+        as_root apt-get update -qq >&2
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends "$@" >&2
+}
+
+# Postgres server binaries (initdb, pg_ctl, postgres) for the private clusters.
+ensure_postgres() {
+    if [ -n "${TOTE_PG_BIN:-}" ] && [ -x "$TOTE_PG_BIN/initdb" ]; then return; fi
+    if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then return; fi
+    say "installing the Postgres server package"
+    apt_install postgresql
+    # Debian starts a system cluster on install; tote never uses it.
+    as_root systemctl disable --now postgresql >/dev/null 2>&1 || true
+}
+
+# The Rust toolchain with rustfmt and clippy.
+ensure_rust() {
+    if ! command -v cargo >/dev/null 2>&1; then
+        echo "cargo not found: install Rust (https://rustup.rs) and run again" >&2
+        exit 1
+    fi
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        rustup component add rustfmt clippy >&2
+    fi
+}
+
+# cargo-nextest runs every test binary in parallel with one process per test.
+ensure_nextest() {
+    if ! cargo nextest --version >/dev/null 2>&1; then
+        say "installing cargo-nextest"
+        cargo install --locked cargo-nextest >&2
+    fi
+}
