@@ -27,7 +27,7 @@ export const TOPIC_PLACEHOLDER = '${Topic:alerts}';
  *
  * Any other reference throws, so a new one cannot slip unmapped into the local executor's copy.
  */
-export function definitionText(stack: ToteStack, template: { Resources: Record<string, any> }): string {
+export function definitionText(stack: ToteStack, template: { [key: string]: any }): string {
   const logicalId = (element: unknown): string => stack.getLogicalId(element as CfnElement);
   const placeholders = new Map<string, string>();
   const fns = stack.stageFunctions.all;

@@ -82,6 +82,9 @@ export const DEFAULTS = {
 /** CloudWatch Logs accepts only these retention periods (days). */
 const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653];
 
+/** An EC2 resource id: the prefix and 8 or 17 hex digits. */
+const AWS_ID = (prefix: string) => new RegExp(`^${prefix}-([0-9a-f]{8}|[0-9a-f]{17})$`);
+
 /** A context value that is not valid; the message names the key and what it accepts. */
 export class ConfigError extends Error {
   constructor(key: string, value: unknown, expected: string) {
@@ -161,11 +164,11 @@ export function parseConfig(read: ContextReader): ToteConfig {
   const securityGroupId = text(read, 'securityGroupId');
   let vpc: VpcPlacement | undefined;
   if (vpcId || subnetIds || securityGroupId) {
-    if (!vpcId || !/^vpc-[0-9a-f]+$/.test(vpcId)) throw new ConfigError('vpcId', vpcId, 'a VPC id (vpc-…) when placing the functions in a VPC');
-    if (!subnetIds || subnetIds.length === 0 || !subnetIds.every((s) => /^subnet-[0-9a-f]+$/.test(s))) {
+    if (!vpcId || !AWS_ID('vpc').test(vpcId)) throw new ConfigError('vpcId', vpcId, 'a VPC id (vpc-…) when placing the functions in a VPC');
+    if (!subnetIds || subnetIds.length === 0 || !subnetIds.every((s) => AWS_ID('subnet').test(s))) {
       throw new ConfigError('subnetIds', subnetIds, 'comma-separated subnet ids (subnet-…) when vpcId is set');
     }
-    if (!securityGroupId || !/^sg-[0-9a-f]+$/.test(securityGroupId)) {
+    if (!securityGroupId || !AWS_ID('sg').test(securityGroupId)) {
       throw new ConfigError('securityGroupId', securityGroupId, 'a security group id (sg-…) when vpcId is set');
     }
     vpc = { vpcId, subnetIds, securityGroupId };

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -73,14 +73,20 @@ export class StageFunctions extends Construct {
     this.props = props;
 
     if (props.vpc) {
-      const subnets = props.vpc.subnetIds.map((subnetId, i) => ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId));
+      const subnets = props.vpc.subnetIds.map((subnetId, i) => {
+        const subnet = ec2.Subnet.fromSubnetId(this, `Subnet${i}`, subnetId);
+        Annotations.of(subnet).acknowledgeWarning('@aws-cdk/aws-ec2:noSubnetRouteTableId', 'Only the subnet id is used (Lambda VpcConfig).');
+        return subnet;
+      });
+      // Attributes only, no lookup: synth needs no AWS credentials and writes no cdk.context.json.
+      // The functions name their subnets explicitly, so the VPC's own AZ/subnet layout is unused.
+      const vpc = ec2.Vpc.fromVpcAttributes(this, 'Vpc', { vpcId: props.vpc.vpcId, availabilityZones: Fn.getAzs() });
+      Annotations.of(vpc).acknowledgeWarning(
+        '@aws-cdk/aws-ec2:vpcAttributeIsListTokenavailabilityZones',
+        'The functions are given explicit subnets; the imported VPC is never asked to select subnets.',
+      );
       this.vpcConfig = {
-        // Attributes only: no lookup, so synth needs no AWS credentials.
-        vpc: ec2.Vpc.fromVpcAttributes(this, 'Vpc', {
-          vpcId: props.vpc.vpcId,
-          availabilityZones: Stack.of(this).availabilityZones.slice(0, 1),
-          privateSubnetIds: props.vpc.subnetIds,
-        }),
+        vpc,
         subnets,
         securityGroup: ec2.SecurityGroup.fromSecurityGroupId(this, 'SecurityGroup', props.vpc.securityGroupId, { mutable: false }),
       };

@@ -1,0 +1,41 @@
+import { DEFAULTS, parseConfig } from './config';
+
+const from = (context: Record<string, unknown>) => parseConfig((key) => context[key]);
+
+describe('parseConfig', () => {
+  test('defaults with no context', () => {
+    const c = from({});
+    expect(c).toMatchObject({
+      architecture: 'arm64',
+      logRetentionDays: 30,
+      logLevel: 'INFO',
+      ingestConcurrency: 4,
+      scheduleRateMinutes: 15,
+      scheduleEnabled: true,
+      executionTimeoutMinutes: 60,
+      vpc: undefined,
+      alertEmail: undefined,
+    });
+    expect(c.sizing.transform).toEqual({ memoryMb: DEFAULTS.memoryMb.transform, timeoutSeconds: 900 });
+  });
+
+  test('cdk.json may give numbers and lists where -c gives strings', () => {
+    const c = from({ ingestConcurrency: 10, subnetIds: ['subnet-01234567'], vpcId: 'vpc-01234567', securityGroupId: 'sg-01234567' });
+    expect(c.ingestConcurrency).toBe(10);
+    expect(c.vpc).toEqual({ vpcId: 'vpc-01234567', subnetIds: ['subnet-01234567'], securityGroupId: 'sg-01234567' });
+  });
+
+  test.each([
+    ['architecture', 'arm'],
+    ['memoryMb', '64'],
+    ['ingestTimeoutSeconds', '901'],
+    ['logRetentionDays', '2'],
+    ['logLevel', 'LOUD'],
+    ['ingestConcurrency', 'many'],
+    ['scheduleRateMinutes', '0'],
+    ['scheduleEnabled', 'yes'],
+    ['securityGroupId', 'sg-01234567'],
+  ])('invalid %s=%s fails naming the key', (key, value) => {
+    expect(() => from({ [key]: value })).toThrow(new RegExp(`context '${key === 'securityGroupId' ? 'vpcId' : key}'`));
+  });
+});

@@ -1,0 +1,240 @@
+import { definitionText, functionPlaceholder, TOPIC_PLACEHOLDER } from './asl';
+import { LAMBDA_SERVICE_ERRORS, STATE, TOTE_TRANSIENT_ERRORS } from './pipeline';
+import { synth, Synthesized } from './testing';
+
+/** An ASL state, loosely typed. */
+type AslState = Record<string, any>;
+
+/** Every state of a definition, including those inside Map/Parallel, with the states map holding it. */
+function allStates(states: Record<string, AslState>, nested = false): Array<{ name: string; state: AslState; nested: boolean }> {
+  return Object.entries(states).flatMap(([name, state]) => [
+    { name, state, nested },
+    ...(state.ItemProcessor ? allStates(state.ItemProcessor.States, true) : []),
+    ...(state.Iterator ? allStates(state.Iterator.States, true) : []),
+    ...(state.Branches ? state.Branches.flatMap((b: AslState) => allStates(b.States, true)) : []),
+  ]);
+}
+
+describe('Pipeline', () => {
+  let s: Synthesized;
+  let definition: { StartAt: string; States: Record<string, AslState>; TimeoutSeconds: number };
+  let states: Record<string, AslState>;
+  let lambdaTasks: Array<{ name: string; state: AslState; nested: boolean }>;
+
+  beforeAll(() => {
+    s = synth();
+    definition = JSON.parse(definitionText(s.stack, s.template.toJSON()));
+    states = definition.States;
+    lambdaTasks = allStates(states).filter((x) => x.state.Type === 'Task' && x.state.Resource === 'arn:aws:states:::lambda:invoke');
+  });
+
+  test('a Standard state machine with logging ALL (execution data included) and X-Ray tracing', () => {
+    s.template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: true,
+        Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: { 'Fn::GetAtt': [s.logicalId(s.stack.pipeline.logGroup), 'Arn'] } } }],
+      },
+    });
+    expect(definition.TimeoutSeconds).toBe(3600);
+    s.template.hasOutput('StateMachineArn', { Value: { Ref: s.logicalId(s.stack.pipeline.stateMachine) } });
+  });
+
+  test('the happy path: defaults → Plan → IngestTables → SummariseIngest → AnythingChanged → Transform → LoadDimensions → LoadFacts → Done', () => {
+    expect(definition.StartAt).toBe(STATE.readRequest);
+    const path: string[] = [];
+    let name: string | undefined = definition.StartAt;
+    // Follow Next, taking the "nothing named" branch of the input Choices and the "changed" branch.
+    while (name) {
+      path.push(name);
+      const state: AslState = states[name];
+      name = state.Type === 'Choice' ? state.Default : state.Next;
+    }
+    expect(path).toEqual([
+      'ReadRequest', 'TablesNamed', 'FullRefreshAsked', 'Plan', 'IngestTables', 'SummariseIngest', 'AnythingChanged',
+      'Transform', 'LoadDimensions', 'LoadFacts', 'Done',
+    ]);
+    expect(states.Done.Type).toBe('Succeed');
+  });
+
+  test('execution input: absent tables / full_refresh default to null, present ones are used', () => {
+    expect(states.ReadRequest).toMatchObject({ Type: 'Pass', Result: { tables: null, full_refresh: null }, ResultPath: '$.request' });
+    expect(states.TablesNamed.Choices).toEqual([{ Variable: '$.tables', IsPresent: true, Next: 'UseNamedTables' }]);
+    expect(states.UseNamedTables).toMatchObject({ InputPath: '$.tables', ResultPath: '$.request.tables', Next: 'FullRefreshAsked' });
+    expect(states.FullRefreshAsked.Choices).toEqual([{ Variable: '$.full_refresh', IsPresent: true, Next: 'UseFullRefresh' }]);
+    expect(states.UseFullRefresh).toMatchObject({ InputPath: '$.full_refresh', ResultPath: '$.request.full_refresh', Next: 'Plan' });
+  });
+
+  test('payloads follow docs/stage-contract.md', () => {
+    const params = (name: string) => states[name].Parameters;
+    expect(params('Plan')).toEqual({
+      FunctionName: functionPlaceholder('ingest'),
+      Payload: { action: 'plan', 'execution.$': '$$.Execution.Name', 'tables.$': '$.request.tables', 'full_refresh.$': '$.request.full_refresh' },
+    });
+    expect(states.IngestTables.ItemProcessor.States.IngestTable.Parameters).toEqual({
+      FunctionName: functionPlaceholder('ingest'),
+      Payload: { action: 'ingest', 'table.$': '$.table', 'execution.$': '$$.Execution.Name', 'full_refresh.$': '$.full_refresh' },
+    });
+    expect(params('Transform')).toEqual({
+      FunctionName: functionPlaceholder('transform'),
+      Payload: { action: 'transform', 'execution.$': '$$.Execution.Name' },
+    });
+    expect(params('LoadDimensions')).toEqual({
+      FunctionName: functionPlaceholder('load'),
+      Payload: { action: 'load', phase: 'dimensions', 'execution.$': '$$.Execution.Name' },
+    });
+    expect(params('LoadFacts')).toEqual({
+      FunctionName: functionPlaceholder('load'),
+      Payload: { action: 'load', phase: 'facts', 'execution.$': '$$.Execution.Name' },
+    });
+  });
+
+  test('results are selected from $.Payload and carry counts, not rows', () => {
+    for (const { state } of lambdaTasks) {
+      const selectors = Object.entries(state.ResultSelector as Record<string, string>);
+      expect(selectors.length).toBeGreaterThan(0);
+      for (const [key, value] of selectors) {
+        expect(key.endsWith('.$')).toBe(true);
+        expect(value).toMatch(/^\$\.Payload\./);
+      }
+    }
+    expect(states.IngestTables.ItemProcessor.States.IngestTable.ResultSelector).toEqual({
+      'table.$': '$.Payload.table',
+      'changed.$': '$.Payload.changed',
+      'batch_id.$': '$.Payload.batch_id',
+      'rows.$': '$.Payload.rows',
+    });
+  });
+
+  test('IngestTables maps over the planned tables with MaxConcurrency 4 by default', () => {
+    expect(states.IngestTables).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.tables',
+      ItemSelector: { 'table.$': '$$.Map.Item.Value', 'full_refresh.$': '$.plan.full_refresh' },
+      MaxConcurrency: 4,
+      ResultPath: '$.ingest',
+    });
+  });
+
+  test('"nothing changed" is States.ArrayContains over the ingest results, then a Choice to Succeed', () => {
+    expect(states.SummariseIngest).toEqual(
+      expect.objectContaining({
+        Type: 'Pass',
+        Parameters: { 'changed.$': 'States.ArrayContains($.ingest[*].changed, true)' },
+        ResultPath: '$.ingest_summary',
+        Next: 'AnythingChanged',
+      }),
+    );
+    expect(states.AnythingChanged).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.ingest_summary.changed', BooleanEquals: false, Next: 'NothingChanged' }],
+      Default: 'Transform',
+    });
+    expect(states.NothingChanged.Type).toBe('Succeed');
+  });
+
+  test('there are exactly five Lambda tasks: Plan, IngestTable (in the Map), Transform, LoadDimensions, LoadFacts', () => {
+    expect(lambdaTasks.map((t) => t.name).sort()).toEqual(['IngestTable', 'LoadDimensions', 'LoadFacts', 'Plan', 'Transform']);
+  });
+
+  test('every Lambda task retries Lambda service errors 2 s, ×2, 6 attempts, then Tote.* transients with full jitter', () => {
+    for (const { name, state } of lambdaTasks) {
+      expect({ name, retry: state.Retry }).toEqual({
+        name,
+        retry: [
+          { ErrorEquals: LAMBDA_SERVICE_ERRORS, IntervalSeconds: 2, BackoffRate: 2, MaxAttempts: 6 },
+          {
+            ErrorEquals: TOTE_TRANSIENT_ERRORS,
+            IntervalSeconds: 5,
+            BackoffRate: 2,
+            MaxAttempts: 6,
+            MaxDelaySeconds: 120,
+            JitterStrategy: 'FULL',
+          },
+        ],
+      });
+    }
+    expect(TOTE_TRANSIENT_ERRORS).toEqual(['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable']);
+  });
+
+  test('every failure is caught into its alert Pass, then the one PublishAlert, then PipelineFailed', () => {
+    // Tasks at the top level catch themselves; the one inside the Map fails its Map, which catches.
+    const catchers = [...lambdaTasks.filter((t) => !t.nested).map((t) => t.name), 'IngestTables'];
+    expect(catchers.sort()).toEqual(['IngestTables', 'LoadDimensions', 'LoadFacts', 'Plan', 'Transform']);
+    for (const name of catchers) {
+      expect({ name, catch: states[name].Catch }).toEqual({
+        name,
+        catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: `${name}Failed` }],
+      });
+      expect(states[`${name}Failed`]).toEqual({
+        Type: 'Pass',
+        Comment: `The alert for a failure in ${name}.`,
+        Parameters: {
+          'execution.$': '$$.Execution.Name',
+          state: name,
+          'error.$': '$.failure.Error',
+          'cause.$': '$.failure.Cause',
+          'console_url.$':
+            "States.Format('https://eu-west-2.console.aws.amazon.com/states/home?region=eu-west-2#/v2/executions/details/{}', $$.Execution.Id)",
+        },
+        Next: 'PublishAlert',
+      });
+    }
+    const nested = lambdaTasks.filter((t) => t.nested);
+    expect(nested.map((t) => t.name)).toEqual(['IngestTable']);
+    expect(nested[0].state.Catch).toBeUndefined();
+    // Every state that can fail (Task, Map) is either a catcher or inside a Map whose Map catches.
+    const failable = allStates(states).filter((x) => ['Task', 'Map'].includes(x.state.Type) && x.name !== 'PublishAlert');
+    for (const x of failable) expect(x.nested || catchers.includes(x.name)).toBe(true);
+  });
+
+  test('one SNS publish of the alert as JSON, retried, then Fail with the original error and cause', () => {
+    const publishes = allStates(states).filter((x) => x.state.Resource === 'arn:aws:states:::sns:publish');
+    expect(publishes.map((x) => x.name)).toEqual(['PublishAlert']);
+    expect(states.PublishAlert).toMatchObject({
+      Type: 'Task',
+      Parameters: { TopicArn: TOPIC_PLACEHOLDER, 'Message.$': 'States.JsonToString($)', Subject: 'tote pipeline execution failed' },
+      ResultPath: null,
+      Next: 'PipelineFailed',
+      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'PipelineFailed' }],
+    });
+    expect(states.PipelineFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.error', CausePath: '$.cause' });
+  });
+
+  test('only standard JSONPath ASL and the allowed intrinsics', () => {
+    const text = JSON.stringify(definition);
+    expect(text).not.toMatch(/JSONata|"QueryLanguage"|"Assign"|\{%/);
+    const used = new Set(text.match(/States\.[A-Z][A-Za-z]+(?=\()/g));
+    const allowed = ['States.Format', 'States.ArrayContains', 'States.JsonToString', 'States.StringToJson', 'States.Array',
+      'States.ArrayLength', 'States.MathAdd', 'States.UUID'];
+    for (const fn of used) expect(allowed).toContain(fn);
+  });
+
+  test('context sets MaxConcurrency and the execution timeout', () => {
+    const c = synth({ ingestConcurrency: '8', executionTimeoutMinutes: '30' });
+    const d = JSON.parse(definitionText(c.stack, c.template.toJSON()));
+    expect(d.States.IngestTables.MaxConcurrency).toBe(8);
+    expect(d.TimeoutSeconds).toBe(1800);
+  });
+
+  test('the state machine may invoke exactly the three stage functions and publish to the alert topic', () => {
+    const roleId = s.logicalId(s.stack.pipeline.stateMachine.role);
+    const policy = Object.values(s.template.findResources('AWS::IAM::Policy')).find((p) =>
+      p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
+    )!;
+    const statements = policy.Properties.PolicyDocument.Statement as Array<Record<string, any>>;
+    const invoke = statements.find((st) => st.Action === 'lambda:InvokeFunction')!;
+    const fnIds = Object.values(s.stack.stageFunctions.all).map((fn) => s.logicalId(fn));
+    expect(JSON.stringify(invoke.Resource)).toEqual(expect.stringContaining(fnIds[0]));
+    for (const id of fnIds) expect(JSON.stringify(invoke.Resource)).toContain(id);
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Action: 'sns:Publish', Resource: { Ref: s.logicalId(s.stack.alerts.topic) } }),
+        expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [s.logicalId(s.stack.alerts.key), 'Arn'] } }),
+      ]),
+    );
+    for (const st of statements) for (const a of [st.Action].flat()) expect(a).not.toMatch(/^(lambda|sns|kms|s3):.*\*/);
+  });
+});

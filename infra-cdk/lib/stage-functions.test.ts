@@ -1,0 +1,199 @@
+import { readFileSync } from 'fs';
+import * as path from 'path';
+import { Match } from 'aws-cdk-lib/assertions';
+import { Stage, STAGES } from './config';
+import { IMAGES_DIR } from './stage-functions';
+import { actionsOf, PolicyStatementJson, statementsOfRole, synth, Synthesized } from './testing';
+
+/** What each stage's role may do, besides writing its own logs and X-Ray segments. */
+const EXPECTED_DATA_ACCESS: Record<Stage, Array<{ actions: string[]; on: 'landing' | 'processed' | 'source' | 'warehouse'; objects?: boolean }>> = {
+  ingest: [
+    { actions: ['s3:ListBucket'], on: 'landing' },
+    { actions: ['s3:GetObject'], on: 'landing', objects: true },
+    { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], on: 'landing', objects: true },
+    { actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], on: 'source' },
+  ],
+  transform: [
+    { actions: ['s3:ListBucket'], on: 'landing' },
+    { actions: ['s3:GetObject'], on: 'landing', objects: true },
+    { actions: ['s3:ListBucket'], on: 'processed' },
+    { actions: ['s3:GetObject'], on: 'processed', objects: true },
+    { actions: ['s3:AbortMultipartUpload', 's3:PutObject'], on: 'processed', objects: true },
+  ],
+  load: [
+    { actions: ['s3:ListBucket'], on: 'processed' },
+    { actions: ['s3:GetObject'], on: 'processed', objects: true },
+    { actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], on: 'warehouse' },
+  ],
+};
+
+describe('StageFunctions', () => {
+  let s: Synthesized;
+  beforeAll(() => {
+    s = synth();
+  });
+
+  const fnResource = (stage: Stage) => s.template.toJSON().Resources[s.logicalId(s.stack.stageFunctions[stage])];
+  const roleId = (stage: Stage) => s.logicalId(s.stack.stageFunctions[stage].role!);
+  const prefix = (on: 'landing' | 'processed') => on;
+
+  test('three container-image functions, arm64 by default, with JSON logs, tracing and their own log group', () => {
+    s.template.resourceCountIs('AWS::Lambda::Function', 3);
+    for (const stage of STAGES) {
+      const props = fnResource(stage).Properties;
+      expect(props.PackageType).toBe('Image');
+      expect(props.Architectures).toEqual(['arm64']);
+      expect(props.LoggingConfig).toEqual({
+        LogFormat: 'JSON',
+        ApplicationLogLevel: 'INFO',
+        SystemLogLevel: 'INFO',
+        LogGroup: { Ref: expect.stringMatching(/Logs/) },
+      });
+      expect(props.TracingConfig).toEqual({ Mode: 'Active' });
+      const logGroupId = props.LoggingConfig.LogGroup.Ref;
+      expect(s.template.toJSON().Resources[logGroupId].Properties.RetentionInDays).toBe(30);
+    }
+  });
+
+  test('default sizing: transform gets more memory, every stage the 15-minute maximum timeout', () => {
+    expect(fnResource('ingest').Properties).toMatchObject({ MemorySize: 1024, Timeout: 900 });
+    expect(fnResource('transform').Properties).toMatchObject({ MemorySize: 2048, Timeout: 900 });
+    expect(fnResource('load').Properties).toMatchObject({ MemorySize: 1024, Timeout: 900 });
+  });
+
+  test('environment: store URLs with prefixes, and only the secret each stage needs', () => {
+    const landing = { 'Fn::Join': ['', ['s3://', { Ref: s.logicalId(s.stack.stores.landing) }, '/landing']] };
+    const processed = { 'Fn::Join': ['', ['s3://', { Ref: s.logicalId(s.stack.stores.processed) }, '/processed']] };
+    const source = { Ref: s.logicalId(s.stack.secrets.source) };
+    const warehouse = { Ref: s.logicalId(s.stack.secrets.warehouse) };
+    expect(fnResource('ingest').Properties.Environment.Variables).toEqual({
+      TOTE_LANDING: landing,
+      TOTE_SOURCE_SECRET_ARN: source,
+      TOTE_STAGE: 'ingest',
+      RUST_BACKTRACE: '1',
+    });
+    expect(fnResource('transform').Properties.Environment.Variables).toEqual({
+      TOTE_LANDING: landing,
+      TOTE_PROCESSED: processed,
+      TOTE_STAGE: 'transform',
+      RUST_BACKTRACE: '1',
+    });
+    expect(fnResource('load').Properties.Environment.Variables).toEqual({
+      TOTE_PROCESSED: processed,
+      TOTE_WAREHOUSE_SECRET_ARN: warehouse,
+      TOTE_STAGE: 'load',
+      RUST_BACKTRACE: '1',
+    });
+  });
+
+  test('roles: one per function, no managed policies', () => {
+    for (const stage of STAGES) {
+      const role = s.template.toJSON().Resources[roleId(stage)];
+      expect(role.Properties.ManagedPolicyArns).toBeUndefined();
+      expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
+        { Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' } },
+      ]);
+    }
+  });
+
+  test.each(STAGES)('%s: no wildcard action anywhere in its policies', (stage) => {
+    for (const statement of statementsOfRole(s.template, roleId(stage))) {
+      expect(statement.Effect).toBe('Allow');
+      for (const action of actionsOf(statement)) expect(action).not.toMatch(/\*/);
+    }
+  });
+
+  test.each(STAGES)('%s: exactly its own data access, scoped to the named bucket prefix or secret', (stage) => {
+    const arnOf = (on: string) => {
+      switch (on) {
+        case 'landing':
+          return { 'Fn::GetAtt': [s.logicalId(s.stack.stores.landing), 'Arn'] };
+        case 'processed':
+          return { 'Fn::GetAtt': [s.logicalId(s.stack.stores.processed), 'Arn'] };
+        case 'source':
+          return { Ref: s.logicalId(s.stack.secrets.source) };
+        default:
+          return { Ref: s.logicalId(s.stack.secrets.warehouse) };
+      }
+    };
+    const dataStatements = statementsOfRole(s.template, roleId(stage)).filter((st) =>
+      actionsOf(st).some((a) => a.startsWith('s3:') || a.startsWith('secretsmanager:')),
+    );
+    const expected = EXPECTED_DATA_ACCESS[stage].map((e) => ({
+      actions: e.actions,
+      resource: e.objects
+        ? { 'Fn::Join': ['', [arnOf(e.on), `/${prefix(e.on as 'landing' | 'processed')}/*`]] }
+        : arnOf(e.on),
+    }));
+    const actual = dataStatements.map((st: PolicyStatementJson) => ({ actions: actionsOf(st).sort(), resource: st.Resource }));
+    expect(actual).toEqual(expect.arrayContaining(expected));
+    expect(actual).toHaveLength(expected.length);
+  });
+
+  test.each(STAGES)('%s: logs only to its own log group; "*" only for X-Ray', (stage) => {
+    const statements = statementsOfRole(s.template, roleId(stage));
+    const logs = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('logs:')));
+    const logGroupId = fnResource(stage).Properties.LoggingConfig.LogGroup.Ref;
+    expect(logs).toEqual([
+      expect.objectContaining({ Action: ['logs:CreateLogStream', 'logs:PutLogEvents'], Resource: { 'Fn::GetAtt': [logGroupId, 'Arn'] } }),
+    ]);
+    const onAnything = statements.filter((st) => st.Resource === '*');
+    expect(onAnything.flatMap(actionsOf).sort()).toEqual(['xray:PutTelemetryRecords', 'xray:PutTraceSegments']);
+  });
+
+  test('ListBucket is limited to the store prefix', () => {
+    const list = statementsOfRole(s.template, roleId('ingest')).find((st) => actionsOf(st).includes('s3:ListBucket'));
+    expect(list?.Condition).toEqual({ StringLike: { 's3:prefix': ['landing/*', 'landing'] } });
+  });
+
+  test.each(STAGES)('%s image: FROM scratch with only the bootstrap binary', (stage) => {
+    const dockerfile = readFileSync(path.join(IMAGES_DIR, stage, 'Dockerfile'), 'utf8');
+    const instructions = dockerfile.split('\n').filter((l) => l.trim() && !l.startsWith('#'));
+    expect(instructions).toEqual(['FROM scratch', 'COPY bootstrap /bootstrap', 'ENTRYPOINT ["/bootstrap"]']);
+  });
+
+  test('context sets architecture, sizing, log retention and level', () => {
+    const c = synth({
+      architecture: 'x86_64',
+      memoryMb: '512',
+      loadMemoryMb: '3008',
+      timeoutSeconds: '600',
+      ingestTimeoutSeconds: '300',
+      logRetentionDays: '90',
+      logLevel: 'debug',
+    });
+    const fns = c.stack.stageFunctions;
+    const props = (stage: Stage) => c.template.toJSON().Resources[c.logicalId(fns[stage])].Properties;
+    for (const stage of STAGES) {
+      expect(props(stage).Architectures).toEqual(['x86_64']);
+      expect(props(stage).LoggingConfig.ApplicationLogLevel).toBe('DEBUG');
+    }
+    expect(props('ingest')).toMatchObject({ MemorySize: 512, Timeout: 300 });
+    expect(props('transform')).toMatchObject({ MemorySize: 512, Timeout: 600 });
+    expect(props('load')).toMatchObject({ MemorySize: 3008, Timeout: 600 });
+    c.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
+  });
+
+  test('VPC placement from context: subnets, security group and ENI permissions', () => {
+    const c = synth({ vpcId: 'vpc-0a1b2c3d4e5f60718', subnetIds: 'subnet-0aaaaaaaaaaaaaaa1, subnet-0bbbbbbbbbbbbbbb2', securityGroupId: 'sg-0c0c0c0c0c0c0c0c0' });
+    c.template.allResourcesProperties('AWS::Lambda::Function', {
+      VpcConfig: { SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'], SecurityGroupIds: ['sg-0c0c0c0c0c0c0c0c0'] },
+    });
+    c.template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
+    const statements = statementsOfRole(c.template, c.logicalId(c.stack.stageFunctions.ingest.role!));
+    expect(statements).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ Sid: 'ManageVpcNetworkInterfaces', Action: expect.arrayContaining(['ec2:CreateNetworkInterface']) }),
+      ]),
+    );
+  });
+
+  test('no VPC by default', () => {
+    s.template.allResourcesProperties('AWS::Lambda::Function', { VpcConfig: Match.absent() });
+  });
+
+  test('incomplete VPC context is refused with a message naming the key', () => {
+    expect(() => synth({ vpcId: 'vpc-0a1b2c3d4e5f60718' })).toThrow(/subnetIds/);
+    expect(() => synth({ vpcId: 'vpc-0abc', subnetIds: 'subnet-0aaaaaaaaaaaaaaa1', securityGroupId: 'sg-0c0c0c0c0c0c0c0c0' })).toThrow(/vpcId/);
+  });
+});
