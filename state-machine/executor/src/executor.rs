@@ -558,7 +558,9 @@ impl<'e> Run<'e> {
             "State": {"Name": state, "EnteredTime": timestamp(entered), "RetryCount": retry_count},
         });
         if let Some((index, value)) = item {
-            context["Map"] = json!({"Item": {"Index": index, "Value": value}});
+            // `Source` is "STATE_DATA" for items read from the state input, the only
+            // source an inline Map has.
+            context["Map"] = json!({"Item": {"Index": index, "Value": value, "Source": "STATE_DATA"}});
         }
         context
     }
