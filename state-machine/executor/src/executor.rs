@@ -896,6 +896,9 @@ impl<'e> Run<'e> {
     {
         let type_name = state.kind.type_name();
         let mut counters = RetryCounters::new(outcome.retry.len());
+        // As in Step Functions' history, a state whose error is caught records no
+        // `<Type>StateExited`: the catcher's target is entered straight after the failure.
+        let mut caught = false;
         let result = loop {
             let failed = match attempt(counters.total(), resume.take()).await {
                 Ok(output) => break Ok(step(outcome.next.as_deref(), output)),
@@ -917,17 +920,18 @@ impl<'e> Run<'e> {
                 .find(|c| any_matches(&c.error_equals, &error))
             {
                 Some(catcher) => {
-                    let caught = place_result(
+                    caught = true;
+                    let output = place_result(
                         catcher.result_path.as_ref(),
                         raw,
                         failed.failure.to_error_output(),
                     )?;
-                    break Ok(Step::Next(catcher.next.clone(), caught));
+                    break Ok(Step::Next(catcher.next.clone(), output));
                 }
                 None => break Err(failed),
             }
         };
-        if let Ok(Step::Next(_, output) | Step::End(output)) = &result {
+        if let (false, Ok(Step::Next(_, output) | Step::End(output))) = (caught, &result) {
             if let Some(exited) = EventType::exited(type_name) {
                 self.emit(
                     scope,
