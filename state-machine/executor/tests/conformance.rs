@@ -8,9 +8,13 @@
 //! * `redrive`: failing executions, persisting them, and redriving them from disk.
 //! * `persistence`: the on-disk history layout, listing and loading.
 //! * `limits`: payload quota and execution timeout.
+//! * `deployed`: the definition CDK deploys (`state-machine/definition.asl.json`) loads and
+//!   runs against stub stages speaking the `lambda:invoke` envelope.
 //!
 //! Shared helpers (a scripted task handler, a JSON case loader) live in `support`.
 
+#[path = "suite/deployed.rs"]
+mod deployed;
 #[path = "suite/documents.rs"]
 mod documents;
 #[path = "suite/limits.rs"]

@@ -1,0 +1,246 @@
+//! The definition CDK deploys (`state-machine/definition.asl.json`, exported by
+//! `scripts/export-asl`) loads and runs here, with stub stages answering in the
+//! `lambda:invoke` envelope the stage contract describes (docs/stage-contract.md).
+//!
+//! These tests hold the executor to the real definition, not the definition to a flow:
+//! they check the contract-level behaviour (the stages called, one alert per failure,
+//! the execution's error) rather than state names.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+use tote_asl::{handler_fn, ExecutionStatus, Executor, Failure, StateMachine, VirtualClock};
+
+const LAMBDA: &str = "arn:aws:states:::lambda:invoke";
+const SNS: &str = "arn:aws:states:::sns:publish";
+
+fn deployed() -> StateMachine {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../definition.asl.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    StateMachine::from_json_str("tote", &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// What the stub stages saw, and which call should fail how.
+#[derive(Default)]
+struct Stages {
+    /// `(resource, FunctionName or TopicArn, payload or message)` per call.
+    calls: Mutex<Vec<(String, String, Value)>>,
+    /// `(action[/phase], failure, times)`: fail the next `times` matching calls.
+    fault: Mutex<Option<(String, Failure, usize)>>,
+    /// Tables whose ingest reports `changed: true`.
+    changed: Vec<&'static str>,
+}
+
+impl Stages {
+    fn new(changed: &[&'static str]) -> Arc<Stages> {
+        Arc::new(Stages {
+            changed: changed.to_vec(),
+            ..Stages::default()
+        })
+    }
+
+    fn fail(&self, what: &str, error: &str, times: usize) {
+        let cause = json!({"errorType": error, "errorMessage": format!("{what} failed")}).to_string();
+        *self.fault.lock().unwrap() = Some((what.to_owned(), Failure::new(error, cause), times));
+    }
+
+    fn answer(&self, resource: &str, parameters: &Value) -> Result<Value, Failure> {
+        if resource == SNS {
+            self.calls.lock().unwrap().push((
+                resource.to_owned(),
+                parameters["TopicArn"].as_str().unwrap_or_default().to_owned(),
+                serde_json::from_str(parameters["Message"].as_str().unwrap_or("null")).unwrap_or(Value::Null),
+            ));
+            return Ok(json!({"MessageId": "local-1", "SdkHttpMetadata": {"HttpStatusCode": 200}}));
+        }
+        assert_eq!(
+            resource, LAMBDA,
+            "stage tasks use the optimised Lambda integration"
+        );
+        let function = parameters["FunctionName"].as_str().unwrap_or_default().to_owned();
+        let payload = parameters["Payload"].clone();
+        self.calls
+            .lock()
+            .unwrap()
+            .push((resource.to_owned(), function.clone(), payload.clone()));
+        let what = match payload["phase"].as_str() {
+            Some(phase) => format!("{}/{phase}", payload["action"].as_str().unwrap_or_default()),
+            None => payload["action"].as_str().unwrap_or_default().to_owned(),
+        };
+        if let Some((target, failure, times)) = self.fault.lock().unwrap().as_mut() {
+            if *target == what && *times > 0 {
+                *times -= 1;
+                return Err(failure.clone());
+            }
+        }
+        let result = match what.as_str() {
+            "plan" => json!({
+                "tables": payload["tables"].as_array().cloned().unwrap_or_else(|| vec![json!("address"), json!("staff")]),
+                "full_refresh": payload["full_refresh"].as_bool().unwrap_or(false)
+            }),
+            "ingest" => {
+                let table = payload["table"].as_str().unwrap_or_default();
+                let changed = self.changed.contains(&table);
+                json!({"table": table, "changed": changed, "batch_id": changed.then_some("b-1"), "rows": u8::from(changed), "keys": []})
+            }
+            "transform" => json!({"changed": true, "batches": ["t-1"], "rows": {"fact_sales_order": 1}}),
+            "load/dimensions" | "load/facts" => json!({"batches": 1, "rows": {}}),
+            other => panic!("unexpected request {other}: {payload}"),
+        };
+        Ok(json!({"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200}))
+    }
+
+    fn lambda_calls(&self) -> Vec<String> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _, _)| r == LAMBDA)
+            .map(|(_, f, p)| match p["phase"].as_str() {
+                Some(phase) => format!("{f} {}/{phase}", p["action"].as_str().unwrap_or_default()),
+                None => format!("{f} {}", p["action"].as_str().unwrap_or_default()),
+            })
+            .collect()
+    }
+
+    fn alerts(&self) -> Vec<Value> {
+        self.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(r, _, _)| r == SNS)
+            .map(|(_, _, m)| m.clone())
+            .collect()
+    }
+}
+
+fn executor(stages: &Arc<Stages>) -> (Executor, VirtualClock) {
+    let clock = VirtualClock::default();
+    let stages = Arc::clone(stages);
+    let handler = handler_fn(move |resource, parameters, _context| {
+        let answer = stages.answer(resource, &parameters);
+        Box::pin(async move { answer })
+    });
+    (
+        Executor::new(Arc::new(handler))
+            .with_clock(Arc::new(clock.clone()))
+            .with_seed(5),
+        clock,
+    )
+}
+
+#[tokio::test]
+async fn a_scheduled_run_calls_every_stage_once() {
+    let stages = Stages::new(&["staff"]);
+    let (executor, _) = executor(&stages);
+    let record = executor
+        .start(&deployed(), Some("scheduled"), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        record.error,
+        record.cause
+    );
+    let mut calls = stages.lambda_calls();
+    calls[1..3].sort();
+    assert_eq!(
+        calls,
+        [
+            "${Function:ingest} plan",
+            "${Function:ingest} ingest",
+            "${Function:ingest} ingest",
+            "${Function:transform} transform",
+            "${Function:load} load/dimensions",
+            "${Function:load} load/facts",
+        ]
+    );
+    assert!(stages.alerts().is_empty());
+    let plan = &stages.calls.lock().unwrap()[0].2;
+    assert_eq!(
+        plan,
+        &json!({"action": "plan", "execution": "scheduled", "tables": null, "full_refresh": null})
+    );
+}
+
+#[tokio::test]
+async fn nothing_changed_skips_transform_and_load() {
+    let stages = Stages::new(&[]);
+    let (executor, _) = executor(&stages);
+    let record = executor.start(&deployed(), None, json!({})).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    assert!(stages
+        .lambda_calls()
+        .iter()
+        .all(|c| c.starts_with("${Function:ingest}")));
+}
+
+#[tokio::test]
+async fn console_input_reaches_the_plan_request() {
+    let stages = Stages::new(&["staff"]);
+    let (executor, _) = executor(&stages);
+    let input = json!({"tables": ["staff", "sales_order"], "full_refresh": true});
+    let record = executor.start(&deployed(), Some("console"), input).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    let calls = stages.calls.lock().unwrap();
+    assert_eq!(calls[0].2["tables"], json!(["staff", "sales_order"]));
+    assert_eq!(calls[0].2["full_refresh"], json!(true));
+    let ingested: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c.2["action"] == "ingest")
+        .map(|c| &c.2)
+        .collect();
+    assert_eq!(ingested.len(), 2);
+    assert!(ingested.iter().all(|p| p["full_refresh"] == json!(true)));
+}
+
+#[tokio::test]
+async fn a_non_retryable_load_failure_sends_one_alert_and_fails_with_the_stage_error() {
+    let stages = Stages::new(&["staff"]);
+    stages.fail("load/facts", "Tote.MissingDimension", 1);
+    let (executor, clock) = executor(&stages);
+    let record = executor
+        .start(&deployed(), Some("broken"), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("Tote.MissingDimension"));
+    assert!(record
+        .cause
+        .as_deref()
+        .unwrap_or_default()
+        .contains("load/facts failed"));
+    assert!(clock.sleeps().is_empty(), "not retried");
+    let alerts = stages.alerts();
+    assert_eq!(alerts.len(), 1, "one alert per failed execution");
+    assert_eq!(alerts[0]["execution"], "broken");
+    assert_eq!(alerts[0]["error"], "Tote.MissingDimension");
+    assert!(alerts[0]["console_url"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("execution:tote:broken"));
+    let topic = stages
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|c| c.0 == SNS)
+        .map(|c| c.1.clone());
+    assert_eq!(topic.as_deref(), Some("${Topic:alerts}"));
+}
+
+#[tokio::test]
+async fn a_transient_source_error_is_retried_with_full_jitter() {
+    let stages = Stages::new(&["staff"]);
+    stages.fail("ingest", "Tote.SourceUnavailable", 1);
+    let (executor, clock) = executor(&stages);
+    let record = executor.start(&deployed(), None, json!({})).await.unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded);
+    let waits = clock.sleeps();
+    assert_eq!(waits.len(), 1);
+    assert!(waits[0] <= std::time::Duration::from_secs(5), "{waits:?}");
+    assert!(stages.alerts().is_empty());
+}
