@@ -55,30 +55,52 @@ pub enum Condition {
 
 /// A comparison operator (without the `Path` suffix, which lives in [`Operand`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[allow(missing_docs)]
 pub enum Operator {
+    /// The strings are equal.
     StringEquals,
+    /// The string sorts before the operand.
     StringLessThan,
+    /// The string sorts after the operand.
     StringGreaterThan,
+    /// The string sorts before or equals the operand.
     StringLessThanEquals,
+    /// The string sorts after or equals the operand.
     StringGreaterThanEquals,
+    /// The string matches a `*` wildcard pattern.
     StringMatches,
+    /// The numbers are equal.
     NumericEquals,
+    /// The number is less than the operand.
     NumericLessThan,
+    /// The number is greater than the operand.
     NumericGreaterThan,
+    /// The number is at most the operand.
     NumericLessThanEquals,
+    /// The number is at least the operand.
     NumericGreaterThanEquals,
+    /// The booleans are equal.
     BooleanEquals,
+    /// The timestamps are the same instant.
     TimestampEquals,
+    /// The timestamp is earlier.
     TimestampLessThan,
+    /// The timestamp is later.
     TimestampGreaterThan,
+    /// The timestamp is earlier or the same.
     TimestampLessThanEquals,
+    /// The timestamp is later or the same.
     TimestampGreaterThanEquals,
+    /// The value is (or, with `false`, is not) `null`.
     IsNull,
+    /// The path matches (or does not match) a value.
     IsPresent,
+    /// The value is (not) a number.
     IsNumeric,
+    /// The value is (not) a string.
     IsString,
+    /// The value is (not) a boolean.
     IsBoolean,
+    /// The value is (not) a string holding a valid timestamp.
     IsTimestamp,
 }
 

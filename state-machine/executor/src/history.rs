@@ -34,42 +34,78 @@ use crate::redrive::ResumePoint;
 
 /// The type of a history event, named as in Step Functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[allow(missing_docs)]
 pub enum EventType {
+    /// The execution started (details: input).
     ExecutionStarted,
+    /// The execution succeeded (details: output).
     ExecutionSucceeded,
+    /// The execution failed (details: error, cause).
     ExecutionFailed,
+    /// The execution ran past the state machine's `TimeoutSeconds`.
     ExecutionTimedOut,
+    /// The execution was redriven (details: redrive count).
     ExecutionRedriven,
+    /// A Task state was entered (details: name, raw input).
     TaskStateEntered,
+    /// A task attempt was scheduled (details: resource, parameters, timeout, retry count).
     TaskScheduled,
+    /// A task attempt started.
     TaskStarted,
+    /// A task attempt returned a result (details: output, the raw result).
     TaskSucceeded,
+    /// A task attempt failed (details: error, cause).
     TaskFailed,
+    /// A task attempt exceeded `TimeoutSeconds`.
     TaskTimedOut,
+    /// A Task state was left normally (details: output).
     TaskStateExited,
+    /// A Pass state was entered.
     PassStateEntered,
+    /// A Pass state was left.
     PassStateExited,
+    /// A Choice state was entered.
     ChoiceStateEntered,
+    /// A Choice state was left.
     ChoiceStateExited,
+    /// A Wait state was entered.
     WaitStateEntered,
+    /// A Wait state was left.
     WaitStateExited,
+    /// A Succeed state was entered.
     SucceedStateEntered,
+    /// A Succeed state was left.
     SucceedStateExited,
+    /// A Fail state was entered (it has no exit).
     FailStateEntered,
+    /// A Parallel state was entered.
     ParallelStateEntered,
+    /// A Parallel state's branches started.
     ParallelStateStarted,
+    /// Every branch of a Parallel state succeeded.
     ParallelStateSucceeded,
+    /// A branch of a Parallel state failed (details: error, cause).
     ParallelStateFailed,
+    /// A Parallel state was left normally.
     ParallelStateExited,
+    /// A Map state was entered.
     MapStateEntered,
+    /// A Map state's iterations started (details: length).
     MapStateStarted,
+    /// A Map iteration started (details: index).
     MapIterationStarted,
+    /// A Map iteration succeeded (details: index).
     MapIterationSucceeded,
+    /// A Map iteration failed (details: index, error, cause).
     MapIterationFailed,
+    /// A Map iteration was stopped before finishing. Step Functions records it for
+    /// iterations in flight when another fails; this executor lets those finish, so it
+    /// never records it.
     MapIterationAborted,
+    /// Every iteration of a Map state succeeded (or failures were tolerated).
     MapStateSucceeded,
+    /// A Map state failed (details: error, cause).
     MapStateFailed,
+    /// A Map state was left normally.
     MapStateExited,
 }
 
@@ -170,9 +206,6 @@ pub struct EventDetails {
     /// A Map state's number of items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<usize>,
-    /// How long a Wait state waits, or how long before a retry.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wait_seconds: Option<f64>,
     /// The execution's redrive count (`ExecutionRedriven`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_count: Option<u64>,

@@ -39,9 +39,10 @@
 //!
 //! One concern per module, lowest first:
 //!
-//! * [`value`]: JSON comparisons (numbers by value), sizes, timestamps.
+//! * `value` (private): JSON comparisons (numbers by value), sizes, timestamps.
 //! * [`paths`]: JSONPath and reference paths.
-//! * [`intrinsics`], with [`base64`] and [`digest`]: `States.Format` and friends.
+//! * [`intrinsics`], with the private `base64` and `digest` (MD5, SHA-1, SHA-2, written
+//!   out to need no dependency): `States.Format` and friends.
 //! * [`template`]: payload templates (`Parameters`, `ResultSelector`, `ItemSelector`).
 //! * [`choice`]: Choice rules.
 //! * [`errors`]: error names, [`Failure`], and what `ErrorEquals` matches.
@@ -66,11 +67,11 @@
 
 #![warn(missing_docs)]
 
-pub mod base64;
+mod base64;
 pub mod choice;
 pub mod clock;
 pub mod definition;
-pub mod digest;
+mod digest;
 pub mod errors;
 pub mod executor;
 pub mod history;
@@ -80,7 +81,7 @@ pub mod redrive;
 pub mod retry;
 pub mod task;
 pub mod template;
-pub mod value;
+mod value;
 
 pub use clock::{BoxFuture, Clock, SystemClock, VirtualClock};
 pub use definition::{DefinitionError, StateMachine};
