@@ -36,13 +36,19 @@
 //! * `HeartbeatSeconds` and `Credentials` are accepted and ignored.
 //! * A timed-out task's future is dropped (cancelled at its next `.await`); in AWS the
 //!   Lambda would run on. Stages are idempotent, so a retry is safe either way.
+//! * A task handler that panics fails its attempt with `States.TaskFailed` and the
+//!   panic message as the cause, so the execution ends `FAILED` and can be redriven.
+//! * Dropping the future of [`Executor::start`] or [`Executor::redrive`] (Ctrl-C) leaves
+//!   the persisted execution `RUNNING`, without a resume point.
 
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use futures_util::future::join_all;
+use futures_util::future::{join_all, FutureExt};
 use futures_util::stream::{self, StreamExt};
 use rand::rngs::StdRng;
 use rand::{RngCore, SeedableRng};
@@ -55,7 +61,7 @@ use crate::definition::{
 };
 use crate::errors::{
     any_matches, is_recoverable, Failure, DATA_LIMIT_EXCEEDED, EXCEED_TOLERATED_FAILURE_THRESHOLD,
-    NO_CHOICE_MATCHED, RESULT_PATH_MATCH_FAILURE, TIMEOUT,
+    NO_CHOICE_MATCHED, RESULT_PATH_MATCH_FAILURE, TASK_FAILED, TIMEOUT,
 };
 use crate::history::{
     validate_execution_name, EventDetails, EventSink, EventType, ExecutionRecord, ExecutionStatus,
@@ -1027,10 +1033,15 @@ impl<'e> Run<'e> {
             context_object: context.clone(),
             clock: Arc::clone(&self.executor.clock),
         };
-        let invocation = self
-            .executor
-            .handler
-            .invoke(&task.resource, parameters, &task_context);
+        // A handler that panics fails the task (States.TaskFailed) instead of unwinding
+        // through the executor, so the execution still ends FAILED and can be redriven.
+        let invocation = AssertUnwindSafe(self.executor.handler.invoke(
+            &task.resource,
+            parameters,
+            &task_context,
+        ))
+        .catch_unwind()
+        .map(|result| result.unwrap_or_else(|panic| Err(panicked(panic.as_ref()))));
         let outcome = match timeout {
             None => Some(invocation.await),
             Some(seconds) => {
@@ -1396,6 +1407,16 @@ impl<'e> Run<'e> {
 struct Tolerance {
     count: Option<u64>,
     percentage: Option<f64>,
+}
+
+/// The failure a panicking task handler reports.
+fn panicked(payload: &(dyn Any + Send)) -> Failure {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a non-string panic payload".to_owned());
+    Failure::new(TASK_FAILED, format!("The task handler panicked: {message}"))
 }
 
 fn step(next: Option<&str>, output: Value) -> Step {

@@ -432,3 +432,44 @@ fn resume_points_are_plain_json() {
     .unwrap();
     assert_eq!(point.failed_states(), vec!["Tables[0] > Ingest"]);
 }
+
+#[tokio::test]
+async fn a_panicking_handler_fails_the_task_and_the_execution_stays_redrivable() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = TempDir::new().unwrap();
+    let broken = Arc::new(AtomicBool::new(true));
+    let flag = broken.clone();
+    let handler = tote_asl::handler_fn(move |_resource, params, _ctx| {
+        let broken = flag.load(Ordering::SeqCst);
+        Box::pin(async move {
+            if broken {
+                panic!("stage bug");
+            }
+            Ok(params)
+        })
+    });
+    let executor = Executor::new(Arc::new(handler))
+        .with_clock(Arc::new(VirtualClock::default()))
+        .with_store(ExecutionStore::new(dir.path()));
+    let definition = json!({
+        "StartAt": "Work",
+        "States": {"Work": {"Type": "Task", "Resource": "work", "End": true,
+            "Retry": [{"ErrorEquals": ["Tote.SourceUnavailable"]}]}}
+    });
+    let failed = executor
+        .start(&machine(definition), Some("panicky"), json!({"n": 1}))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("States.TaskFailed"));
+    assert_eq!(
+        failed.cause.as_deref(),
+        Some("The task handler panicked: stage bug")
+    );
+    assert!(types(&failed).contains(&EventType::TaskFailed));
+
+    broken.store(false, std::sync::atomic::Ordering::SeqCst);
+    let fixed = executor.redrive("panicky").await.unwrap();
+    assert_eq!(fixed.status, ExecutionStatus::Succeeded);
+    assert_eq!(fixed.output, Some(json!({"n": 1})));
+}
