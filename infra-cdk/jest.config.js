@@ -4,7 +4,7 @@ module.exports = {
   roots: ['<rootDir>/lib'],
   testMatch: ['**/*.test.ts'],
   transform: {
-    // isolatedModules: transpile only; `npm run build` (tsc --noEmit) does the type check.
-    '^.+\\.tsx?$': ['ts-jest', { isolatedModules: true }],
+    // tsconfig has isolatedModules, so ts-jest transpiles only; `tsc --noEmit` (scripts/test-infra) type-checks.
+    '^.+\\.tsx?$': 'ts-jest',
   },
 };
