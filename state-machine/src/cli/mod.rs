@@ -3,6 +3,7 @@
 mod demo;
 mod postgres;
 mod sim;
+mod stages;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Command {
     /// The ToteSys simulator: create, fill and play a source database forward.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Ingest one table into the landing zone (stage 1, by hand).
+    Ingest(stages::IngestArgs),
     /// A private Postgres server for trying tote (and for its tests).
     #[command(subcommand)]
     Postgres(postgres::PostgresCommand),
@@ -51,5 +54,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Sim(cmd) => sim::run(cmd).await,
         Command::Postgres(cmd) => postgres::run(cmd).await,
+        Command::Ingest(args) => stages::ingest(args).await,
     }
 }

@@ -4,12 +4,20 @@
 //!
 //! - [`tables`]: the allow-lists of source and warehouse tables and identifier quoting;
 //! - [`error`]: errors with stable names (`Tote.SourceUnavailable`, …) that the state machine matches;
+//! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
+//! - [`store`]: the landing and processed object stores (local directory or S3);
+//! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
-//! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests.
+//! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
+//! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds).
 
+pub mod batch;
+pub mod config;
 pub mod error;
+pub mod fault;
 pub mod pg;
 pub mod private_pg;
+pub mod store;
 pub mod tables;
 
 pub use error::{Error, ErrorKind, Result};

@@ -1,8 +1,465 @@
 //! Stage 1 of tote: ToteSys source tables → the immutable landing zone.
 //!
-//! One invocation ingests one table incrementally, on the cursor `(last_updated, primary key)`,
-//! streaming `COPY … TO STDOUT (FORMAT binary)` into Arrow batches and on to Parquet (or CSV),
-//! then commits a batch manifest to the landing log. Not yet implemented: see issue "Ingest".
+//! One call of [`ingest`] ingests one table incrementally:
+//!
+//! 1. find the table's last committed batch in the landing log: its cursor (high-water mark
+//!    `(last_updated, primary key)` and the keys seen within the lookback window) and its schema;
+//! 2. in one `REPEATABLE READ, READ ONLY` snapshot, read the table's columns from the catalog
+//!    (refusing unsupported types and dropped or retyped columns) and stream
+//!    `COPY (SELECT … WHERE last_updated >= hwm - lookback) TO STDOUT (FORMAT binary)`;
+//! 3. decode the stream straight into Arrow batches ([`decode`]), drop the re-read versions the
+//!    previous batch already holds, and stream the rest to one Parquet or CSV object ([`sink`]);
+//! 4. write the manifest, then commit the log entry that makes the batch visible.
+//!
+//! The lookback is measured in the source's own time, back from the high-water mark, never
+//! against a wall clock: a transaction that commits late with an old `last_updated` is still
+//! inside the next read's window, and the keys remembered from the window tell it from a re-read.
+//! Versions can still appear in two batches (after a full refresh, say); downstream treats a
+//! `(primary key, last_updated)` pair it has seen as a duplicate.
+//!
+//! A crash anywhere before the log entry leaves only invisible objects; a retry starts over from
+//! the log and yields exactly one visible batch. Values never enter SQL text: the window's lower
+//! bound reaches the COPY through a transaction-local setting passed as a bind parameter.
 
-/// The tables this stage will accept: the ToteSys allow-list shared by every stage.
+pub mod decode;
+pub mod sink;
+pub mod types;
+
+use std::collections::HashSet;
+
+use arrow::array::{BooleanArray, RecordBatch};
+use chrono::{DateTime, NaiveDateTime};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tote_core::batch::{self, ColumnSpec, CommitLog, Cursor, Manifest};
+use tote_core::config::{Config, LandingFormat};
+use tote_core::pg::{self, Role};
+use tote_core::store::Store;
+use tote_core::tables::{primary_key, quote_ident};
+use tote_core::{fault, Error, ErrorKind, Result};
+
+use crate::decode::{CopyDecoder, RowKey};
+use crate::types::{SourceColumn, TableLayout};
+
+/// The tables this stage accepts by default: the ToteSys allow-list shared by every stage.
 pub use tote_core::tables::SOURCE_TABLES;
+
+/// Rows per Arrow record batch while streaming.
+pub const BATCH_ROWS: usize = 16 * 1024;
+/// How many times a lost commit race is retried before giving up.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+/// What the state machine (or `tote ingest`) asks for: one table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestRequest {
+    /// The ToteSys table.
+    pub table: String,
+    /// The execution asking, recorded in the manifest.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Re-read the whole table and accept its current schema.
+    #[serde(default)]
+    pub full_refresh: bool,
+}
+
+/// What one ingest did. Small: names, keys and counts only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// The table.
+    pub table: String,
+    /// Whether a batch was committed (false: no new versions).
+    pub changed: bool,
+    /// The committed batch, if any.
+    pub batch_id: Option<String>,
+    /// Its position in the table's landing log.
+    pub seq: Option<u64>,
+    /// New row versions in it.
+    pub rows: u64,
+    /// Rows read from the source, re-reads of the lookback window included.
+    pub rows_read: u64,
+    /// Lower bound of the read (`None`: whole table).
+    pub since: Option<NaiveDateTime>,
+    /// High-water mark after this ingest.
+    pub high_water: Option<NaiveDateTime>,
+    /// Data object keys of the batch, relative to the landing store.
+    pub keys: Vec<String>,
+}
+
+/// Ingests one table into the landing store, as configured.
+pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestResponse> {
+    let table = allowed_table(config, &request.table)?;
+    let landing = Store::open(&config.landing, "TOTE_LANDING")?;
+    let url = config.source_url()?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match ingest_once(config, &landing, url, table, request).await? {
+            Some(response) => return Ok(response),
+            None if attempt < COMMIT_ATTEMPTS => {
+                tracing::warn!(
+                    table,
+                    attempt,
+                    "another ingest of this table committed first; starting over"
+                );
+            }
+            None => {
+                return Err(Error::new(
+                    ErrorKind::SourceUnavailable,
+                    format!("{table}: other ingests kept committing first ({attempt} attempts); retry later"),
+                ))
+            }
+        }
+    }
+}
+
+/// Checks a requested table name against the allow-list; returns it as the allow-list spells it.
+pub fn allowed_table<'a>(config: &'a Config, requested: &str) -> Result<&'a str> {
+    if let Some(t) = config.tables.iter().find(|t| t.as_str() == requested) {
+        return Ok(t);
+    }
+    let shown: String = requested
+        .chars()
+        .take(64)
+        .flat_map(char::escape_default)
+        .collect();
+    let why = if requested == "_prisma_migrations" {
+        "it holds the application's migrations, not data".to_string()
+    } else if SOURCE_TABLES.contains(&requested) {
+        "it is not in TOTE_TABLES".to_string()
+    } else {
+        "it is not a ToteSys table".to_string()
+    };
+    Err(Error::bad_request(format!(
+        "refusing to ingest table \"{shown}\": {why}; allowed: {}",
+        config.tables.join(", ")
+    )))
+}
+
+/// One attempt; `None` when another writer committed the same log position first.
+async fn ingest_once(
+    config: &Config,
+    landing: &Store,
+    url: &str,
+    table: &str,
+    request: &IngestRequest,
+) -> Result<Option<IngestResponse>> {
+    let log = CommitLog::new(landing.clone(), table);
+    let last = log.last().await?;
+    let previous = match &last {
+        Some(entry) => Some(log.manifest(entry).await?),
+        None => None,
+    };
+    let next_seq = last.as_ref().map_or(1, |e| e.seq + 1);
+    let prev_cursor = if request.full_refresh {
+        None
+    } else {
+        previous.as_ref().and_then(|m| m.cursor.clone())
+    };
+    let lookback = config.lookback_span();
+    let since = prev_cursor
+        .as_ref()
+        .and_then(|c| c.high_water)
+        .map(|(lu, _)| lu - lookback);
+
+    let mut client = pg::connect(url, Role::Source).await?;
+    let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, url);
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(err)?;
+
+    let columns = read_columns(&tx, table).await.map_err(err)?;
+    if columns.is_empty() {
+        return Err(Error::bad_request(format!(
+            "table {table} does not exist in the source's public schema"
+        )));
+    }
+    let layout = TableLayout::new(table, columns)?;
+    if !request.full_refresh {
+        if let Some(prev) = &previous {
+            check_drift(table, &prev.schema, &layout.column_specs())?;
+        }
+    }
+    let pk_name = primary_key(table);
+    let pk = layout.position(&pk_name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::SchemaDrift,
+            format!("{table} has no {pk_name} column any more"),
+        )
+    })?;
+    let lu = layout.position("last_updated").ok_or_else(|| {
+        Error::new(
+            ErrorKind::SchemaDrift,
+            format!("{table} has no last_updated column any more"),
+        )
+    })?;
+
+    let select: Vec<String> = layout.columns.iter().map(|c| quote_ident(&c.name)).collect();
+    let mut sql = format!(
+        "COPY (SELECT {} FROM public.{}",
+        select.join(", "),
+        quote_ident(table)
+    );
+    if let Some(since) = since {
+        tx.execute(
+            "SELECT set_config('tote.since', $1, true)",
+            &[&since.format("%Y-%m-%d %H:%M:%S%.6f").to_string()],
+        )
+        .await
+        .map_err(err)?;
+        sql.push_str(" WHERE last_updated >= current_setting('tote.since')::timestamp");
+    }
+    sql.push_str(") TO STDOUT (FORMAT binary)");
+
+    let batch_id = batch::new_batch_id();
+    let ext = config.landing_format.name();
+    let key = format!("{table}/{batch_id}/part-00000.{ext}");
+    let seen: HashSet<RowKey> = prev_cursor
+        .as_ref()
+        .map(|c| {
+            c.recent
+                .iter()
+                .map(|(pk, lu)| (*pk, lu.and_utc().timestamp_micros()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut window = Window::new(
+        lookback.num_microseconds().unwrap_or(i64::MAX),
+        prev_cursor.as_ref(),
+    );
+
+    let stream = tx.copy_out(&sql).await.map_err(err)?;
+    futures_util::pin_mut!(stream);
+    let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
+    let mut sink: Option<sink::ObjectSink> = None;
+    let (mut rows_read, mut rows_new) = (0u64, 0u64);
+    loop {
+        let chunk = stream.next().await;
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            decoder.push(&chunk.map_err(err)?)?;
+        }
+        if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
+            let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
+            rows_read += keys.len() as u64;
+            let fresh = keep_unseen(batch, &keys, &seen)?;
+            for k in &keys {
+                window.observe(*k);
+            }
+            if fresh.num_rows() > 0 {
+                rows_new += fresh.num_rows() as u64;
+                if sink.is_none() {
+                    sink = Some(sink::ObjectSink::create(
+                        landing,
+                        &key,
+                        layout.schema.clone(),
+                        config.landing_format,
+                    )?);
+                }
+                sink.as_mut().expect("sink created").write(&fresh).await?;
+            }
+        }
+        if done {
+            break;
+        }
+    }
+    decoder.finish()?;
+    tx.commit().await.map_err(err)?;
+
+    let high_water = window.high_water();
+    let Some(sink) = sink else {
+        tracing::info!(table, rows_read, "no new versions");
+        return Ok(Some(IngestResponse {
+            table: table.to_string(),
+            changed: false,
+            batch_id: None,
+            seq: None,
+            rows: 0,
+            rows_read,
+            since,
+            high_water: high_water.map(|(lu, _)| lu),
+            keys: vec![],
+        }));
+    };
+    let object = sink.finish().await?;
+    fault::point("ingest.after_data")?;
+
+    let manifest = Manifest {
+        batch_id: batch_id.clone(),
+        stage: "ingest".to_string(),
+        table: table.to_string(),
+        execution: request.execution.clone(),
+        written_at: chrono::Utc::now(),
+        format: ext.to_string(),
+        rows: rows_new,
+        schema: layout.column_specs(),
+        cursor: Some(Cursor {
+            since,
+            high_water,
+            recent: window.recent(),
+        }),
+        full_refresh: request.full_refresh,
+        objects: vec![object],
+        inputs: vec![],
+        findings: vec![],
+    };
+    batch::write_manifest(landing, &manifest).await?;
+    fault::point("ingest.after_manifest")?;
+    if !log.commit(next_seq, &manifest).await? {
+        return Ok(None);
+    }
+    fault::point("ingest.after_commit")?;
+    tracing::info!(
+        table,
+        batch_id,
+        seq = next_seq,
+        rows = rows_new,
+        rows_read,
+        "committed landing batch"
+    );
+    Ok(Some(IngestResponse {
+        table: table.to_string(),
+        changed: true,
+        batch_id: Some(batch_id),
+        seq: Some(next_seq),
+        rows: rows_new,
+        rows_read,
+        since,
+        high_water: high_water.map(|(lu, _)| lu),
+        keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
+    }))
+}
+
+/// The table's columns, in physical order, from the catalog (in the caller's snapshot).
+async fn read_columns(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+) -> std::result::Result<Vec<SourceColumn>, tokio_postgres::Error> {
+    let rows = tx
+        .query(
+            "SELECT a.attname::text, a.atttypid::oid, a.atttypmod, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull \
+             FROM pg_attribute a \
+             WHERE a.attrelid = to_regclass(format('public.%I', $1::text)) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&table],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| SourceColumn {
+            name: r.get(0),
+            oid: r.get(1),
+            typmod: r.get(2),
+            type_name: r.get(3),
+            nullable: r.get(4),
+        })
+        .collect())
+}
+
+/// Refuses dropped or retyped columns; accepts added ones.
+pub fn check_drift(table: &str, before: &[ColumnSpec], now: &[ColumnSpec]) -> Result<()> {
+    let mut changes = Vec::new();
+    for old in before {
+        match now.iter().find(|c| c.name == old.name) {
+            None => changes.push(format!("column {} ({}) was dropped", old.name, old.source_type)),
+            Some(new) if new.source_type != old.source_type => changes.push(format!(
+                "column {} changed type from {} to {}",
+                old.name, old.source_type, new.source_type
+            )),
+            Some(_) => {}
+        }
+    }
+    if changes.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::SchemaDrift,
+        format!(
+            "{table}: {}; nothing was ingested. To accept the new schema, run a full refresh of {table} \
+             (`tote ingest --table {table} --full-refresh`, or execution input \
+             {{\"tables\": [\"{table}\"], \"full_refresh\": true}})",
+            changes.join("; ")
+        ),
+    ))
+}
+
+/// Drops the rows whose `(primary key, last_updated)` the previous batch already holds.
+fn keep_unseen(batch: RecordBatch, keys: &[RowKey], seen: &HashSet<RowKey>) -> Result<RecordBatch> {
+    if seen.is_empty() || !keys.iter().any(|k| seen.contains(k)) {
+        return Ok(batch);
+    }
+    let mask: BooleanArray = keys.iter().map(|k| Some(!seen.contains(k))).collect();
+    arrow::compute::filter_record_batch(&batch, &mask)
+        .map_err(|e| Error::internal(format!("cannot filter rows: {e}")))
+}
+
+/// Tracks the high-water mark and the keys within the lookback window below it, in bounded
+/// memory: keys that fall out of the window as the mark rises are pruned.
+struct Window {
+    lookback_us: i64,
+    high: Option<RowKey>,
+    recent: Vec<RowKey>,
+}
+
+impl Window {
+    fn new(lookback_us: i64, previous: Option<&Cursor>) -> Window {
+        let mut w = Window {
+            lookback_us,
+            high: None,
+            recent: Vec::new(),
+        };
+        if let Some(c) = previous {
+            w.high = c.high_water.map(|(lu, pk)| (pk, lu.and_utc().timestamp_micros()));
+            for (pk, lu) in &c.recent {
+                w.recent.push((*pk, lu.and_utc().timestamp_micros()));
+            }
+        }
+        w
+    }
+
+    fn observe(&mut self, key: RowKey) {
+        let (pk, lu) = key;
+        if self.high.is_none_or(|(hpk, hlu)| (lu, pk) > (hlu, hpk)) {
+            self.high = Some(key);
+        }
+        self.recent.push(key);
+        if self.recent.len() > 4096 && self.recent.len().is_power_of_two() {
+            self.prune();
+        }
+    }
+
+    fn prune(&mut self) {
+        if let Some((_, hlu)) = self.high {
+            let floor = hlu.saturating_sub(self.lookback_us);
+            self.recent.retain(|(_, lu)| *lu >= floor);
+        }
+        self.recent.sort_unstable();
+        self.recent.dedup();
+    }
+
+    fn high_water(&self) -> Option<(NaiveDateTime, i64)> {
+        self.high.map(|(pk, lu)| (micros_to_naive(lu), pk))
+    }
+
+    fn recent(mut self) -> Vec<(i64, NaiveDateTime)> {
+        self.prune();
+        self.recent
+            .into_iter()
+            .map(|(pk, lu)| (pk, micros_to_naive(lu)))
+            .collect()
+    }
+}
+
+fn micros_to_naive(us: i64) -> NaiveDateTime {
+    DateTime::from_timestamp_micros(us)
+        .map(|d| d.naive_utc())
+        .unwrap_or_default()
+}
+
+/// The landing format's name, for responses and logs.
+pub fn format_name(format: LandingFormat) -> &'static str {
+    format.name()
+}

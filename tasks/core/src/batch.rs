@@ -1,0 +1,264 @@
+//! Batches, their manifests, and the commit log that makes them visible.
+//!
+//! Every stage output is a batch: data objects plus a [`Manifest`] (what table or model, how many
+//! rows, the schema, the cursor range, the input batches, checksums). A batch becomes visible only
+//! when an entry naming it is committed to the stage's [`CommitLog`]: an append-only, gapless
+//! sequence of small objects `…/_log/<seq>.json`, each created with create-if-absent semantics.
+//! The log is the commit point: a crash before it leaves invisible garbage, never half a batch;
+//! two writers racing for the same sequence number cannot both win.
+//!
+//! Layout inside a store, for a table or model `T`:
+//! ```text
+//! T/_log/00000000000000000001.json      commit log entry (seq 1)
+//! T/<batch id>/manifest.json            the batch's manifest
+//! T/<batch id>/part-00000.parquet       its data objects
+//! ```
+
+use chrono::{NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::store::{Created, Store};
+
+/// One column of a batch's schema.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ColumnSpec {
+    /// Column name.
+    pub name: String,
+    /// The source type as Postgres formats it, e.g. `numeric(10,2)`, `timestamp(3) without time zone`.
+    pub source_type: String,
+    /// The Arrow type the column is stored as, e.g. `Decimal128(38, 10)`.
+    pub arrow_type: String,
+    /// Whether the column may hold NULL.
+    pub nullable: bool,
+}
+
+/// A data object of a batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectEntry {
+    /// Key relative to the store.
+    pub key: String,
+    /// Rows in the object.
+    pub rows: u64,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// SHA-256 of the object's bytes, hex.
+    pub sha256: String,
+}
+
+/// Where an ingest batch's read started and ended, in the source's own time (`last_updated`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cursor {
+    /// The read covered rows with `last_updated >= since` (`None`: the whole table).
+    pub since: Option<NaiveDateTime>,
+    /// The high-water mark `(last_updated, primary key)` after this batch: the greatest seen so far.
+    pub high_water: Option<(NaiveDateTime, i64)>,
+    /// Keys `(primary key, last_updated)` of every version seen within the lookback window below
+    /// the high-water mark, so that the next read can tell a re-read from a late commit.
+    pub recent: Vec<(i64, NaiveDateTime)>,
+}
+
+/// A data-quality finding: something the source holds that the warehouse cannot take as is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// The table or model and column concerned, e.g. `dim_staff.location`.
+    pub column: String,
+    /// What was found and what the model did about it.
+    pub message: String,
+    /// Rows affected.
+    pub rows: u64,
+}
+
+/// The manifest of one batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Unique id of the batch; also the folder its objects live in.
+    pub batch_id: String,
+    /// The stage that wrote it: `ingest` or `transform`.
+    pub stage: String,
+    /// The source table (ingest) or model (transform).
+    pub table: String,
+    /// The execution that wrote it, when known.
+    pub execution: Option<String>,
+    /// When it was written (UTC wall clock; informational only, never used as a cursor).
+    pub written_at: chrono::DateTime<Utc>,
+    /// Data format: `parquet` or `csv`.
+    pub format: String,
+    /// Rows in all its data objects.
+    pub rows: u64,
+    /// The schema of its data objects.
+    pub schema: Vec<ColumnSpec>,
+    /// The ingest cursor after this batch (ingest only).
+    pub cursor: Option<Cursor>,
+    /// Whether this batch is a full refresh of its table.
+    pub full_refresh: bool,
+    /// Its data objects.
+    pub objects: Vec<ObjectEntry>,
+    /// The batches it was computed from (transform only): `table/seq` references.
+    #[serde(default)]
+    pub inputs: Vec<String>,
+    /// Data-quality findings.
+    #[serde(default)]
+    pub findings: Vec<Finding>,
+}
+
+impl Manifest {
+    /// The key of this manifest in its store.
+    pub fn key(&self) -> String {
+        manifest_key(&self.table, &self.batch_id)
+    }
+}
+
+/// The key of the manifest of batch `batch_id` of `table`.
+pub fn manifest_key(table: &str, batch_id: &str) -> String {
+    format!("{table}/{batch_id}/manifest.json")
+}
+
+/// A fresh, unique batch id: UTC time to the second (for people) and random bits (for uniqueness).
+pub fn new_batch_id() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", Utc::now().format("%Y%m%dT%H%M%SZ"), &id[..12])
+}
+
+/// One committed entry of a commit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Position in the log, from 1, without gaps.
+    pub seq: u64,
+    /// The batch this entry makes visible.
+    pub batch_id: String,
+    /// The key of its manifest.
+    pub manifest: String,
+    /// Its row count, so that readers can skip empty work without opening the manifest.
+    pub rows: u64,
+}
+
+/// The append-only commit log of one table or model in one store.
+#[derive(Debug, Clone)]
+pub struct CommitLog {
+    store: Store,
+    table: String,
+}
+
+const SEQ_WIDTH: usize = 20;
+
+impl CommitLog {
+    /// The log of `table` in `store`.
+    pub fn new(store: Store, table: &str) -> Self {
+        CommitLog {
+            store,
+            table: table.to_string(),
+        }
+    }
+
+    fn entry_key(&self, seq: u64) -> String {
+        format!("{}/_log/{seq:0width$}.json", self.table, width = SEQ_WIDTH)
+    }
+
+    /// Reads entry `seq`, if committed.
+    pub async fn entry(&self, seq: u64) -> Result<Option<LogEntry>> {
+        let Some(bytes) = self.store.get(&self.entry_key(seq)).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+            Error::new(
+                ErrorKind::BadBatch,
+                format!(
+                    "{} in {} is not a valid log entry: {e}",
+                    self.entry_key(seq),
+                    self.store.location()
+                ),
+            )
+        })
+    }
+
+    /// The newest committed entry, found with O(log n) existence checks (the log has no gaps).
+    pub async fn last(&self) -> Result<Option<LogEntry>> {
+        if !self.store.exists(&self.entry_key(1)).await? {
+            return Ok(None);
+        }
+        // Gallop to a missing seq, then binary-search the boundary.
+        let (mut present, mut absent) = (1u64, 2u64);
+        while self.store.exists(&self.entry_key(absent)).await? {
+            present = absent;
+            absent *= 2;
+        }
+        while absent - present > 1 {
+            let mid = present + (absent - present) / 2;
+            if self.store.exists(&self.entry_key(mid)).await? {
+                present = mid;
+            } else {
+                absent = mid;
+            }
+        }
+        self.entry(present).await
+    }
+
+    /// Every entry after `seq` (all when `None`), in order, by listing from that point.
+    pub async fn entries_after(&self, seq: Option<u64>) -> Result<Vec<LogEntry>> {
+        let prefix = format!("{}/_log/", self.table);
+        let after = seq.map(|s| self.entry_key(s));
+        let keys = self.store.list(&prefix, after.as_deref()).await?;
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(bytes) = self.store.get(&key).await? else {
+                continue;
+            };
+            let entry: LogEntry = serde_json::from_slice(&bytes).map_err(|e| {
+                Error::new(
+                    ErrorKind::BadBatch,
+                    format!("{key} in {} is not a valid log entry: {e}", self.store.location()),
+                )
+            })?;
+            entries.push(entry);
+        }
+        entries.sort_by_key(|e| e.seq);
+        Ok(entries)
+    }
+
+    /// Reads the manifest an entry points to.
+    pub async fn manifest(&self, entry: &LogEntry) -> Result<Manifest> {
+        read_manifest(&self.store, &entry.manifest).await
+    }
+
+    /// Commits `manifest` as entry `seq` (which must be the next one). Returns `false` if another
+    /// writer committed that sequence number first: the caller lost the race and must start over.
+    pub async fn commit(&self, seq: u64, manifest: &Manifest) -> Result<bool> {
+        let entry = LogEntry {
+            seq,
+            batch_id: manifest.batch_id.clone(),
+            manifest: manifest.key(),
+            rows: manifest.rows,
+        };
+        let bytes = serde_json::to_vec_pretty(&entry).map_err(|e| Error::internal(e.to_string()))?;
+        Ok(self.store.create(&self.entry_key(seq), bytes.into()).await? == Created::New)
+    }
+}
+
+/// Writes a manifest (create-if-absent: batch ids are unique, so a clash is a bug).
+pub async fn write_manifest(store: &Store, manifest: &Manifest) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(manifest).map_err(|e| Error::internal(e.to_string()))?;
+    match store.create(&manifest.key(), bytes.into()).await? {
+        Created::New => Ok(()),
+        Created::AlreadyExists => Err(Error::internal(format!(
+            "manifest {} already exists",
+            manifest.key()
+        ))),
+    }
+}
+
+/// Reads and parses a manifest; a missing or corrupt one is `Tote.BadBatch`.
+pub async fn read_manifest(store: &Store, key: &str) -> Result<Manifest> {
+    let bytes = store.get(key).await?.ok_or_else(|| {
+        Error::new(
+            ErrorKind::BadBatch,
+            format!("manifest {key} is missing from {}", store.location()),
+        )
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| {
+        Error::new(
+            ErrorKind::BadBatch,
+            format!("manifest {key} in {} is corrupt: {e}", store.location()),
+        )
+    })
+}

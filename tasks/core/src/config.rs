@@ -1,0 +1,217 @@
+//! The `TOTE_*` settings: one contract for the CLI, the Lambdas and the tests.
+//!
+//! Every setting is an environment variable (the CLI also takes each as a flag, which it turns
+//! into the same lookup) with a local default, so `tote` runs with none set. Values are checked
+//! once, at start; an invalid one fails with a message naming the variable and what it expects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::tables::SOURCE_TABLES;
+
+/// How the landing zone stores ingested rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LandingFormat {
+    /// Parquet, zstd-compressed (the default).
+    Parquet,
+    /// CSV with a header; NULL is an unquoted empty field, an empty string is `""`.
+    Csv,
+}
+
+impl LandingFormat {
+    /// The file extension and manifest name of the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            LandingFormat::Parquet => "parquet",
+            LandingFormat::Csv => "csv",
+        }
+    }
+}
+
+/// tote's configuration.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TOTE_SOURCE_URL`: the ToteSys database (contains a password: never print it).
+    pub source_url: Option<String>,
+    /// `TOTE_SOURCE_SECRET_ARN`: a Secrets Manager secret holding the source credentials.
+    pub source_secret_arn: Option<String>,
+    /// `TOTE_WAREHOUSE_URL`: the warehouse database.
+    pub warehouse_url: Option<String>,
+    /// `TOTE_WAREHOUSE_SECRET_ARN`: a Secrets Manager secret holding the warehouse credentials.
+    pub warehouse_secret_arn: Option<String>,
+    /// `TOTE_LANDING`: the landing zone (default `.tote/landing`).
+    pub landing: String,
+    /// `TOTE_PROCESSED`: the processed zone (default `.tote/processed`).
+    pub processed: String,
+    /// `TOTE_HOME`: local executions, alerts and caches (default `.tote`).
+    pub home: PathBuf,
+    /// `TOTE_TABLES`: the tables tote may ingest (default: the eleven ToteSys tables).
+    pub tables: Vec<String>,
+    /// `TOTE_LANDING_FORMAT`: `parquet` (default) or `csv`.
+    pub landing_format: LandingFormat,
+    /// `TOTE_LOOKBACK`: how far below the high-water mark each ingest re-reads (default 10m).
+    pub lookback: Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |u: &Option<String>| u.as_deref().map(crate::pg::redact);
+        f.debug_struct("Config")
+            .field("source_url", &redacted(&self.source_url))
+            .field("source_secret_arn", &self.source_secret_arn)
+            .field("warehouse_url", &redacted(&self.warehouse_url))
+            .field("warehouse_secret_arn", &self.warehouse_secret_arn)
+            .field("landing", &self.landing)
+            .field("processed", &self.processed)
+            .field("home", &self.home)
+            .field("tables", &self.tables)
+            .field("landing_format", &self.landing_format)
+            .field("lookback", &self.lookback)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (variable name → value), e.g. for tests or flags.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config> {
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let home = PathBuf::from(get("TOTE_HOME").unwrap_or_else(|| ".tote".to_string()));
+        let tables = match get("TOTE_TABLES") {
+            None => SOURCE_TABLES.iter().map(|t| t.to_string()).collect(),
+            Some(list) => parse_tables(&list)?,
+        };
+        let landing_format = match get("TOTE_LANDING_FORMAT").as_deref() {
+            None | Some("parquet") => LandingFormat::Parquet,
+            Some("csv") => LandingFormat::Csv,
+            Some(other) => {
+                return Err(Error::config(format!(
+                    "TOTE_LANDING_FORMAT={other} is not supported; use parquet or csv"
+                )))
+            }
+        };
+        let lookback = match get("TOTE_LOOKBACK") {
+            None => Duration::from_secs(600),
+            Some(text) => humantime::parse_duration(&text).map_err(|e| {
+                Error::config(format!(
+                    "TOTE_LOOKBACK={text} is not a duration ({e}); use e.g. 10m, 90s or 1h"
+                ))
+            })?,
+        };
+        for var in ["TOTE_SOURCE_URL", "TOTE_WAREHOUSE_URL"] {
+            if let Some(url) = get(var) {
+                if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                    return Err(Error::config(format!(
+                        "{var} must be a postgres:// URL, got {}",
+                        crate::pg::redact(&url)
+                    )));
+                }
+            }
+        }
+        Ok(Config {
+            source_url: get("TOTE_SOURCE_URL"),
+            source_secret_arn: get("TOTE_SOURCE_SECRET_ARN"),
+            warehouse_url: get("TOTE_WAREHOUSE_URL"),
+            warehouse_secret_arn: get("TOTE_WAREHOUSE_SECRET_ARN"),
+            landing: get("TOTE_LANDING").unwrap_or_else(|| home.join("landing").display().to_string()),
+            processed: get("TOTE_PROCESSED").unwrap_or_else(|| home.join("processed").display().to_string()),
+            home,
+            tables,
+            landing_format,
+            lookback,
+        })
+    }
+
+    /// The source database URL, or a `Tote.Config` error saying how to give one.
+    pub fn source_url(&self) -> Result<&str> {
+        match (&self.source_url, &self.source_secret_arn) {
+            (Some(url), _) => Ok(url),
+            (None, Some(_)) => Err(Error::config(
+                "TOTE_SOURCE_SECRET_ARN is set, but this build reads credentials from TOTE_SOURCE_URL only; \
+                 set TOTE_SOURCE_URL=postgres://user:password@host:port/dbname",
+            )),
+            (None, None) => Err(Error::config(
+                "no source database: set TOTE_SOURCE_URL=postgres://user:password@host:port/dbname (or pass --source-url)",
+            )),
+        }
+    }
+
+    /// The lookback as a signed span of source time.
+    pub fn lookback_span(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.lookback).unwrap_or(chrono::Duration::MAX)
+    }
+}
+
+fn parse_tables(list: &str) -> Result<Vec<String>> {
+    let mut tables = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if !SOURCE_TABLES.contains(&name) {
+            return Err(Error::config(format!(
+                "TOTE_TABLES names `{name}`, which is not a ToteSys table; choose from {}",
+                SOURCE_TABLES.join(", ")
+            )));
+        }
+        if !tables.iter().any(|t| t == name) {
+            tables.push(name.to_string());
+        }
+    }
+    if tables.is_empty() {
+        return Err(Error::config("TOTE_TABLES is set but names no table"));
+    }
+    Ok(tables)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.tables.len(), 11);
+        assert_eq!(c.landing, ".tote/landing");
+        assert_eq!(c.landing_format, LandingFormat::Parquet);
+        assert_eq!(c.lookback, Duration::from_secs(600));
+        assert!(c
+            .source_url()
+            .unwrap_err()
+            .to_string()
+            .contains("TOTE_SOURCE_URL"));
+    }
+
+    #[test]
+    fn invalid_values_name_their_variable() {
+        for (var, value) in [
+            ("TOTE_TABLES", "staff,_prisma_migrations"),
+            ("TOTE_LANDING_FORMAT", "xml"),
+            ("TOTE_LOOKBACK", "ten minutes"),
+            ("TOTE_SOURCE_URL", "mysql://u:hunter2@h/db"),
+        ] {
+            let err = config(&[(var, value)]).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config);
+            assert!(err.message().contains(var), "{err}");
+            assert!(!err.message().contains("hunter2"), "password leaked: {err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let c = config(&[("TOTE_SOURCE_URL", "postgres://u:hunter2@h/db")]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,225 @@
+//! Writing a batch's rows to its data object: Parquet (zstd, bounded row groups) or CSV.
+//!
+//! Both stream to the store through a multipart writer, so memory is bounded by one row group
+//! (Parquet) or one record batch (CSV) whatever the table's size, and both hash what they write
+//! so the manifest can carry the object's SHA-256.
+//!
+//! CSV follows PostgreSQL's `COPY … (FORMAT csv, HEADER)` convention, so that NULL and the empty
+//! string stay distinguishable: **NULL is an empty, unquoted field; every text value is quoted**
+//! (so the empty string is `""`), with embedded quotes doubled. Numbers, booleans (`true`/`false`),
+//! dates and timestamps (`YYYY-MM-DD HH:MM:SS.ffffff`) are bare; bytea is `\x` followed by hex.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use object_store::buffered::BufWriter;
+use parquet::arrow::async_writer::{AsyncArrowWriter, AsyncFileWriter};
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+use tote_core::batch::ObjectEntry;
+use tote_core::config::LandingFormat;
+use tote_core::store::Store;
+use tote_core::{Error, Result};
+
+/// Rows per Parquet row group: bounds the writer's memory.
+pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// The upload of one object, hashing and counting what passes through.
+struct Upload {
+    writer: BufWriter,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Upload {
+    async fn put(&mut self, data: Bytes) -> std::io::Result<()> {
+        self.hasher.update(&data);
+        self.bytes += data.len() as u64;
+        self.writer.put(data).await.map_err(std::io::Error::other)
+    }
+}
+
+impl AsyncFileWriter for Upload {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        Box::pin(async move {
+            self.put(bs)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        Box::pin(async move {
+            self.writer
+                .shutdown()
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        })
+    }
+}
+
+enum Format {
+    Parquet(AsyncArrowWriter<Upload>),
+    Csv { upload: Upload, buf: Vec<u8> },
+}
+
+/// A data object being written.
+pub struct ObjectSink {
+    key: String,
+    format: Format,
+    rows: u64,
+}
+
+impl ObjectSink {
+    /// Starts the object `key` in `store`, for rows of `schema`.
+    pub fn create(
+        store: &Store,
+        key: &str,
+        schema: Arc<Schema>,
+        format: LandingFormat,
+    ) -> Result<ObjectSink> {
+        let upload = Upload {
+            writer: store.writer(key),
+            hasher: Sha256::new(),
+            bytes: 0,
+        };
+        let format = match format {
+            LandingFormat::Parquet => {
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+                    .set_created_by("tote".to_string())
+                    .build();
+                let writer = AsyncArrowWriter::try_new(upload, schema, Some(props))
+                    .map_err(|e| Error::internal(format!("cannot start Parquet object {key}: {e}")))?;
+                Format::Parquet(writer)
+            }
+            LandingFormat::Csv => {
+                let header: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
+                let mut buf = header.join(",").into_bytes();
+                buf.push(b'\n');
+                Format::Csv { upload, buf }
+            }
+        };
+        Ok(ObjectSink {
+            key: key.to_string(),
+            format,
+            rows: 0,
+        })
+    }
+
+    /// Appends a record batch.
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.rows += batch.num_rows() as u64;
+        let key = &self.key;
+        match &mut self.format {
+            Format::Parquet(w) => w
+                .write(batch)
+                .await
+                .map_err(|e| Error::internal(format!("cannot write Parquet object {key}: {e}"))),
+            Format::Csv { upload, buf } => {
+                csv_rows(batch, buf)?;
+                if buf.len() >= 4 << 20 {
+                    upload
+                        .put(Bytes::from(std::mem::take(buf)))
+                        .await
+                        .map_err(|e| Error::internal(format!("cannot write CSV object {key}: {e}")))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Finishes the object; it exists in the store only after this returns.
+    pub async fn finish(self) -> Result<ObjectEntry> {
+        let key = self.key;
+        let upload = match self.format {
+            Format::Parquet(mut w) => {
+                w.finish()
+                    .await
+                    .map_err(|e| Error::internal(format!("cannot finish Parquet object {key}: {e}")))?;
+                w.into_inner()
+            }
+            Format::Csv { mut upload, buf } => {
+                upload
+                    .put(Bytes::from(buf))
+                    .await
+                    .map_err(|e| Error::internal(format!("cannot write {key}: {e}")))?;
+                upload
+                    .writer
+                    .shutdown()
+                    .await
+                    .map_err(|e| Error::internal(format!("cannot finish {key}: {e}")))?;
+                upload
+            }
+        };
+        let sha256 = upload
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok(ObjectEntry {
+            key,
+            rows: self.rows,
+            bytes: upload.bytes,
+            sha256,
+        })
+    }
+}
+
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn csv_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
+    let options = FormatOptions::default()
+        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.6f"))
+        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.6f%:z"));
+    let columns = batch.columns();
+    let formatters = columns
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::internal(format!("cannot format CSV: {e}")))?;
+    use std::io::Write;
+    for row in 0..batch.num_rows() {
+        for (i, column) in columns.iter().enumerate() {
+            if i > 0 {
+                buf.push(b',');
+            }
+            if column.is_null(row) {
+                continue;
+            }
+            match column.data_type() {
+                DataType::Utf8 => {
+                    buf.push(b'"');
+                    for b in column.as_string::<i32>().value(row).bytes() {
+                        if b == b'"' {
+                            buf.push(b'"');
+                        }
+                        buf.push(b);
+                    }
+                    buf.push(b'"');
+                }
+                DataType::Binary => {
+                    buf.extend_from_slice(b"\\x");
+                    for b in column.as_binary::<i32>().value(row) {
+                        let _ = write!(buf, "{b:02x}");
+                    }
+                }
+                _ => {
+                    let _ = write!(buf, "{}", formatters[i].value(row));
+                }
+            }
+        }
+        buf.push(b'\n');
+    }
+    Ok(())
+}
