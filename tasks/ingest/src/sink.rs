@@ -65,7 +65,7 @@ impl AsyncFileWriter for Upload {
 }
 
 enum Format {
-    Parquet(AsyncArrowWriter<Upload>),
+    Parquet(Box<AsyncArrowWriter<Upload>>),
     Csv { upload: Upload, buf: Vec<u8> },
 }
 
@@ -98,7 +98,7 @@ impl ObjectSink {
                     .build();
                 let writer = AsyncArrowWriter::try_new(upload, schema, Some(props))
                     .map_err(|e| Error::internal(format!("cannot start Parquet object {key}: {e}")))?;
-                Format::Parquet(writer)
+                Format::Parquet(Box::new(writer))
             }
             LandingFormat::Csv => {
                 let header: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
