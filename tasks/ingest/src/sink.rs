@@ -66,7 +66,7 @@ impl AsyncFileWriter for Upload {
 
 enum Format {
     Parquet(Box<AsyncArrowWriter<Upload>>),
-    Csv { upload: Upload, buf: Vec<u8> },
+    Csv { upload: Box<Upload>, buf: Vec<u8> },
 }
 
 /// A data object being written.
@@ -104,7 +104,10 @@ impl ObjectSink {
                 let header: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
                 let mut buf = header.join(",").into_bytes();
                 buf.push(b'\n');
-                Format::Csv { upload, buf }
+                Format::Csv {
+                    upload: Box::new(upload),
+                    buf,
+                }
             }
         };
         Ok(ObjectSink {
@@ -156,7 +159,7 @@ impl ObjectSink {
                     .shutdown()
                     .await
                     .map_err(|e| Error::internal(format!("cannot finish {key}: {e}")))?;
-                upload
+                *upload
             }
         };
         let sha256 = upload
