@@ -160,7 +160,7 @@ export class Pipeline extends Construct {
       rows: sfn.JsonPath.numberAt('$.Payload.rows'),
     });
     const ingestTables = new sfn.Map(this, STATE.ingestTables, {
-      comment: 'One ingest per planned table. A failed iteration fails the Map; redrive re-runs only failed iterations.',
+      comment: 'One ingest per planned table; a failed iteration (after its retries) fails the Map.',
       itemsPath: '$.plan.tables',
       itemSelector: {
         table: sfn.JsonPath.stringAt('$$.Map.Item.Value'),
