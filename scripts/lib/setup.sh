@@ -48,3 +48,17 @@ ensure_nextest() {
         cargo install --locked cargo-nextest >&2
     fi
 }
+
+# pyarrow, the independent Parquet reader of the ingest tests, in a venv of the project's own.
+ensure_pyarrow() {
+    local venv="$ROOT/target/pyenv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pyarrow' >/dev/null 2>&1; then
+        say "installing pyarrow into $venv"
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            apt_install python3-venv
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow >&2
+    fi
+    export TOTE_TEST_PYTHON="$venv/bin/python"
+}

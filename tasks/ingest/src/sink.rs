@@ -182,13 +182,15 @@ fn quote(s: &str) -> String {
 }
 
 fn csv_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
-    let options = FormatOptions::default()
-        .with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.6f"))
-        .with_timestamp_tz_format(Some("%Y-%m-%d %H:%M:%S%.6f%:z"));
+    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.6f"));
     let columns = batch.columns();
+    // Arrow's display formatters for the bare types; text, bytes and UTC instants are written by hand.
     let formatters = columns
         .iter()
-        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .map(|c| match c.data_type() {
+            DataType::Utf8 | DataType::Binary | DataType::Timestamp(_, Some(_)) => Ok(None),
+            _ => ArrayFormatter::try_new(c.as_ref(), &options).map(Some),
+        })
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| Error::internal(format!("cannot format CSV: {e}")))?;
     use std::io::Write;
@@ -211,6 +213,14 @@ fn csv_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
                     }
                     buf.push(b'"');
                 }
+                DataType::Timestamp(_, Some(_)) => {
+                    // Stored as UTC instants: write them with an explicit offset.
+                    let us = column
+                        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
+                        .value(row);
+                    let t = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
+                    let _ = write!(buf, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00:00"));
+                }
                 DataType::Binary => {
                     buf.extend_from_slice(b"\\x");
                     for b in column.as_binary::<i32>().value(row) {
@@ -218,7 +228,9 @@ fn csv_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
                     }
                 }
                 _ => {
-                    let _ = write!(buf, "{}", formatters[i].value(row));
+                    if let Some(f) = &formatters[i] {
+                        let _ = write!(buf, "{}", f.value(row));
+                    }
                 }
             }
         }

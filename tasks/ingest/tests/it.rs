@@ -1,0 +1,11 @@
+//! Integration tests of the ingest stage against a real Postgres (one test binary; each concern
+//! is a module). Sources are simulator databases or hand-made tables with ToteSys names.
+
+mod it {
+    mod commit;
+    pub mod common;
+    mod drift;
+    mod incremental;
+    mod refused;
+    mod types;
+}
