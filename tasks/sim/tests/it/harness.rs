@@ -99,7 +99,10 @@ fn private_cluster_also_starts_as_a_normal_user() {
     let output = std::process::Command::new("runuser")
         .args(["-u", "nobody", "--"])
         .arg(&exe)
-        .args(["--exact", "it::harness::private_cluster_starts_for_this_user_and_is_removed_on_drop"])
+        .args([
+            "--exact",
+            "it::harness::private_cluster_starts_for_this_user_and_is_removed_on_drop",
+        ])
         .env_remove("TOTE_TEST_PG")
         .env("TMPDIR", "/tmp")
         .current_dir("/")
