@@ -8,6 +8,7 @@
 //! - [`store`]: the landing and processed object stores (local directory or S3);
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
+//! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
 //! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds).
 
@@ -19,5 +20,6 @@ pub mod pg;
 pub mod private_pg;
 pub mod store;
 pub mod tables;
+pub mod tls;
 
 pub use error::{Error, ErrorKind, Result};

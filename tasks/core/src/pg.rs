@@ -35,22 +35,45 @@ impl Role {
     }
 }
 
-/// Opens a connection to `url` and drives it on the current Tokio runtime.
+/// Opens a connection to `url` and drives it on the current Tokio runtime. TLS follows the URL's
+/// `sslmode` (see [`crate::tls`]).
 pub async fn connect(url: &str, role: Role) -> Result<Client> {
-    let config: tokio_postgres::Config = url.parse().map_err(|_| {
+    let (driver_url, mode) = crate::tls::split_url(url, role.describe())?;
+    let config: tokio_postgres::Config = driver_url.parse().map_err(|_| {
         Error::config(format!(
             "the {} URL is not a valid Postgres URL ({}); expected postgres://user:password@host:port/dbname",
             role.describe(),
             redact(url)
         ))
     })?;
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| classify(&e, role, url))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %describe(&e), "postgres connection closed with an error");
-        }
+    let mut config = config;
+    config.ssl_mode(match mode {
+        crate::tls::TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
+        crate::tls::TlsMode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
     });
+    let client = match crate::tls::client_config(&mode, role.describe())? {
+        None => {
+            let (client, connection) = config.connect(NoTls).await.map_err(|e| classify(&e, role, url))?;
+            tokio::spawn(drive(connection));
+            client
+        }
+        Some(tls) => {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+            let (client, connection) = config.connect(tls).await.map_err(|e| classify(&e, role, url))?;
+            tokio::spawn(drive(connection));
+            client
+        }
+    };
     Ok(client)
+}
+
+async fn drive<F: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>>(
+    connection: F,
+) {
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %describe(&e), "postgres connection closed with an error");
+    }
 }
 
 /// Maps a driver error to a tote error of the right kind, with the URL's password removed.
@@ -84,11 +107,25 @@ pub fn classify(e: &tokio_postgres::Error, role: Role, url: &str) -> Error {
             Error::new(role.unavailable(), format!("the {} is busy or restarting: {text}; retry later", role.describe()))
         }
         Some(_) => Error::internal(format!("the {} reported an error: {text}", role.describe())),
+        None if is_tls_failure(&text) => Error::config(format!(
+            "TLS with the {} at {} failed: {text}; check sslmode and sslrootcert (the server's certificate must \
+             chain to it and name the host you connect to)",
+            role.describe(),
+            redact(url)
+        )),
         None => Error::new(
             role.unavailable(),
             format!("cannot reach the {} at {}: {text}; check that it is running and reachable", role.describe(), redact(url)),
         ),
     }
+}
+
+fn is_tls_failure(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    t.contains("certificate")
+        || t.contains("tls")
+        || t.contains("handshake")
+        || t.contains("server does not support ssl")
 }
 
 /// A driver error as one line: the server's message and detail when there is one, else the

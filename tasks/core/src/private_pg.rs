@@ -191,6 +191,47 @@ impl PrivateCluster {
         })
     }
 
+    /// Turns TLS on with the given server certificate chain and key (PEM), and reloads the
+    /// server. Clients may then connect with `sslmode=require` or `verify-full`.
+    pub fn enable_tls(&self, cert_pem: &str, key_pem: &str) -> Result<()> {
+        let cert = self.root.join("server.crt");
+        let key = self.root.join("server.key");
+        write_file(&cert, cert_pem)?;
+        write_file(&key, key_pem)?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::internal(format!("cannot protect {}: {e}", key.display())))?;
+        append_file(
+            &self.root.join("data").join("postgresql.conf"),
+            &format!(
+                "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+                cert.display(),
+                key.display()
+            ),
+        )?;
+        if let Some(user) = &self.run_as {
+            chown_recursive(&self.root, user)?;
+        }
+        // A restart (not a reload) so that TLS is on when this returns.
+        let data = self.root.join("data");
+        let log = self.root.join("postgres.log");
+        run(
+            &self.bin,
+            self.run_as.as_deref(),
+            "pg_ctl",
+            &[
+                "-D",
+                path_str(&data)?,
+                "-l",
+                path_str(&log)?,
+                "-w",
+                "-m",
+                "fast",
+                "restart",
+            ],
+        )
+    }
+
     fn open(root: &Path) -> Result<Self> {
         let read = |name: &str| {
             std::fs::read_to_string(root.join(name))
@@ -462,10 +503,9 @@ impl Drop for TestDatabase {
                 .build()
                 .ok()?;
             rt.block_on(async move {
-                let (client, connection) = tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                let client = crate::pg::connect(&admin_url, crate::pg::Role::Warehouse)
                     .await
                     .ok()?;
-                tokio::spawn(connection);
                 let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
                 client.batch_execute(&sql).await.ok()
             })
@@ -524,15 +564,9 @@ async fn create_test_database(admin_url: &str) -> Result<TestDatabase> {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         rand::rng().random::<u32>()
     );
-    let (client, connection) = tokio_postgres::connect(admin_url, tokio_postgres::NoTls)
+    let client = crate::pg::connect(admin_url, crate::pg::Role::Warehouse)
         .await
-        .map_err(|e| {
-            Error::internal(format!(
-                "cannot connect to the test server: {}",
-                crate::pg::describe(&e)
-            ))
-        })?;
-    tokio::spawn(connection);
+        .map_err(|e| Error::internal(format!("cannot connect to the test server: {}", e.message())))?;
     client
         .batch_execute(&format!(
             "CREATE DATABASE {} TEMPLATE template0",
