@@ -49,16 +49,34 @@ ensure_nextest() {
     fi
 }
 
-# pyarrow, the independent Parquet reader of the ingest tests, in a venv of the project's own.
-ensure_pyarrow() {
+# Python tools of the tests, in a venv of the project's own: pyarrow (the independent Parquet
+# reader) and moto (a local AWS-protocol server: S3, Secrets Manager, SNS, Step Functions).
+ensure_pytools() {
     local venv="$ROOT/target/pyenv"
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pyarrow' >/dev/null 2>&1; then
-        say "installing pyarrow into $venv"
+    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pyarrow, moto.server' >/dev/null 2>&1; then
+        say "installing pyarrow and moto into $venv"
         if ! python3 -m venv "$venv" >/dev/null 2>&1; then
             apt_install python3-venv
             python3 -m venv "$venv"
         fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow >&2
+        "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow "moto[server]" >&2
     fi
     export TOTE_TEST_PYTHON="$venv/bin/python"
+}
+
+# Starts moto on a free loopback port for the rest of the script; exports TOTE_TEST_MOTO.
+start_moto() {
+    local port
+    port="$("$TOTE_TEST_PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    "$ROOT/target/pyenv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$ROOT/target/moto.log" 2>&1 &
+    MOTO_PID=$!
+    export TOTE_TEST_MOTO="http://127.0.0.1:$port"
+    for _ in $(seq 1 100); do
+        if "$TOTE_TEST_PYTHON" -c "import urllib.request; urllib.request.urlopen('$TOTE_TEST_MOTO/moto-api/')" >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.2
+    done
+    echo "moto_server did not start; see target/moto.log" >&2
+    return 1
 }

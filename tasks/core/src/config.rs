@@ -131,16 +131,41 @@ impl Config {
         })
     }
 
-    /// The source database URL, or a `Tote.Config` error saying how to give one.
-    pub fn source_url(&self) -> Result<&str> {
+    /// The source database URL: `TOTE_SOURCE_URL`, else built from the Secrets Manager secret
+    /// `TOTE_SOURCE_SECRET_ARN`; a `Tote.Config` error saying how to give one when neither is set.
+    pub async fn source_url(&self) -> Result<String> {
         match (&self.source_url, &self.source_secret_arn) {
-            (Some(url), _) => Ok(url),
-            (None, Some(_)) => Err(Error::config(
-                "TOTE_SOURCE_SECRET_ARN is set, but this build reads credentials from TOTE_SOURCE_URL only; \
-                 set TOTE_SOURCE_URL=postgres://user:password@host:port/dbname",
-            )),
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(arn)) => {
+                crate::secrets::database_url(
+                    arn,
+                    "TOTE_SOURCE_SECRET_ARN",
+                    crate::ErrorKind::SourceUnavailable,
+                )
+                .await
+            }
             (None, None) => Err(Error::config(
-                "no source database: set TOTE_SOURCE_URL=postgres://user:password@host:port/dbname (or pass --source-url)",
+                "no source database: set TOTE_SOURCE_URL=postgres://user:password@host:port/dbname \
+                 (or --source-url), or TOTE_SOURCE_SECRET_ARN in AWS",
+            )),
+        }
+    }
+
+    /// The warehouse URL: `TOTE_WAREHOUSE_URL`, else from the secret `TOTE_WAREHOUSE_SECRET_ARN`.
+    pub async fn warehouse_url(&self) -> Result<String> {
+        match (&self.warehouse_url, &self.warehouse_secret_arn) {
+            (Some(url), _) => Ok(url.clone()),
+            (None, Some(arn)) => {
+                crate::secrets::database_url(
+                    arn,
+                    "TOTE_WAREHOUSE_SECRET_ARN",
+                    crate::ErrorKind::WarehouseUnavailable,
+                )
+                .await
+            }
+            (None, None) => Err(Error::config(
+                "no warehouse: set TOTE_WAREHOUSE_URL=postgres://user:password@host:port/dbname \
+                 (or --warehouse-url), or TOTE_WAREHOUSE_SECRET_ARN in AWS",
             )),
         }
     }
@@ -187,11 +212,11 @@ mod tests {
         assert_eq!(c.landing, ".tote/landing");
         assert_eq!(c.landing_format, LandingFormat::Parquet);
         assert_eq!(c.lookback, Duration::from_secs(600));
-        assert!(c
-            .source_url()
-            .unwrap_err()
-            .to_string()
-            .contains("TOTE_SOURCE_URL"));
+        let err = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(c.source_url());
+        assert!(err.unwrap_err().to_string().contains("TOTE_SOURCE_URL"));
     }
 
     #[test]

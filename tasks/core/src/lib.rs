@@ -9,6 +9,7 @@
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
+//! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
 //! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
 //! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds).
 
@@ -16,8 +17,10 @@ pub mod batch;
 pub mod config;
 pub mod error;
 pub mod fault;
+pub mod logging;
 pub mod pg;
 pub mod private_pg;
+pub mod secrets;
 pub mod store;
 pub mod tables;
 pub mod tls;

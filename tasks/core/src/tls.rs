@@ -69,9 +69,11 @@ pub fn split_url(url: &str, describe: &str) -> Result<(String, TlsMode)> {
         Some("disable") => TlsMode::Disable,
         Some("require") => TlsMode::Require,
         Some("verify-ca") | Some("verify-full") => TlsMode::VerifyFull { root_cert },
-        Some(other) => return Err(Error::config(format!(
+        Some(other) => {
+            return Err(Error::config(format!(
             "the {describe} URL has sslmode={other}; use disable, prefer, require, verify-ca or verify-full"
-        ))),
+        )))
+        }
     };
     Ok((parsed.to_string(), mode))
 }

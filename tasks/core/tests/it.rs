@@ -110,3 +110,109 @@ mod tls {
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
     }
 }
+
+/// Credentials from Secrets Manager, against moto's Secrets Manager (started by scripts/test).
+mod secrets {
+    use std::collections::HashMap;
+
+    use tote_core::config::Config;
+    use tote_core::private_pg::test_database;
+    use tote_core::ErrorKind;
+
+    /// Points the AWS SDK at moto; panics with how to get one when it is not running.
+    fn use_moto() {
+        let url = std::env::var("TOTE_TEST_MOTO")
+            .expect("TOTE_TEST_MOTO is not set: run scripts/test, which starts moto_server");
+        // Process-wide, but nextest runs every test in a process of its own.
+        std::env::set_var("AWS_ENDPOINT_URL", url);
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        std::env::set_var("AWS_REGION", "eu-west-2");
+    }
+
+    async fn put_secret(name: &str, value: &str) -> String {
+        let sdk = tote_core::secrets::sdk_config().await;
+        let client = aws_sdk_secretsmanager::Client::new(&sdk);
+        client
+            .create_secret()
+            .name(name)
+            .secret_string(value)
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string()
+    }
+
+    fn config_with_secret(arn: &str) -> Config {
+        let vars: HashMap<&str, String> = [("TOTE_SOURCE_SECRET_ARN", arn.to_string())].into();
+        Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
+    }
+
+    fn unique(prefix: &str) -> String {
+        format!("{prefix}-{}-{}", std::process::id(), rand_suffix())
+    }
+
+    fn rand_suffix() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+    }
+
+    #[tokio::test]
+    async fn an_rds_shaped_secret_connects_and_bad_ones_say_what_is_wrong() {
+        use_moto();
+        let db = test_database().await.unwrap();
+        let url = url::Url::parse(db.url()).unwrap();
+        let secret = serde_json::json!({
+            "engine": "postgres", "host": url.host_str().unwrap(), "port": url.port().unwrap(),
+            "username": url.username(), "password": url.password().unwrap(),
+            "dbname": db.name(), "sslmode": "disable"
+        });
+        let arn = put_secret(&unique("tote/source"), &secret.to_string()).await;
+        let resolved = config_with_secret(&arn).source_url().await.unwrap();
+        let client = tote_core::pg::connect(&resolved, tote_core::pg::Role::Source)
+            .await
+            .unwrap();
+        let name: String = client
+            .query_one("SELECT current_database()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(name, db.name());
+
+        // A secret that does not exist.
+        let err = config_with_secret("tote/no-such-secret")
+            .source_url()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.message().contains("no such secret"), "{err}");
+
+        // A secret missing a field, and one with the wrong password.
+        let arn = put_secret(
+            &unique("tote/partial"),
+            r#"{"host": "127.0.0.1", "username": "u", "password": "hunter2"}"#,
+        )
+        .await;
+        let err = config_with_secret(&arn).source_url().await.unwrap_err();
+        assert!(
+            err.message().contains("`dbname`") && !err.message().contains("hunter2"),
+            "{err}"
+        );
+        let mut wrong = secret.clone();
+        wrong["password"] = "not-the-password-4711".into();
+        let arn = put_secret(&unique("tote/wrong"), &wrong.to_string()).await;
+        let resolved = config_with_secret(&arn).source_url().await.unwrap();
+        let err = tote_core::pg::connect(&resolved, tote_core::pg::Role::Source)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(
+            !err.to_string().contains("not-the-password-4711"),
+            "password leaked: {err}"
+        );
+    }
+}

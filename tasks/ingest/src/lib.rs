@@ -85,11 +85,59 @@ pub struct IngestResponse {
     pub keys: Vec<String>,
 }
 
+/// The first step of an execution: which tables to ingest, checked against the allow-list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRequest {
+    /// Tables named in the execution input (`None` or empty: every allowed table).
+    #[serde(default)]
+    pub tables: Option<Vec<String>>,
+    /// Whether the execution input asked for a full refresh.
+    #[serde(default)]
+    pub full_refresh: Option<bool>,
+    /// The execution asking.
+    #[serde(default)]
+    pub execution: Option<String>,
+}
+
+/// The plan: the tables, in dependency order, and whether to refresh them fully.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanResponse {
+    /// Tables to ingest.
+    pub tables: Vec<String>,
+    /// Full refresh requested.
+    pub full_refresh: bool,
+}
+
+/// Validates an execution's request: every named table must be on the allow-list.
+pub fn plan(config: &Config, request: &PlanRequest) -> Result<PlanResponse> {
+    let tables = match &request.tables {
+        None => config.tables.clone(),
+        Some(named) if named.is_empty() => config.tables.clone(),
+        Some(named) => {
+            for name in named {
+                allowed_table(config, name)?;
+            }
+            // Keep the allow-list's (dependency) order, without duplicates.
+            config
+                .tables
+                .iter()
+                .filter(|t| named.contains(t))
+                .cloned()
+                .collect()
+        }
+    };
+    Ok(PlanResponse {
+        tables,
+        full_refresh: request.full_refresh.unwrap_or(false),
+    })
+}
+
 /// Ingests one table into the landing store, as configured.
 pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestResponse> {
     let table = allowed_table(config, &request.table)?;
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
-    let url = config.source_url()?;
+    let url = config.source_url().await?;
+    let url = url.as_str();
     let mut attempt = 0;
     loop {
         attempt += 1;
