@@ -262,3 +262,80 @@ pub async fn read_manifest(store: &Store, key: &str) -> Result<Manifest> {
         )
     })
 }
+
+/// Reads every data object of a committed batch, checking each against its manifest's size and
+/// SHA-256: a missing, truncated or corrupt object is `Tote.BadBatch`, naming it.
+pub async fn read_batch(store: &Store, manifest: &Manifest) -> Result<Vec<arrow::array::RecordBatch>> {
+    use sha2::Digest;
+    let mut batches = Vec::new();
+    for object in &manifest.objects {
+        let bad = |why: String| {
+            Error::new(
+                ErrorKind::BadBatch,
+                format!(
+                    "object {} of batch {} ({}) in {}: {why}; re-run the stage that wrote it with a full refresh",
+                    object.key,
+                    manifest.batch_id,
+                    manifest.table,
+                    store.location()
+                ),
+            )
+        };
+        let bytes = store
+            .get(&object.key)
+            .await?
+            .ok_or_else(|| bad("missing".to_string()))?;
+        if bytes.len() as u64 != object.bytes {
+            return Err(bad(format!(
+                "{} bytes, the manifest says {}",
+                bytes.len(),
+                object.bytes
+            )));
+        }
+        let sum: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        if sum != object.sha256 {
+            return Err(bad("its checksum does not match the manifest".to_string()));
+        }
+        match manifest.format.as_str() {
+            "parquet" => {
+                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                    .and_then(|b| b.with_batch_size(64 * 1024).build())
+                    .map_err(|e| bad(format!("not readable as Parquet: {e}")))?;
+                for batch in reader {
+                    batches.push(batch.map_err(|e| bad(format!("not readable as Parquet: {e}")))?);
+                }
+            }
+            "csv" => {
+                let schema = schema_of(manifest).map_err(bad)?;
+                let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(schema))
+                    .with_header(true)
+                    .with_batch_size(64 * 1024)
+                    .build(std::io::Cursor::new(bytes))
+                    .map_err(|e| bad(format!("not readable as CSV: {e}")))?;
+                for batch in reader {
+                    batches.push(batch.map_err(|e| bad(format!("not readable as CSV: {e}")))?);
+                }
+            }
+            other => return Err(bad(format!("unknown format `{other}`"))),
+        }
+    }
+    Ok(batches)
+}
+
+/// The Arrow schema a manifest records.
+pub fn schema_of(manifest: &Manifest) -> std::result::Result<arrow::datatypes::Schema, String> {
+    let fields = manifest
+        .schema
+        .iter()
+        .map(|c| {
+            c.arrow_type
+                .parse::<arrow::datatypes::DataType>()
+                .map(|t| arrow::datatypes::Field::new(&c.name, t, c.nullable))
+                .map_err(|e| format!("column {} has an unknown type {}: {e}", c.name, c.arrow_type))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(arrow::datatypes::Schema::new(fields))
+}

@@ -7,6 +7,7 @@
 //! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
 //! - [`store`]: the landing and processed object stores (local directory or S3);
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
+//! - [`sink`]: streaming a batch's rows to a Parquet or CSV object, hashed for its manifest;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
@@ -21,6 +22,7 @@ pub mod logging;
 pub mod pg;
 pub mod private_pg;
 pub mod secrets;
+pub mod sink;
 pub mod store;
 pub mod tables;
 pub mod tls;

@@ -22,7 +22,6 @@
 //! bound reaches the COPY through a transaction-local setting passed as a bind parameter.
 
 pub mod decode;
-pub mod sink;
 pub mod types;
 
 use std::collections::HashSet;
@@ -282,7 +281,7 @@ async fn ingest_once(
     let stream = tx.copy_out(&sql).await.map_err(err)?;
     futures_util::pin_mut!(stream);
     let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
-    let mut sink: Option<sink::ObjectSink> = None;
+    let mut sink: Option<tote_core::sink::ObjectSink> = None;
     let (mut rows_read, mut rows_new) = (0u64, 0u64);
     loop {
         let chunk = stream.next().await;
@@ -300,7 +299,7 @@ async fn ingest_once(
             if fresh.num_rows() > 0 {
                 rows_new += fresh.num_rows() as u64;
                 if sink.is_none() {
-                    sink = Some(sink::ObjectSink::create(
+                    sink = Some(tote_core::sink::ObjectSink::create(
                         landing,
                         &key,
                         layout.schema.clone(),

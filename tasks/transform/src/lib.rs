@@ -1,8 +1,493 @@
 //! Stage 2 of tote: committed landing batches → the sales, purchases and payments star schemas.
 //!
-//! Each warehouse table is a SQL model in `models/*.sql`, executed with DataFusion over the
-//! current state and the new versions of each source table. Not yet implemented: see issue
-//! "Transform".
+//! One call of [`transform`] is one *run*:
+//!
+//! 1. read the transform's own checkpoint (the last entry of the `_transform` log in the processed
+//!    store): for each source table, the last landing batch consumed, and the current-state
+//!    snapshots;
+//! 2. read every landing batch committed after it, for every table (not only this execution's,
+//!    so a run that failed earlier is caught up); with none, stop: a quiet run reads only logs;
+//! 3. build each table's `T__changes` (new versions, deduplicated on `(primary key, last_updated)`)
+//!    and, for the tables a model names, its current state `T` (the previous snapshot merged with
+//!    the changes, written back as a new snapshot);
+//! 4. run the eleven SQL models ([`models`]) with DataFusion and commit each non-empty result as a
+//!    processed batch (Parquet, manifest, log entry), then the checkpoint.
+//!
+//! Retrying a run after a crash redoes it from the same checkpoint; a model whose batch for that
+//! run is already committed is skipped, so the same input never gives two outputs.
 
-/// The warehouse tables this stage will produce, one SQL model each.
+pub mod models;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
+use tote_core::config::{Config, LandingFormat};
+use tote_core::store::Store;
+use tote_core::tables::{primary_key, SOURCE_TABLES};
+use tote_core::{fault, Error, ErrorKind, Result};
+
+/// The warehouse tables this stage produces, one SQL model each.
 pub use tote_core::tables::WAREHOUSE_TABLES;
+
+/// The name of the transform's own checkpoint log in the processed store.
+pub const CHECKPOINT: &str = "_transform";
+
+/// What the state machine (or `tote transform`) asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformRequest {
+    /// The execution asking, recorded in the manifests.
+    #[serde(default)]
+    pub execution: Option<String>,
+}
+
+/// What one run did. Small: names and counts only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TransformResponse {
+    /// Whether any landing batch was new.
+    pub changed: bool,
+    /// The run number (the checkpoint's log position), when something changed.
+    pub run: Option<u64>,
+    /// New row versions consumed, per source table.
+    pub consumed: BTreeMap<String, u64>,
+    /// Rows produced, per model (models with no rows are absent).
+    pub rows: BTreeMap<String, u64>,
+    /// Processed batch ids committed by this run.
+    pub batches: Vec<String>,
+}
+
+/// Runs the transform once, as configured.
+pub async fn transform(config: &Config, request: &TransformRequest) -> Result<TransformResponse> {
+    let landing = Store::open(&config.landing, "TOTE_LANDING")?;
+    let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
+    let models_dir = std::env::var_os("TOTE_MODELS").map(std::path::PathBuf::from);
+    let models = models::load(models_dir.as_deref())?;
+
+    let checkpoint_log = CommitLog::new(processed.clone(), CHECKPOINT);
+    let last = checkpoint_log.last().await?;
+    let previous = match &last {
+        Some(entry) => Some(checkpoint_log.manifest(entry).await?),
+        None => None,
+    };
+    let run = last.as_ref().map_or(1, |e| e.seq + 1);
+    let consumed_before = consumed_seqs(previous.as_ref())?;
+
+    // New landing batches per table.
+    let mut new_entries = BTreeMap::new();
+    for table in SOURCE_TABLES {
+        let log = CommitLog::new(landing.clone(), table);
+        let entries = log.entries_after(consumed_before.get(table).copied()).await?;
+        if !entries.is_empty() {
+            new_entries.insert(table, entries);
+        }
+    }
+    if new_entries.is_empty() {
+        tracing::info!("no new landing batches");
+        return Ok(TransformResponse::default());
+    }
+
+    let ctx = SessionContext::new();
+    ctx.register_udf(iso_currency_name_udf());
+    let mut response = TransformResponse {
+        changed: true,
+        run: Some(run),
+        ..Default::default()
+    };
+    let mut consumed_after = consumed_before.clone();
+    let mut inputs = Vec::new();
+    let mut changes: BTreeMap<&str, (SchemaRef, Vec<RecordBatch>)> = BTreeMap::new();
+    for table in SOURCE_TABLES {
+        let log = CommitLog::new(landing.clone(), table);
+        let mut manifests = Vec::new();
+        for entry in new_entries.get(table).map(Vec::as_slice).unwrap_or(&[]) {
+            manifests.push(log.manifest(entry).await?);
+            consumed_after.insert(table, entry.seq);
+            inputs.push(format!("{table}/{}", entry.seq));
+        }
+        let known = if manifests.is_empty() {
+            log.last().await?
+        } else {
+            None
+        };
+        let known = match known {
+            Some(entry) => Some(log.manifest(&entry).await?),
+            None => None,
+        };
+        let (schema, batches) = read_changes(&landing, table, &manifests, known.as_ref()).await?;
+        response.consumed.insert(
+            table.to_string(),
+            batches.iter().map(|b| b.num_rows() as u64).sum(),
+        );
+        changes.insert(table, (schema, batches));
+    }
+
+    // Current state for the tables models name; snapshots only for those.
+    let mut snapshot_objects = Vec::new();
+    for table in models::current_state_tables(&models) {
+        let (schema, table_changes) = &changes[table];
+        let previous_snapshot = match previous.as_ref().and_then(|m| snapshot_of(m, table)) {
+            Some(object) => read_snapshot(&processed, previous.as_ref().expect("checkpoint"), object).await?,
+            None => Vec::new(),
+        };
+        if table_changes.is_empty() {
+            if let Some(object) = previous.as_ref().and_then(|m| snapshot_of(m, table)) {
+                snapshot_objects.push(object.clone());
+            }
+            register(
+                &ctx,
+                table,
+                schema_of_batches(&previous_snapshot, schema),
+                previous_snapshot,
+            )?;
+            continue;
+        }
+        let state = merge_state(&ctx, table, schema, &previous_snapshot, table_changes).await?;
+        let key = format!("_state/{table}/run-{run:08}-{}.parquet", batch::new_batch_id());
+        let mut sink = tote_core::sink::ObjectSink::create(
+            &processed,
+            &key,
+            state_schema(&state, schema),
+            LandingFormat::Parquet,
+        )?;
+        for b in &state {
+            sink.write(b).await?;
+        }
+        snapshot_objects.push(sink.finish().await?);
+        register(&ctx, table, state_schema(&state, schema), state)?;
+    }
+    for (table, (schema, batches)) in &changes {
+        register(
+            &ctx,
+            &format!("{table}__changes"),
+            schema.clone(),
+            batches.clone(),
+        )?;
+    }
+    fault::point("transform.after_state")?;
+
+    // The models.
+    for model in &models {
+        let batches = run_model(&ctx, model).await?;
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        if rows == 0 {
+            continue;
+        }
+        let log = CommitLog::new(processed.clone(), &model.name);
+        let last_entry = log.last().await?;
+        let run_tag = format!("{CHECKPOINT}/{run}");
+        if let Some(entry) = &last_entry {
+            if log.manifest(entry).await?.inputs.first() == Some(&run_tag) {
+                tracing::info!(model = %model.name, run, "already committed by an earlier attempt of this run");
+                response.rows.insert(model.name.clone(), rows);
+                response.batches.push(entry.batch_id.clone());
+                continue;
+            }
+        }
+        let batch_id = batch::new_batch_id();
+        let key = format!("{}/{batch_id}/part-00000.parquet", model.name);
+        let schema = batches[0].schema();
+        let mut sink =
+            tote_core::sink::ObjectSink::create(&processed, &key, schema.clone(), LandingFormat::Parquet)?;
+        for b in &batches {
+            sink.write(b).await?;
+        }
+        let object = sink.finish().await?;
+        fault::point("transform.after_data")?;
+        let manifest = Manifest {
+            batch_id: batch_id.clone(),
+            stage: "transform".to_string(),
+            table: model.name.clone(),
+            execution: request.execution.clone(),
+            written_at: chrono::Utc::now(),
+            format: "parquet".to_string(),
+            rows,
+            schema: schema
+                .fields()
+                .iter()
+                .map(|f| batch::ColumnSpec {
+                    name: f.name().clone(),
+                    source_type: model.name.clone(),
+                    arrow_type: f.data_type().to_string(),
+                    nullable: f.is_nullable(),
+                })
+                .collect(),
+            cursor: None,
+            full_refresh: false,
+            objects: vec![object],
+            inputs: std::iter::once(run_tag).chain(inputs.iter().cloned()).collect(),
+            findings: vec![],
+        };
+        batch::write_manifest(&processed, &manifest).await?;
+        let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
+        if !log.commit(next, &manifest).await? {
+            return Err(Error::new(
+                ErrorKind::ModelFailed,
+                format!(
+                    "{}: another transform committed at the same time; run again",
+                    model.name
+                ),
+            ));
+        }
+        fault::point("transform.after_model_commit")?;
+        tracing::info!(model = %model.name, rows, batch_id, "committed processed batch");
+        response.rows.insert(model.name.clone(), rows);
+        response.batches.push(batch_id);
+    }
+
+    // The checkpoint: what was consumed, and the snapshots that are now current.
+    let checkpoint = Manifest {
+        batch_id: format!("run-{run:08}-{}", batch::new_batch_id()),
+        stage: "transform".to_string(),
+        table: CHECKPOINT.to_string(),
+        execution: request.execution.clone(),
+        written_at: chrono::Utc::now(),
+        format: "parquet".to_string(),
+        rows: response.rows.values().sum(),
+        schema: vec![],
+        cursor: None,
+        full_refresh: false,
+        objects: snapshot_objects,
+        inputs: consumed_after.iter().map(|(t, s)| format!("{t}/{s}")).collect(),
+        findings: vec![],
+    };
+    batch::write_manifest(&processed, &checkpoint).await?;
+    if !checkpoint_log.commit(run, &checkpoint).await? {
+        tracing::warn!(
+            run,
+            "another transform committed this run first; its checkpoint stands"
+        );
+    }
+    fault::point("transform.after_checkpoint")?;
+    Ok(response)
+}
+
+/// Last consumed landing seq per table, from a checkpoint's `inputs` (`table/seq`).
+fn consumed_seqs(checkpoint: Option<&Manifest>) -> Result<BTreeMap<&'static str, u64>> {
+    let mut out = BTreeMap::new();
+    for input in checkpoint.map(|m| m.inputs.as_slice()).unwrap_or(&[]) {
+        let (table, seq) = input
+            .split_once('/')
+            .and_then(|(t, s)| Some((SOURCE_TABLES.iter().find(|x| **x == t)?, s.parse::<u64>().ok()?)))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::BadBatch,
+                    format!("transform checkpoint has a bad input `{input}`"),
+                )
+            })?;
+        out.insert(*table, seq);
+    }
+    Ok(out)
+}
+
+fn snapshot_of<'a>(checkpoint: &'a Manifest, table: &str) -> Option<&'a ObjectEntry> {
+    let prefix = format!("_state/{table}/");
+    checkpoint.objects.iter().find(|o| o.key.starts_with(&prefix))
+}
+
+async fn read_snapshot(
+    store: &Store,
+    checkpoint: &Manifest,
+    object: &ObjectEntry,
+) -> Result<Vec<RecordBatch>> {
+    let single = Manifest {
+        objects: vec![object.clone()],
+        format: "parquet".into(),
+        ..checkpoint.clone()
+    };
+    batch::read_batch(store, &single).await
+}
+
+/// A table's new versions: every batch read, aligned to the newest schema, and deduplicated on
+/// `(primary key, last_updated)` (re-reads and full refreshes repeat versions).
+async fn read_changes(
+    landing: &Store,
+    table: &str,
+    manifests: &[Manifest],
+    last_known: Option<&Manifest>,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let Some(newest) = manifests.last() else {
+        // No new versions: an empty table with the schema of the last batch ever committed.
+        let schema = match last_known {
+            Some(m) => batch::schema_of(m).map_err(|e| Error::new(ErrorKind::BadBatch, e))?,
+            None => empty_schema(table),
+        };
+        return Ok((Arc::new(schema), Vec::new()));
+    };
+    let schema = Arc::new(batch::schema_of(newest).map_err(|e| Error::new(ErrorKind::BadBatch, e))?);
+    let pk = primary_key(table);
+    let mut seen: HashSet<(i64, i64)> = HashSet::new();
+    let mut out = Vec::new();
+    for manifest in manifests {
+        for b in batch::read_batch(landing, manifest).await? {
+            let b = align(&b, &schema)?;
+            let keys = row_keys(&b, &pk)?;
+            let mask: BooleanArray = keys.iter().map(|k| Some(seen.insert(*k))).collect();
+            let kept = arrow::compute::filter_record_batch(&b, &mask).map_err(internal)?;
+            if kept.num_rows() > 0 {
+                out.push(kept);
+            }
+        }
+    }
+    Ok((schema, out))
+}
+
+/// A placeholder schema for a table never ingested: its key and timestamps only. Models that
+/// name its other columns fail, naming the model, until the table has been ingested once.
+fn empty_schema(table: &str) -> Schema {
+    use arrow::datatypes::TimeUnit;
+    Schema::new(vec![
+        Field::new(primary_key(table), DataType::Int32, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new(
+            "last_updated",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+    ])
+}
+
+/// `(primary key, last_updated µs)` of each row.
+fn row_keys(b: &RecordBatch, pk: &str) -> Result<Vec<(i64, i64)>> {
+    let ids = b.column_by_name(pk).ok_or_else(|| bad_column(pk))?;
+    let ids = arrow::compute::cast(ids, &DataType::Int64).map_err(internal)?;
+    let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+    let lus = b
+        .column_by_name("last_updated")
+        .ok_or_else(|| bad_column("last_updated"))?;
+    let lus = lus.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    Ok((0..b.num_rows()).map(|i| (ids.value(i), lus.value(i))).collect())
+}
+
+fn bad_column(name: &str) -> Error {
+    Error::new(
+        ErrorKind::BadBatch,
+        format!("a landing batch has no `{name}` column"),
+    )
+}
+
+/// Casts `b` to `schema`: columns it lacks (added later in the source) become NULL.
+fn align(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    if b.schema() == *schema {
+        return Ok(b.clone());
+    }
+    let columns: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| match b.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => arrow::compute::cast(c, f.data_type()).map_err(internal),
+            None => Ok(arrow::array::new_null_array(f.data_type(), b.num_rows())),
+        })
+        .collect::<Result<_>>()?;
+    let relaxed = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    RecordBatch::try_new(relaxed, columns).map_err(internal)
+}
+
+fn schema_of_batches(batches: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
+    batches
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| fallback.clone())
+}
+
+fn state_schema(state: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
+    schema_of_batches(state, fallback)
+}
+
+/// The previous snapshot merged with the new versions: the latest version of every key.
+async fn merge_state(
+    ctx: &SessionContext,
+    table: &str,
+    schema: &SchemaRef,
+    previous: &[RecordBatch],
+    changes: &[RecordBatch],
+) -> Result<Vec<RecordBatch>> {
+    let mut all: Vec<RecordBatch> = Vec::new();
+    for b in previous.iter().chain(changes) {
+        all.push(align(b, schema)?);
+    }
+    let relaxed = all.first().map(|b| b.schema()).unwrap_or_else(|| schema.clone());
+    let name = format!("{table}__merge");
+    register(ctx, &name, relaxed, all)?;
+    let pk = tote_core::tables::quote_ident(&primary_key(table));
+    let columns: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| tote_core::tables::quote_ident(f.name()))
+        .collect();
+    let sql = format!(
+        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {pk} ORDER BY last_updated DESC) AS version_rank \
+         FROM \"{name}\") WHERE version_rank = 1",
+        cols = columns.join(", ")
+    );
+    let df = ctx.sql(&sql).await.map_err(|e| model_error(table, e))?;
+    let out = df.collect().await.map_err(|e| model_error(table, e))?;
+    ctx.deregister_table(&name).map_err(|e| model_error(table, e))?;
+    Ok(out)
+}
+
+fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
+    let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
+    let table = MemTable::try_new(schema, vec![batches]).map_err(|e| model_error(name, e))?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(|e| model_error(name, e))?;
+    Ok(())
+}
+
+async fn run_model(ctx: &SessionContext, model: &models::Model) -> Result<Vec<RecordBatch>> {
+    let df = ctx
+        .sql(&model.sql)
+        .await
+        .map_err(|e| model_error(&model.name, e))?;
+    df.collect().await.map_err(|e| model_error(&model.name, e))
+}
+
+fn model_error(model: &str, e: datafusion::error::DataFusionError) -> Error {
+    Error::new(
+        ErrorKind::ModelFailed,
+        format!("model {model} failed: {e}; fix tasks/transform/models/{model}.sql (or TOTE_MODELS) and run again"),
+    )
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Error {
+    Error::internal(e.to_string())
+}
+
+/// `iso_currency_name(code)`: the ISO 4217 name of a currency code (NULL for an unknown code).
+fn iso_currency_name_udf() -> datafusion::logical_expr::ScalarUDF {
+    create_udf(
+        "iso_currency_name",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let codes = arrays[0].as_string::<i32>();
+            let names: StringArray = codes
+                .iter()
+                .map(|c| {
+                    c.and_then(rust_iso4217::from_code)
+                        .map(|cur| cur.name.to_string())
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(names)))
+        }),
+    )
+}

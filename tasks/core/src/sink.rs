@@ -1,4 +1,5 @@
 //! Writing a batch's rows to its data object: Parquet (zstd, bounded row groups) or CSV.
+//! Shared by the ingest (landing) and transform (processed) stages.
 //!
 //! Both stream to the store through a multipart writer, so memory is bounded by one row group
 //! (Parquet) or one record batch (CSV) whatever the table's size, and both hash what they write
@@ -11,6 +12,10 @@
 
 use std::sync::Arc;
 
+use crate::batch::ObjectEntry;
+use crate::config::LandingFormat;
+use crate::error::{Error, Result};
+use crate::store::Store;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Schema};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -22,10 +27,6 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
-use tote_core::batch::ObjectEntry;
-use tote_core::config::LandingFormat;
-use tote_core::store::Store;
-use tote_core::{Error, Result};
 
 /// Rows per Parquet row group: bounds the writer's memory.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;

@@ -1,0 +1,260 @@
+//! Simulator → ingest → transform over several rounds of changes, compared with the oracle; plus
+//! idempotency, quiet runs, and corrupt input.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDateTime;
+use tokio_postgres::Client;
+use tote_core::batch::CommitLog;
+use tote_core::config::Config;
+use tote_core::pg::{self, Role};
+use tote_core::private_pg::{test_database, TestDatabase};
+use tote_core::store::Store;
+use tote_core::tables::{SOURCE_TABLES, WAREHOUSE_TABLES};
+use tote_core::{fault, ErrorKind};
+use tote_transform::{transform, TransformRequest};
+
+use crate::it::oracle::{self, arrow_rows, as_set, last_per_key, pg_rows};
+
+struct Pipeline {
+    db: TestDatabase,
+    client: Client,
+    landing: tempfile::TempDir,
+    processed: tempfile::TempDir,
+}
+
+impl Pipeline {
+    async fn seeded() -> Pipeline {
+        let db = test_database().await.unwrap();
+        let options = tote_sim::SeedOptions {
+            scale: 0.5,
+            days: 45,
+            seed: 3,
+            end: NaiveDateTime::parse_from_str("2024-03-04 08:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
+            replace: false,
+        };
+        tote_sim::seed(db.url(), &options).await.unwrap();
+        let client = pg::connect(db.url(), Role::Source).await.unwrap();
+        Pipeline {
+            db,
+            client,
+            landing: tempfile::tempdir().unwrap(),
+            processed: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn config(&self) -> Config {
+        let vars: HashMap<&str, String> = [
+            ("TOTE_SOURCE_URL", self.db.url().to_string()),
+            ("TOTE_LANDING", self.landing.path().display().to_string()),
+            ("TOTE_PROCESSED", self.processed.path().display().to_string()),
+        ]
+        .into();
+        Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
+    }
+
+    fn processed_store(&self) -> Store {
+        Store::open(&self.processed.path().display().to_string(), "TOTE_PROCESSED").unwrap()
+    }
+
+    async fn ingest_all(&self) {
+        for table in SOURCE_TABLES {
+            let request = tote_ingest::IngestRequest {
+                table: table.to_string(),
+                execution: None,
+                full_refresh: false,
+            };
+            tote_ingest::ingest(&self.config(), &request).await.unwrap();
+        }
+    }
+
+    async fn transform(&self) -> tote_core::Result<tote_transform::TransformResponse> {
+        transform(
+            &self.config(),
+            &TransformRequest {
+                execution: Some("test".into()),
+            },
+        )
+        .await
+    }
+
+    /// Every row a model has emitted, batch by batch in commit order.
+    async fn model_rows(&self, model: &str) -> Vec<Vec<String>> {
+        let store = self.processed_store();
+        let log = CommitLog::new(store.clone(), model);
+        let mut rows = Vec::new();
+        for entry in log.entries_after(None).await.unwrap() {
+            let manifest = log.manifest(&entry).await.unwrap();
+            rows.extend(arrow_rows(
+                &tote_core::batch::read_batch(&store, &manifest).await.unwrap(),
+            ));
+        }
+        rows
+    }
+
+    async fn model_batches(&self, model: &str) -> usize {
+        CommitLog::new(self.processed_store(), model)
+            .entries_after(None)
+            .await
+            .unwrap()
+            .len()
+    }
+}
+
+/// Date columns of each fact row (by position), for the oracle's dim_date.
+fn fact_dates(fact: &str) -> &'static [usize] {
+    match fact {
+        "fact_payment" => &[1, 3, 11],
+        _ => &[1, 3, 11, 12],
+    }
+}
+
+#[tokio::test]
+async fn the_star_schema_equals_the_oracle_over_several_incremental_rounds() {
+    let p = Pipeline::seeded().await;
+    let mut oracle_facts: BTreeMap<&str, BTreeSet<Vec<String>>> = BTreeMap::new();
+    for round in 0..3 {
+        if round > 0 {
+            let run = tote_sim::RunOptions {
+                ticks: 24,
+                update_rate: 1.5,
+                scale: 2.0,
+                seed: round,
+                ..Default::default()
+            };
+            tote_sim::run(p.db.url(), &run, |_| {}).await.unwrap();
+        }
+        p.ingest_all().await;
+        let response = p.transform().await.unwrap();
+        assert!(
+            response.changed,
+            "round {round}: new landing batches were transformed"
+        );
+        // The facts keep every version ingest saw: the oracle accumulates each round's source state.
+        for (fact, sql) in oracle::FACTS {
+            oracle_facts
+                .entry(fact)
+                .or_default()
+                .extend(pg_rows(&p.client, sql).await);
+        }
+        if round > 0 {
+            // Re-emitted dimensions: only changed keys, not the whole table.
+            let staff_rows = p.model_rows("dim_staff").await.len();
+            assert!(
+                staff_rows > 20,
+                "round {round}: renames and moves re-emit staff ({staff_rows} rows so far)"
+            );
+        }
+    }
+
+    // Dimensions: the last row emitted per key is the source's current state.
+    for (dim, sql) in oracle::DIMENSIONS {
+        let expected = last_per_key(pg_rows(&p.client, sql).await);
+        let actual = last_per_key(p.model_rows(dim).await);
+        assert_eq!(actual.len(), expected.len(), "{dim}: number of keys");
+        for (key, row) in &expected {
+            assert_eq!(actual.get(key), Some(row), "{dim}: key {key}");
+        }
+    }
+    // Facts: one row per version seen, no duplicates.
+    for (fact, _) in oracle::FACTS {
+        let actual = as_set(p.model_rows(fact).await, fact);
+        let expected = &oracle_facts[fact];
+        let missing: Vec<_> = expected.difference(&actual).take(3).collect();
+        let extra: Vec<_> = actual.difference(expected).take(3).collect();
+        assert!(
+            missing.is_empty() && extra.is_empty(),
+            "{fact}: missing {missing:?}, unexpected {extra:?}"
+        );
+    }
+    // dim_date: exactly the dates the facts reference.
+    p.client
+        .batch_execute("CREATE TEMP TABLE oracle_dates (d date PRIMARY KEY)")
+        .await
+        .unwrap();
+    for (fact, rows) in &oracle_facts {
+        for row in rows {
+            for i in fact_dates(fact) {
+                p.client
+                    .execute(
+                        "INSERT INTO oracle_dates VALUES ($1::text::date) ON CONFLICT DO NOTHING",
+                        &[&row[*i]],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let expected_dates = as_set(pg_rows(&p.client, oracle::DIM_DATE).await, "oracle dim_date");
+    let actual_dates: BTreeSet<Vec<String>> = p.model_rows("dim_date").await.into_iter().collect();
+    assert_eq!(actual_dates, expected_dates, "dim_date");
+
+    // A quiet run: nothing new, nothing written, and no data object is even read.
+    let before = p.processed_store().list("", None).await.unwrap();
+    for entry in std::fs::read_dir(p.landing.path()).unwrap() {
+        for batch in std::fs::read_dir(entry.unwrap().path()).unwrap() {
+            let part = batch.unwrap().path().join("part-00000.parquet");
+            if part.exists() {
+                std::fs::write(&part, b"not parquet any more").unwrap();
+            }
+        }
+    }
+    let quiet = p.transform().await.unwrap();
+    assert!(!quiet.changed);
+    assert_eq!(
+        p.processed_store().list("", None).await.unwrap(),
+        before,
+        "a quiet run writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_a_crash_mid_run_gives_exactly_one_output() {
+    let p = Pipeline::seeded().await;
+    p.ingest_all().await;
+    fault::arm("transform.after_model_commit", 1); // crash right after the first model commits
+    let err = p.transform().await.expect_err("crash injected");
+    assert!(err.to_string().contains("injected"), "{err}");
+    fault::disarm_all();
+    let retry = p.transform().await.unwrap();
+    assert!(retry.changed);
+    for model in WAREHOUSE_TABLES {
+        assert!(
+            p.model_batches(model).await <= 1,
+            "{model}: one batch for one run"
+        );
+    }
+    assert_eq!(p.model_batches("fact_sales_order").await, 1);
+    let again = p.transform().await.unwrap();
+    assert!(
+        !again.changed,
+        "the same input transformed twice gives no second output"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_input_object_fails_with_bad_batch_and_commits_nothing() {
+    let p = Pipeline::seeded().await;
+    p.ingest_all().await;
+    let staff_dir = p.landing.path().join("staff");
+    let batch_dir = std::fs::read_dir(&staff_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|d| d.join("part-00000.parquet").exists())
+        .unwrap();
+    let part = batch_dir.join("part-00000.parquet");
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() / 2]).unwrap(); // truncated
+    let err = p.transform().await.expect_err("corrupt input refused");
+    assert_eq!(err.kind(), ErrorKind::BadBatch, "{err}");
+    assert!(err.message().contains("staff"), "names the object: {err}");
+    assert!(
+        p.processed_store()
+            .list("", None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| !k.contains("/_log/")),
+        "nothing committed"
+    );
+}
