@@ -28,6 +28,8 @@ enum Command {
     Sim(sim::SimCommand),
     /// Ingest one table into the landing zone (stage 1, by hand).
     Ingest(stages::IngestArgs),
+    /// Transform every new landing batch into the star schemas (stage 2, by hand).
+    Transform(stages::TransformArgs),
     /// A private Postgres server for trying tote (and for its tests).
     #[command(subcommand)]
     Postgres(postgres::PostgresCommand),
@@ -55,5 +57,6 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Sim(cmd) => sim::run(cmd).await,
         Command::Postgres(cmd) => postgres::run(cmd).await,
         Command::Ingest(args) => stages::ingest(args).await,
+        Command::Transform(args) => stages::transform(args).await,
     }
 }

@@ -14,6 +14,9 @@ pub struct ConfigArgs {
     /// The landing zone: a directory, file:///path or s3://bucket/prefix.
     #[arg(long, env = "TOTE_LANDING")]
     pub landing: Option<String>,
+    /// The processed zone: a directory, file:///path or s3://bucket/prefix.
+    #[arg(long, env = "TOTE_PROCESSED")]
+    pub processed: Option<String>,
     /// Local state directory.
     #[arg(long, env = "TOTE_HOME")]
     pub home: Option<String>,
@@ -35,6 +38,7 @@ impl ConfigArgs {
         for (name, value) in [
             ("TOTE_SOURCE_URL", &self.source_url),
             ("TOTE_LANDING", &self.landing),
+            ("TOTE_PROCESSED", &self.processed),
             ("TOTE_HOME", &self.home),
             ("TOTE_TABLES", &self.tables),
             ("TOTE_LANDING_FORMAT", &self.landing_format),
@@ -91,6 +95,43 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         println!(
             "{}: no changes ({} rows re-read in the lookback window)",
             response.table, response.rows_read
+        );
+    }
+    Ok(())
+}
+
+/// Arguments of `tote transform`.
+#[derive(Debug, Args)]
+pub struct TransformArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Runs `tote transform`.
+pub async fn transform(args: TransformArgs) -> anyhow::Result<()> {
+    let config = args.config.config()?;
+    let started = std::time::Instant::now();
+    let response = tote_transform::transform(&config, &tote_transform::TransformRequest::default()).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+    } else if response.changed {
+        let consumed: u64 = response.consumed.values().sum();
+        println!(
+            "run {}: {consumed} new source versions → {} processed batches in {:.2} s",
+            response.run.unwrap_or(0),
+            response.batches.len(),
+            started.elapsed().as_secs_f64()
+        );
+        for (model, rows) in &response.rows {
+            println!("  {model:<20}{rows:>10}");
+        }
+    } else {
+        println!(
+            "no new landing batches ({:.3} s)",
+            started.elapsed().as_secs_f64()
         );
     }
     Ok(())

@@ -178,6 +178,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         if rows == 0 {
             continue;
         }
+        let findings = run_findings(&ctx, model).await?;
         let log = CommitLog::new(processed.clone(), &model.name);
         let last_entry = log.last().await?;
         let run_tag = format!("{CHECKPOINT}/{run}");
@@ -221,7 +222,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             full_refresh: false,
             objects: vec![object],
             inputs: std::iter::once(run_tag).chain(inputs.iter().cloned()).collect(),
-            findings: vec![],
+            findings,
         };
         batch::write_manifest(&processed, &manifest).await?;
         let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
@@ -457,6 +458,57 @@ async fn run_model(ctx: &SessionContext, model: &models::Model) -> Result<Vec<Re
         .await
         .map_err(|e| model_error(&model.name, e))?;
     df.collect().await.map_err(|e| model_error(&model.name, e))
+}
+
+/// Runs a model's findings query: every row with affected rows is a finding, also logged.
+async fn run_findings(ctx: &SessionContext, model: &models::Model) -> Result<Vec<batch::Finding>> {
+    let Some(sql) = &model.findings_sql else {
+        return Ok(Vec::new());
+    };
+    let what = format!("{}.findings", model.name);
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| model_error(&what, e))?
+        .collect()
+        .await
+        .map_err(|e| model_error(&what, e))?;
+    let mut findings = Vec::new();
+    for b in batches {
+        let column = b
+            .column_by_name("column_name")
+            .ok_or_else(|| findings_shape(&what))?;
+        let message = b.column_by_name("message").ok_or_else(|| findings_shape(&what))?;
+        let affected = b
+            .column_by_name("affected_rows")
+            .ok_or_else(|| findings_shape(&what))?;
+        let column = arrow::compute::cast(column, &DataType::Utf8).map_err(internal)?;
+        let message = arrow::compute::cast(message, &DataType::Utf8).map_err(internal)?;
+        let affected = arrow::compute::cast(affected, &DataType::UInt64).map_err(internal)?;
+        let (column, message) = (column.as_string::<i32>(), message.as_string::<i32>());
+        let affected = affected.as_primitive::<arrow::datatypes::UInt64Type>();
+        for i in 0..b.num_rows() {
+            let rows = if affected.is_null(i) { 0 } else { affected.value(i) };
+            if rows == 0 {
+                continue;
+            }
+            let finding = batch::Finding {
+                column: column.value(i).to_string(),
+                message: message.value(i).to_string(),
+                rows,
+            };
+            tracing::warn!(model = %model.name, column = %finding.column, rows, "data-quality finding: {}", finding.message);
+            findings.push(finding);
+        }
+    }
+    Ok(findings)
+}
+
+fn findings_shape(what: &str) -> Error {
+    Error::new(
+        ErrorKind::ModelFailed,
+        format!("{what} must select column_name, message and affected_rows"),
+    )
 }
 
 fn model_error(model: &str, e: datafusion::error::DataFusionError) -> Error {

@@ -20,13 +20,17 @@ use std::path::Path;
 use tote_core::tables::{SOURCE_TABLES, WAREHOUSE_TABLES};
 use tote_core::{Error, Result};
 
-/// A model: the warehouse table it produces and its SQL.
+/// A model: the warehouse table it produces, its SQL, and its data-quality findings query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Model {
     /// The warehouse table, e.g. `dim_staff`.
     pub name: String,
     /// The model's SQL (one SELECT).
     pub sql: String,
+    /// `<model>.findings.sql`, if the model has one: a SELECT of `column_name`, `message` and
+    /// `affected_rows`; each row with rows > 0 is a finding recorded in the batch manifest and
+    /// logged as a warning.
+    pub findings_sql: Option<String>,
 }
 
 const BUILT_IN: [(&str, &str); 11] = [
@@ -46,6 +50,9 @@ const BUILT_IN: [(&str, &str); 11] = [
     ("fact_payment", include_str!("../models/fact_payment.sql")),
 ];
 
+const BUILT_IN_FINDINGS: [(&str, &str); 1] =
+    [("dim_staff", include_str!("../models/dim_staff.findings.sql"))];
+
 /// The eleven models, in warehouse order (dimensions first), from `dir` where it has a file for
 /// a model, else built in.
 pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
@@ -57,9 +64,23 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
                 .map_err(|e| Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display())))?,
             None => built_in.to_string(),
         };
+        let findings_path = dir
+            .map(|d| d.join(format!("{name}.findings.sql")))
+            .filter(|p| p.exists());
+        let findings_sql =
+            match findings_path {
+                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
+                    Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display()))
+                })?),
+                None => BUILT_IN_FINDINGS
+                    .iter()
+                    .find(|(m, _)| *m == name)
+                    .map(|(_, sql)| sql.to_string()),
+            };
         models.push(Model {
             name: name.to_string(),
             sql,
+            findings_sql,
         });
     }
     Ok(models)
@@ -70,7 +91,11 @@ pub fn current_state_tables(models: &[Model]) -> Vec<&'static str> {
     SOURCE_TABLES
         .iter()
         .copied()
-        .filter(|table| models.iter().any(|m| names_table(&m.sql, table)))
+        .filter(|table| {
+            models.iter().any(|m| {
+                names_table(&m.sql, table) || m.findings_sql.as_deref().is_some_and(|f| names_table(f, table))
+            })
+        })
         .collect()
 }
 

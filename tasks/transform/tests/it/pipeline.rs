@@ -258,3 +258,40 @@ async fn a_corrupt_input_object_fails_with_bad_batch_and_commits_nothing() {
         "nothing committed"
     );
 }
+
+#[tokio::test]
+async fn a_source_null_the_warehouse_refuses_is_loaded_by_the_models_rule_and_reported() {
+    let p = Pipeline::seeded().await;
+    p.client
+        .batch_execute(
+            "UPDATE department SET location = NULL, last_updated = '2024-03-04 08:30:00' \
+             WHERE department_id = (SELECT department_id FROM staff ORDER BY staff_id LIMIT 1)",
+        )
+        .await
+        .unwrap();
+    let affected: i64 = p
+        .client
+        .query_one(
+            "SELECT count(*) FROM staff s JOIN department d USING (department_id) WHERE d.location IS NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    p.ingest_all().await;
+    p.transform().await.unwrap();
+    let rows = p.model_rows("dim_staff").await;
+    assert_eq!(
+        rows.iter().filter(|r| r[4] == "Unknown").count() as i64,
+        affected,
+        "the model's rule, visibly applied"
+    );
+    let store = p.processed_store();
+    let log = CommitLog::new(store, "dim_staff");
+    let entry = log.last().await.unwrap().unwrap();
+    let findings = log.manifest(&entry).await.unwrap().findings;
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0].column, "dim_staff.location");
+    assert_eq!(findings[0].rows as i64, affected);
+    assert!(findings[0].message.contains("Unknown"), "{}", findings[0].message);
+}
