@@ -213,23 +213,7 @@ impl PrivateCluster {
             chown_recursive(&self.root, user)?;
         }
         // A restart (not a reload) so that TLS is on when this returns.
-        let data = self.root.join("data");
-        let log = self.root.join("postgres.log");
-        run(
-            &self.bin,
-            self.run_as.as_deref(),
-            "pg_ctl",
-            &[
-                "-D",
-                path_str(&data)?,
-                "-l",
-                path_str(&log)?,
-                "-w",
-                "-m",
-                "fast",
-                "restart",
-            ],
-        )
+        self.pg_ctl_with_log(&["-m", "fast", "restart"])
     }
 
     fn open(root: &Path) -> Result<Self> {
@@ -277,38 +261,20 @@ impl PrivateCluster {
     }
 
     fn start(&self) -> Result<()> {
+        self.pg_ctl_with_log(&["-t", "120", "start"])
+    }
+
+    /// Runs `pg_ctl -D <data> -l <log> -w <args>`; on failure the error carries the log's tail.
+    fn pg_ctl_with_log(&self, args: &[&str]) -> Result<()> {
         let data = self.root.join("data");
         let log = self.root.join("postgres.log");
-        run(
-            &self.bin,
-            self.run_as.as_deref(),
-            "pg_ctl",
-            &[
-                "-D",
-                path_str(&data)?,
-                "-l",
-                path_str(&log)?,
-                "-w",
-                "-t",
-                "120",
-                "start",
-            ],
-        )
-        .map_err(|e| {
-            let tail = std::fs::read_to_string(&log).unwrap_or_default();
-            let tail: Vec<&str> = tail
-                .lines()
-                .rev()
-                .take(10)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            Error::internal(format!(
-                "{e}\nlast lines of {}:\n{}",
-                log.display(),
-                tail.join("\n")
-            ))
+        let mut all = vec!["-D", path_str(&data)?, "-l", path_str(&log)?, "-w"];
+        all.extend_from_slice(args);
+        run(&self.bin, self.run_as.as_deref(), "pg_ctl", &all).map_err(|e| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(10)..].join("\n");
+            Error::internal(format!("{e}\nlast lines of {}:\n{tail}", log.display()))
         })
     }
 
