@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod sink;
 pub mod store;
 pub mod tables;
+pub mod testing;
 pub mod tls;
 
 pub use error::{Error, ErrorKind, Result};

@@ -224,35 +224,7 @@ mod s3 {
     use tokio::io::AsyncWriteExt;
     use tote_core::batch::CommitLog;
     use tote_core::store::{Created, Store};
-
-    /// Points the AWS environment at moto and creates a bucket there; returns its name.
-    pub fn moto_bucket(prefix: &str) -> String {
-        let url = std::env::var("TOTE_TEST_MOTO")
-            .expect("TOTE_TEST_MOTO is not set: run scripts/test, which starts moto_server");
-        std::env::set_var("AWS_ENDPOINT_URL", &url);
-        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
-        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
-        std::env::set_var("AWS_REGION", "eu-west-2");
-        std::env::set_var("AWS_DEFAULT_REGION", "eu-west-2");
-        let bucket = format!(
-            "{prefix}-{}-{}",
-            std::process::id(),
-            std::time::UNIX_EPOCH.elapsed().unwrap().as_micros()
-        );
-        let python = std::env::var("TOTE_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-        let status = std::process::Command::new(python)
-            .args([
-                "-c",
-                "import boto3, sys; boto3.client('s3', endpoint_url=sys.argv[1], region_name='eu-west-2').create_bucket(\
-                 Bucket=sys.argv[2], CreateBucketConfiguration={'LocationConstraint': 'eu-west-2'})",
-                &url,
-                &bucket,
-            ])
-            .status()
-            .expect("python with boto3 (scripts/test installs it with moto)");
-        assert!(status.success(), "could not create bucket {bucket} in moto");
-        bucket
-    }
+    use tote_core::testing::moto_bucket;
 
     #[tokio::test]
     async fn create_if_absent_multipart_and_long_listings_work_on_s3() {

@@ -59,3 +59,35 @@ async fn two_ingests_of_one_table_at_once_commit_each_version_once() {
         f.source_keys("sales_order", "true").await
     );
 }
+
+#[tokio::test]
+async fn ingest_commits_to_an_s3_landing_zone_exactly_once() {
+    let mut f = Fixture::seeded().await;
+    let bucket = tote_core::testing::moto_bucket("tote-landing");
+    let location = format!("s3://{bucket}/landing");
+    f.extra.insert("TOTE_LANDING", location.clone());
+    let first = f.ingest("staff").await.unwrap();
+    assert!(first.changed);
+    fault::arm("ingest.after_manifest", 1);
+    f.client
+        .batch_execute("UPDATE staff SET last_updated = '2024-03-04 09:00:00' WHERE staff_id = 1")
+        .await
+        .unwrap();
+    f.ingest("staff").await.expect_err("crash before the log entry");
+    let retry = f.ingest("staff").await.unwrap();
+    assert_eq!(retry.rows, 1);
+    assert!(!f.ingest("staff").await.unwrap().changed);
+    let store = tote_core::store::Store::open(&location, "TOTE_LANDING").unwrap();
+    let log = tote_core::batch::CommitLog::new(store.clone(), "staff");
+    let entries = log.entries_after(None).await.unwrap();
+    assert_eq!(
+        entries.len(),
+        2,
+        "two visible batches: the full read and the one update"
+    );
+    let second = log.manifest(&entries[1]).await.unwrap();
+    assert_eq!(
+        tote_core::batch::read_batch(&store, &second).await.unwrap()[0].num_rows(),
+        1
+    );
+}
