@@ -114,7 +114,17 @@ async fn the_star_schema_equals_the_oracle_over_several_incremental_rounds() {
     let p = Pipeline::seeded().await;
     let mut oracle_facts: BTreeMap<&str, BTreeSet<Vec<String>>> = BTreeMap::new();
     for round in 0..3 {
+        let mut expected_staff: Option<BTreeSet<String>> = None;
         if round > 0 {
+            let before: NaiveDateTime = p
+                .client
+                .query_one(
+                    "SELECT greatest((SELECT max(last_updated) FROM staff), (SELECT max(last_updated) FROM department))",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
             let run = tote_sim::RunOptions {
                 ticks: 24,
                 update_rate: 1.5,
@@ -123,13 +133,48 @@ async fn the_star_schema_equals_the_oracle_over_several_incremental_rounds() {
                 ..Default::default()
             };
             tote_sim::run(p.db.url(), &run, |_| {}).await.unwrap();
+            // Exactly the staff whose row or whose department changed must be re-emitted.
+            let rows = p
+                .client
+                .query(
+                    "SELECT s.staff_id::text FROM staff s JOIN department d USING (department_id) \
+                     WHERE s.last_updated > $1 OR d.last_updated > $1",
+                    &[&before],
+                )
+                .await
+                .unwrap();
+            expected_staff = Some(rows.iter().map(|r| r.get::<_, String>(0)).collect());
         }
+        let staff_batches_before = p.model_batches("dim_staff").await;
         p.ingest_all().await;
         let response = p.transform().await.unwrap();
         assert!(
             response.changed,
             "round {round}: new landing batches were transformed"
         );
+        if let Some(expected) = expected_staff {
+            let store = p.processed_store();
+            let log = CommitLog::new(store.clone(), "dim_staff");
+            let mut emitted = BTreeSet::new();
+            for entry in log
+                .entries_after(Some(staff_batches_before as u64))
+                .await
+                .unwrap()
+            {
+                let manifest = log.manifest(&entry).await.unwrap();
+                for row in arrow_rows(&tote_core::batch::read_batch(&store, &manifest).await.unwrap()) {
+                    emitted.insert(row[0].clone());
+                }
+            }
+            assert!(
+                !expected.is_empty(),
+                "round {round}: the run renamed or moved someone"
+            );
+            assert_eq!(
+                emitted, expected,
+                "round {round}: dim_staff re-emits exactly the changed staff"
+            );
+        }
         // The facts keep every version ingest saw: the oracle accumulates each round's source state.
         for (fact, sql) in oracle::FACTS {
             oracle_facts
