@@ -65,6 +65,80 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     } else {
         anyhow::bail!("data rules broken: {broken:?}");
     }
+
+    // The stages that have landed so far: a full ingest, a simulated day of changes, an
+    // incremental ingest, and the transform of both into the star schemas.
+    let landing = args.home.join("landing");
+    let processed = args.home.join("processed");
+    for dir in [&landing, &processed] {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
+    let lookup: std::collections::HashMap<&str, String> = [
+        ("TOTE_SOURCE_URL", source_url.clone()),
+        ("TOTE_LANDING", landing.display().to_string()),
+        ("TOTE_PROCESSED", processed.display().to_string()),
+    ]
+    .into();
+    let config = tote_core::config::Config::from_lookup(|n| lookup.get(n).cloned())?;
+    let mut ingested = Vec::new();
+    for round in ["full", "incremental"] {
+        if round == "incremental" {
+            eprintln!("▸ a simulated day of changes in ToteSys");
+            let day = tote_sim::RunOptions {
+                ticks: 96,
+                update_rate: 0.2,
+                delete_rate: 0.0,
+                ..Default::default()
+            };
+            tote_sim::run(&source_url, &day, |_| {}).await?;
+        }
+        eprintln!(
+            "▸ {round} ingest of {} tables into {}",
+            config.tables.len(),
+            landing.display()
+        );
+        let started = std::time::Instant::now();
+        let mut rows = 0;
+        for table in &config.tables {
+            let request = tote_ingest::IngestRequest {
+                table: table.clone(),
+                execution: Some("demo".into()),
+                full_refresh: false,
+            };
+            rows += tote_ingest::ingest(&config, &request).await?.rows;
+        }
+        let ingest_time = started.elapsed();
+        eprintln!("▸ transform into the star schemas in {}", processed.display());
+        let started = std::time::Instant::now();
+        let t = tote_transform::transform(
+            &config,
+            &tote_transform::TransformRequest {
+                execution: Some("demo".into()),
+            },
+        )
+        .await?;
+        ingested.push((round, rows, ingest_time, t, started.elapsed()));
+    }
+    println!();
+    println!("Pipeline so far (ingest → transform; the load stage lands next)");
+    println!("───────────────────────────────────────────────────────────────");
+    for (round, rows, ingest_time, t, transform_time) in &ingested {
+        let produced: u64 = t.rows.values().sum();
+        println!(
+            "  {round:<12} ingest {rows:>8} row versions in {:>6.2} s   transform → {produced:>8} star-schema rows in {:>6.2} s",
+            ingest_time.as_secs_f64(),
+            transform_time.as_secs_f64()
+        );
+    }
+    if let Some((_, _, _, t, _)) = ingested.last() {
+        let models: Vec<String> = t.rows.iter().map(|(m, n)| format!("{m} {n}")).collect();
+        println!("  last run by model: {}", models.join(", "));
+    }
+    println!("  landing zone:   {}", landing.display());
+    println!("  processed zone: {}", processed.display());
+
     println!();
     println!(
         "Connect:  psql \"$(tote postgres start --dir {} --database totesys)\"",
