@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use chrono::{NaiveDateTime, NaiveTime};
 use clap::{Args, Subcommand};
 use tote_sim::{RunOptions, SeedOptions};
@@ -163,10 +162,4 @@ pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Parses an `--end` value (exposed for the demo).
-#[allow(dead_code)]
-pub fn end_from(s: &str) -> anyhow::Result<NaiveDateTime> {
-    parse_end(s).map_err(anyhow::Error::msg).context("--end")
 }

@@ -31,7 +31,7 @@ use chrono::{DateTime, NaiveDateTime};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, ColumnSpec, CommitLog, Cursor, Manifest};
-use tote_core::config::{Config, LandingFormat};
+use tote_core::config::Config;
 use tote_core::pg::{self, Role};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident};
@@ -504,9 +504,4 @@ fn micros_to_naive(us: i64) -> NaiveDateTime {
     DateTime::from_timestamp_micros(us)
         .map(|d| d.naive_utc())
         .unwrap_or_default()
-}
-
-/// The landing format's name, for responses and logs.
-pub fn format_name(format: LandingFormat) -> &'static str {
-    format.name()
 }

@@ -107,7 +107,7 @@ pub async fn seed(url: &str, options: &SeedOptions) -> Result<SeedReport> {
             .map_err(|e| pg::classify(&e, Role::Source, url))?;
         sinks.push((conn, Box::pin(sink)));
     }
-    let mut writer = HistoryWriter::new(ref_time);
+    let mut writer = HistoryWriter::new();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(1);
     for i in 0..INITIAL_DESIGNS {
@@ -304,7 +304,7 @@ enum Arrival {
 }
 
 impl HistoryWriter {
-    fn new(_ref_time: NaiveDateTime) -> Self {
+    fn new() -> Self {
         HistoryWriter {
             buffers: (0..BIG_TABLES.len()).map(|_| CopyText::new()).collect(),
             next_design: 1,
@@ -377,7 +377,7 @@ impl HistoryWriter {
 
     fn order(&mut self, o: &Order, end: NaiveDateTime) {
         let at = o.created_at;
-        let (order_id, sales_id, purchase_id) = match &o.kind {
+        let (sales_id, purchase_id) = match &o.kind {
             OrderKind::Sale { design_id } => {
                 let id = self.next_sales;
                 self.next_sales += 1;
@@ -395,7 +395,7 @@ impl HistoryWriter {
                     .date(o.payment_date)
                     .int(o.location_id as i64);
                 buf.end_row();
-                (id, Some(id), None)
+                (Some(id), None)
             }
             OrderKind::Purchase { item_code } => {
                 let id = self.next_purchase;
@@ -414,10 +414,9 @@ impl HistoryWriter {
                     .date(o.payment_date)
                     .int(o.location_id as i64);
                 buf.end_row();
-                (id, None, Some(id))
+                (None, Some(id))
             }
         };
-        let _ = order_id;
         let txn = self.next_transaction;
         self.next_transaction += 1;
         let buf = &mut self.buffers[3];

@@ -152,14 +152,14 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         let mut sink = tote_core::sink::ObjectSink::create(
             &processed,
             &key,
-            state_schema(&state, schema),
+            schema_of_batches(&state, schema),
             LandingFormat::Parquet,
         )?;
         for b in &state {
             sink.write(b).await?;
         }
         snapshot_objects.push(sink.finish().await?);
-        register(&ctx, table, state_schema(&state, schema), state)?;
+        register(&ctx, table, schema_of_batches(&state, schema), state)?;
     }
     for (table, (schema, batches)) in &changes {
         register(
@@ -405,10 +405,6 @@ fn schema_of_batches(batches: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef
         .first()
         .map(|b| b.schema())
         .unwrap_or_else(|| fallback.clone())
-}
-
-fn state_schema(state: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
-    schema_of_batches(state, fallback)
 }
 
 /// The previous snapshot merged with the new versions: the latest version of every key.
