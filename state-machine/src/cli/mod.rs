@@ -30,6 +30,11 @@ enum Command {
     Ingest(stages::IngestArgs),
     /// Transform every new landing batch into the star schemas (stage 2, by hand).
     Transform(stages::TransformArgs),
+    /// Load every new processed batch into the warehouse (stage 3, by hand).
+    Load(stages::LoadArgs),
+    /// The warehouse schema.
+    #[command(subcommand)]
+    Warehouse(stages::WarehouseCommand),
     /// A private Postgres server for trying tote (and for its tests).
     #[command(subcommand)]
     Postgres(postgres::PostgresCommand),
@@ -58,5 +63,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Postgres(cmd) => postgres::run(cmd).await,
         Command::Ingest(args) => stages::ingest(args).await,
         Command::Transform(args) => stages::transform(args).await,
+        Command::Load(args) => stages::load(args).await,
+        Command::Warehouse(cmd) => stages::warehouse(cmd).await,
     }
 }

@@ -1,4 +1,5 @@
-//! `tote ingest`: run one stage by hand, with the same configuration the pipeline uses.
+//! `tote ingest`, `tote transform`, `tote load`, `tote warehouse migrate`: run one stage by hand,
+//! with the same configuration the pipeline uses.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,9 @@ pub struct ConfigArgs {
     /// The ToteSys database URL.
     #[arg(long, env = "TOTE_SOURCE_URL", hide_env_values = true)]
     pub source_url: Option<String>,
+    /// The warehouse database URL.
+    #[arg(long, env = "TOTE_WAREHOUSE_URL", hide_env_values = true)]
+    pub warehouse_url: Option<String>,
     /// The landing zone: a directory, file:///path or s3://bucket/prefix.
     #[arg(long, env = "TOTE_LANDING")]
     pub landing: Option<String>,
@@ -37,6 +41,7 @@ impl ConfigArgs {
         let mut vars = HashMap::new();
         for (name, value) in [
             ("TOTE_SOURCE_URL", &self.source_url),
+            ("TOTE_WAREHOUSE_URL", &self.warehouse_url),
             ("TOTE_LANDING", &self.landing),
             ("TOTE_PROCESSED", &self.processed),
             ("TOTE_HOME", &self.home),
@@ -135,4 +140,87 @@ pub async fn transform(args: TransformArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Arguments of `tote load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Which models to load: dimensions, facts or all.
+    #[arg(long, default_value = "all", value_parser = parse_phase)]
+    pub phase: tote_load::Phase,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+fn parse_phase(s: &str) -> Result<tote_load::Phase, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_string()))
+        .map_err(|_| format!("`{s}` is not a load phase; use dimensions, facts or all"))
+}
+
+/// Runs `tote load`.
+pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    let config = args.config.config()?;
+    let started = std::time::Instant::now();
+    let request = tote_load::LoadRequest {
+        execution: None,
+        phase: args.phase,
+    };
+    let response = tote_load::load(&config, &request).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&response)?);
+        return Ok(());
+    }
+    if !response.migrated.is_empty() {
+        println!(
+            "warehouse migrated to version {}",
+            response.migrated.last().unwrap_or(&0)
+        );
+    }
+    println!(
+        "{} batches loaded ({} already in the ledger) in {:.2} s",
+        response.batches.len(),
+        response.already_loaded,
+        started.elapsed().as_secs_f64()
+    );
+    if !response.rows.is_empty() {
+        println!(
+            "  {:<20}{:>10}{:>10}{:>10}",
+            "model", "inserted", "updated", "unchanged"
+        );
+        for (model, rows) in &response.rows {
+            println!(
+                "  {model:<20}{:>10}{:>10}{:>10}",
+                rows.inserted, rows.updated, rows.skipped
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `tote warehouse …`: the warehouse schema.
+#[derive(Debug, clap::Subcommand)]
+pub enum WarehouseCommand {
+    /// Create or upgrade the warehouse schema (the load does this on first contact too).
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+/// Runs `tote warehouse …`.
+pub async fn warehouse(command: WarehouseCommand) -> anyhow::Result<()> {
+    match command {
+        WarehouseCommand::Migrate { config } => {
+            let (_client, applied) = tote_load::connect_and_migrate(&config.config()?).await?;
+            if applied.is_empty() {
+                println!("the warehouse schema is up to date");
+            } else {
+                println!("applied warehouse migrations {applied:?}");
+            }
+            Ok(())
+        }
+    }
 }

@@ -265,64 +265,90 @@ pub async fn read_manifest(store: &Store, key: &str) -> Result<Manifest> {
 
 /// Reads every data object of a committed batch, checking each against its manifest's size and
 /// SHA-256: a missing, truncated or corrupt object is `Tote.BadBatch`, naming it.
+///
+/// Holds the whole batch in memory; a stage that must stay bounded streams with [`read_object`]
+/// and [`object_batches`] instead.
 pub async fn read_batch(store: &Store, manifest: &Manifest) -> Result<Vec<arrow::array::RecordBatch>> {
-    use sha2::Digest;
     let mut batches = Vec::new();
     for object in &manifest.objects {
-        let bad = |why: String| {
-            Error::new(
-                ErrorKind::BadBatch,
-                format!(
-                    "object {} of batch {} ({}) in {}: {why}; re-run the stage that wrote it with a full refresh",
-                    object.key,
-                    manifest.batch_id,
-                    manifest.table,
-                    store.location()
-                ),
-            )
-        };
-        let bytes = store
-            .get(&object.key)
-            .await?
-            .ok_or_else(|| bad("missing".to_string()))?;
-        if bytes.len() as u64 != object.bytes {
-            return Err(bad(format!(
-                "{} bytes, the manifest says {}",
-                bytes.len(),
-                object.bytes
-            )));
-        }
-        let sum: String = sha2::Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if sum != object.sha256 {
-            return Err(bad("its checksum does not match the manifest".to_string()));
-        }
-        match manifest.format.as_str() {
-            "parquet" => {
-                let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                    .and_then(|b| b.with_batch_size(64 * 1024).build())
-                    .map_err(|e| bad(format!("not readable as Parquet: {e}")))?;
-                for batch in reader {
-                    batches.push(batch.map_err(|e| bad(format!("not readable as Parquet: {e}")))?);
-                }
-            }
-            "csv" => {
-                let schema = schema_of(manifest).map_err(bad)?;
-                let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(schema))
-                    .with_header(true)
-                    .with_batch_size(64 * 1024)
-                    .build(std::io::Cursor::new(bytes))
-                    .map_err(|e| bad(format!("not readable as CSV: {e}")))?;
-                for batch in reader {
-                    batches.push(batch.map_err(|e| bad(format!("not readable as CSV: {e}")))?);
-                }
-            }
-            other => return Err(bad(format!("unknown format `{other}`"))),
+        let bytes = read_object(store, manifest, object).await?;
+        for batch in object_batches(store, manifest, object, bytes)? {
+            batches.push(batch?);
         }
     }
     Ok(batches)
+}
+
+fn bad_object(store: &Store, manifest: &Manifest, object: &ObjectEntry, why: String) -> Error {
+    Error::new(
+        ErrorKind::BadBatch,
+        format!(
+            "object {} of batch {} ({}) in {}: {why}; re-run the stage that wrote it with a full refresh",
+            object.key,
+            manifest.batch_id,
+            manifest.table,
+            store.location()
+        ),
+    )
+}
+
+/// The bytes of one data object of a batch, checked against the manifest's size and SHA-256.
+pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntry) -> Result<bytes::Bytes> {
+    use sha2::Digest;
+    let bad = |why: String| bad_object(store, manifest, object, why);
+    let bytes = store
+        .get(&object.key)
+        .await?
+        .ok_or_else(|| bad("missing".to_string()))?;
+    if bytes.len() as u64 != object.bytes {
+        return Err(bad(format!(
+            "{} bytes, the manifest says {}",
+            bytes.len(),
+            object.bytes
+        )));
+    }
+    let sum: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if sum != object.sha256 {
+        return Err(bad("its checksum does not match the manifest".to_string()));
+    }
+    Ok(bytes)
+}
+
+/// The record batches of one data object (from [`read_object`]), decoded lazily in bounded
+/// batches of at most 64 Ki rows, so that a reader's memory does not grow with the object.
+pub fn object_batches<'a>(
+    store: &'a Store,
+    manifest: &'a Manifest,
+    object: &'a ObjectEntry,
+    bytes: bytes::Bytes,
+) -> Result<Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send + 'a>> {
+    const BATCH_ROWS: usize = 64 * 1024;
+    let bad = move |why: String| bad_object(store, manifest, object, why);
+    match manifest.format.as_str() {
+        "parquet" => {
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+                .map_err(|e| bad(format!("not readable as Parquet: {e}")))?;
+            Ok(Box::new(reader.map(move |batch| {
+                batch.map_err(|e| bad(format!("not readable as Parquet: {e}")))
+            })))
+        }
+        "csv" => {
+            let schema = schema_of(manifest).map_err(bad)?;
+            let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(schema))
+                .with_header(true)
+                .with_batch_size(BATCH_ROWS)
+                .build(std::io::Cursor::new(bytes))
+                .map_err(|e| bad(format!("not readable as CSV: {e}")))?;
+            Ok(Box::new(reader.map(move |batch| {
+                batch.map_err(|e| bad(format!("not readable as CSV: {e}")))
+            })))
+        }
+        other => Err(bad(format!("unknown format `{other}`"))),
+    }
 }
 
 /// The Arrow schema a manifest records.

@@ -12,12 +12,15 @@
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
 //! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
-//! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds).
+//! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds);
+//! - `lambda` (feature `lambda`): the shared shape of the three Lambda binaries.
 
 pub mod batch;
 pub mod config;
 pub mod error;
 pub mod fault;
+#[cfg(feature = "lambda")]
+pub mod lambda;
 pub mod logging;
 pub mod pg;
 pub mod private_pg;

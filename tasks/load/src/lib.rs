@@ -1,8 +1,587 @@
 //! Stage 3 of tote: processed batches → the Postgres warehouse, exactly once.
 //!
-//! Each processed batch is loaded in one warehouse transaction (binary COPY into staging, upsert
-//! dimensions, insert new fact versions, record the batch in the ledger). Not yet implemented:
-//! see issue "Load".
+//! One call of [`load`]:
+//!
+//! 1. connects to the warehouse and brings its schema up to date ([`migrations`]);
+//! 2. for each model of the requested [`Phase`] (dimensions before facts, in
+//!    [`WAREHOUSE_TABLES`] order), finds the committed processed batches after the last one the
+//!    ledger records, and loads them in commit order, so a run that failed earlier is caught up;
+//! 3. loads each batch in **one transaction**: binary COPY ([`copy_binary`]) into a temporary
+//!    staging table, then an upsert of the dimension (a row is rewritten only when a value
+//!    changed) or an insert of the fact versions not already present (conflict-skip on the fact's
+//!    unique `(natural id, last_updated date, last_updated time)`), then a row in
+//!    `tote.load_ledger` — all committed together, or none of it.
+//!
+//! A batch already in the ledger is skipped, so loading twice, or retrying after a crash at any
+//! point, leaves the warehouse as one load would. Concurrent loaders serialise on an advisory
+//! lock per batch transaction; the second finds the batch in the ledger and skips it.
+//!
+//! Identifiers come only from [`WAREHOUSE_TABLES`] and the warehouse catalog for those tables,
+//! and are always quoted; values only travel as parameters or COPY data.
 
-/// The warehouse tables this stage will load, dimensions before facts.
+pub mod copy_binary;
+pub mod migrations;
+
+use std::collections::BTreeMap;
+
+use bytes::BytesMut;
+use futures_util::SinkExt;
+use serde::{Deserialize, Serialize};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Transaction};
+use tote_core::batch::{self, CommitLog, LogEntry, Manifest};
+use tote_core::config::Config;
+use tote_core::pg::{self, Role};
+use tote_core::store::Store;
+use tote_core::tables::quote_ident;
+use tote_core::{fault, Error, ErrorKind, Result};
+
+use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
+
+/// The warehouse tables, dimensions first (facts reference them through foreign keys).
 pub use tote_core::tables::WAREHOUSE_TABLES;
+
+/// Which models a load call handles. The state machine loads all dimensions in one step and the
+/// facts in the next, so a fact never meets a dimension key that is still on its way.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// The eight dimension tables.
+    Dimensions,
+    /// The three fact tables.
+    Facts,
+    /// Dimensions, then facts.
+    #[default]
+    All,
+}
+
+/// What the state machine (or `tote load`) asks for.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadRequest {
+    /// The execution asking, recorded in the ledger.
+    #[serde(default)]
+    pub execution: Option<String>,
+    /// Which models to load (default: all).
+    #[serde(default)]
+    pub phase: Phase,
+}
+
+/// Rows of one model handled by one load call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RowCounts {
+    /// Rows copied into staging from the batches.
+    pub staged: u64,
+    /// New rows: new dimension keys, new fact versions.
+    pub inserted: u64,
+    /// Dimension rows rewritten because a value changed.
+    pub updated: u64,
+    /// Rows that changed nothing: unchanged dimension rows, fact versions already present.
+    pub skipped: u64,
+}
+
+impl RowCounts {
+    fn add(&mut self, other: RowCounts) {
+        self.staged += other.staged;
+        self.inserted += other.inserted;
+        self.updated += other.updated;
+        self.skipped += other.skipped;
+    }
+}
+
+/// What one load call did. Small: ids and counts only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadResponse {
+    /// Processed batches loaded by this call, in order.
+    pub batches: Vec<String>,
+    /// Batches found already in the ledger (loaded by an earlier or concurrent attempt).
+    pub already_loaded: u64,
+    /// Rows per model (models with no batch are absent).
+    pub rows: BTreeMap<String, RowCounts>,
+    /// Warehouse migrations applied by this call.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub migrated: Vec<i32>,
+}
+
+/// How a warehouse table is keyed, which decides how a batch is merged into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// SCD type 1: one row per natural key, updated in place when a value changed.
+    Dimension {
+        /// The primary-key column.
+        key: &'static str,
+    },
+    /// Full history: one row per source version, never updated.
+    Fact {
+        /// The SERIAL record id the warehouse assigns.
+        record_id: &'static str,
+        /// The columns identifying a version: natural id, last_updated date, last_updated time.
+        version: [&'static str; 3],
+    },
+}
+
+/// The shape of warehouse table `model`, or `None` when it is not one of [`WAREHOUSE_TABLES`].
+pub fn shape(model: &str) -> Option<Shape> {
+    Some(match model {
+        "dim_date" => Shape::Dimension { key: "date_id" },
+        "dim_staff" => Shape::Dimension { key: "staff_id" },
+        "dim_location" => Shape::Dimension { key: "location_id" },
+        "dim_currency" => Shape::Dimension { key: "currency_id" },
+        "dim_design" => Shape::Dimension { key: "design_id" },
+        "dim_counterparty" => Shape::Dimension {
+            key: "counterparty_id",
+        },
+        "dim_payment_type" => Shape::Dimension {
+            key: "payment_type_id",
+        },
+        "dim_transaction" => Shape::Dimension {
+            key: "transaction_id",
+        },
+        "fact_sales_order" => Shape::Fact {
+            record_id: "sales_record_id",
+            version: ["sales_order_id", "last_updated_date", "last_updated_time"],
+        },
+        "fact_purchase_order" => Shape::Fact {
+            record_id: "purchase_record_id",
+            version: ["purchase_order_id", "last_updated_date", "last_updated_time"],
+        },
+        "fact_payment" => Shape::Fact {
+            record_id: "payment_record_id",
+            version: ["payment_id", "last_updated_date", "last_updated"],
+        },
+        _ => return None,
+    })
+}
+
+/// The models of a phase, in load order.
+pub fn models(phase: Phase) -> Vec<&'static str> {
+    WAREHOUSE_TABLES
+        .iter()
+        .copied()
+        .filter(|m| {
+            matches!(
+                (phase, shape(m)),
+                (Phase::All, _)
+                    | (Phase::Dimensions, Some(Shape::Dimension { .. }))
+                    | (Phase::Facts, Some(Shape::Fact { .. }))
+            )
+        })
+        .collect()
+}
+
+/// Advisory-lock key (two int4 halves) serialising batch loads: "tote" and 2.
+const LOAD_LOCK: (i32, i32) = (0x746f_7465, 2);
+
+/// COPY data is sent in chunks of about this size, so memory stays bounded.
+const CHUNK_BYTES: usize = 1 << 20;
+
+/// Connects to the configured warehouse and applies any pending migrations.
+pub async fn connect_and_migrate(config: &Config) -> Result<(Client, Vec<i32>)> {
+    let url = config.warehouse_url().await?;
+    let mut client = pg::connect(&url, Role::Warehouse).await?;
+    let migrated = migrations::migrate(&mut client).await?;
+    Ok((client, migrated))
+}
+
+/// Loads every committed processed batch of the requested phase that the ledger does not have.
+pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse> {
+    let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
+    let (mut client, migrated) = connect_and_migrate(config).await?;
+    let mut response = LoadResponse {
+        migrated,
+        ..Default::default()
+    };
+    for model in models(request.phase) {
+        let shape = shape(model).expect("models() only yields known tables");
+        let columns = warehouse_columns(&client, model).await?;
+        let log = CommitLog::new(processed.clone(), model);
+        let after = last_loaded(&client, &log, model).await?;
+        for entry in log.entries_after(after).await? {
+            let manifest = log.manifest(&entry).await?;
+            let target = Target {
+                model,
+                shape,
+                columns: &columns,
+            };
+            match load_batch(
+                &mut client,
+                &processed,
+                &target,
+                &entry,
+                &manifest,
+                request.execution.as_deref(),
+            )
+            .await?
+            {
+                Some(counts) => {
+                    tracing::info!(model, batch = %entry.batch_id, seq = entry.seq, ?counts, "batch loaded");
+                    response.batches.push(entry.batch_id.clone());
+                    response.rows.entry(model.to_string()).or_default().add(counts);
+                }
+                None => {
+                    tracing::info!(model, batch = %entry.batch_id, "already in the ledger");
+                    response.already_loaded += 1;
+                }
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// The last processed batch of `model` the ledger records, checked against the processed store,
+/// so that a warehouse pointed at a different processed zone fails loudly instead of skipping.
+async fn last_loaded(client: &Client, log: &CommitLog, model: &str) -> Result<Option<u64>> {
+    let row = client
+        .query_opt(
+            "SELECT seq, batch_id FROM tote.load_ledger WHERE model = $1 ORDER BY seq DESC LIMIT 1",
+            &[&model],
+        )
+        .await
+        .map_err(warehouse_error)?;
+    let Some(row) = row else { return Ok(None) };
+    let (seq, batch_id): (i64, String) = (row.get(0), row.get(1));
+    let seq = seq as u64;
+    match log.entry(seq).await? {
+        Some(entry) if entry.batch_id == batch_id => Ok(Some(seq)),
+        found => Err(Error::config(format!(
+            "the warehouse ledger says {model} batch {seq} is {batch_id}, but the processed zone has {}; \
+             TOTE_PROCESSED must point at the processed zone this warehouse was loaded from",
+            found.map_or("no such batch".to_string(), |e| e.batch_id)
+        ))),
+    }
+}
+
+/// One warehouse column: name, catalog type.
+#[derive(Debug, Clone)]
+pub struct WarehouseColumn {
+    /// Column name.
+    pub name: String,
+    /// Its type, when the loader can write it.
+    pub pg_type: Option<PgType>,
+    /// The catalog's type name, for messages.
+    pub type_name: String,
+}
+
+/// The columns of warehouse table `model`, from the catalog (the allow-list of column names).
+pub async fn warehouse_columns(client: &Client, model: &str) -> Result<Vec<WarehouseColumn>> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, t.typname::text, a.atttypmod \
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid \
+             WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped \
+             ORDER BY a.attnum",
+            &[&quote_ident(model)],
+        )
+        .await
+        .map_err(warehouse_error)?;
+    if rows.is_empty() {
+        return Err(Error::config(format!(
+            "the warehouse has no table {model}, although its migrations are recorded as applied; \
+             restore it, or drop the schema tote and the star tables and let tote migrate again"
+        )));
+    }
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let (name, typname, typmod): (String, String, i32) = (r.get(0), r.get(1), r.get(2));
+            WarehouseColumn {
+                pg_type: PgType::from_catalog(&typname, typmod),
+                name,
+                type_name: typname,
+            }
+        })
+        .collect())
+}
+
+struct Target<'a> {
+    model: &'static str,
+    shape: Shape,
+    columns: &'a [WarehouseColumn],
+}
+
+/// Loads one batch in one transaction. `None` when the ledger already has it.
+async fn load_batch(
+    client: &mut Client,
+    store: &Store,
+    target: &Target<'_>,
+    entry: &LogEntry,
+    manifest: &Manifest,
+    execution: Option<&str>,
+) -> Result<Option<RowCounts>> {
+    let model = target.model;
+    let what = format!("{model} batch {} (seq {})", entry.batch_id, entry.seq);
+    let (encoder, columns) = plan_columns(target, manifest, &what)?;
+    let column_list = columns.join(", ");
+
+    let tx = client.transaction().await.map_err(warehouse_error)?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1, $2)",
+        &[&LOAD_LOCK.0, &LOAD_LOCK.1],
+    )
+    .await
+    .map_err(warehouse_error)?;
+    let seen = tx
+        .query_opt(
+            "SELECT 1 FROM tote.load_ledger WHERE batch_id = $1",
+            &[&entry.batch_id],
+        )
+        .await
+        .map_err(warehouse_error)?;
+    if seen.is_some() {
+        return Ok(None);
+    }
+
+    let table = quote_ident(model);
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE tote_stage ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA; \
+         ALTER TABLE tote_stage ADD COLUMN tote_row BIGINT GENERATED ALWAYS AS IDENTITY"
+    ))
+    .await
+    .map_err(warehouse_error)?;
+
+    let staged = copy_into_stage(&tx, store, manifest, &encoder, &column_list, &what).await?;
+    fault::point("load.after_copy")?;
+
+    let (inserted, updated) = merge(&tx, target, &columns)
+        .await
+        .map_err(|e| batch_error(&e, &what))?;
+    let counts = RowCounts {
+        staged,
+        inserted,
+        updated,
+        skipped: staged - inserted - updated,
+    };
+    tx.execute(
+        "INSERT INTO tote.load_ledger \
+         (batch_id, model, seq, rows_staged, rows_inserted, rows_updated, rows_skipped, execution) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &entry.batch_id,
+            &model,
+            &(entry.seq as i64),
+            &(counts.staged as i64),
+            &(counts.inserted as i64),
+            &(counts.updated as i64),
+            &(counts.skipped as i64),
+            &execution,
+        ],
+    )
+    .await
+    .map_err(warehouse_error)?;
+    fault::point("load.before_commit")?;
+    tx.commit().await.map_err(warehouse_error)?;
+    fault::point("load.after_commit")?;
+    Ok(Some(counts))
+}
+
+/// Matches the batch's columns to the warehouse table's: the same names (the fact's record id
+/// aside), compatible types. Returns the row encoder and the quoted column names, in the batch's
+/// column order.
+fn plan_columns(target: &Target<'_>, manifest: &Manifest, what: &str) -> Result<(RowEncoder, Vec<String>)> {
+    let bad = |why: String| Error::new(ErrorKind::BadBatch, format!("{what}: {why}"));
+    let schema = batch::schema_of(manifest).map_err(bad)?;
+    let record_id = match target.shape {
+        Shape::Fact { record_id, .. } => Some(record_id),
+        Shape::Dimension { .. } => None,
+    };
+    let mut encoders = Vec::new();
+    let mut names = Vec::new();
+    for field in schema.fields() {
+        let column = target
+            .columns
+            .iter()
+            .find(|c| &c.name == field.name() && Some(c.name.as_str()) != record_id)
+            .ok_or_else(|| {
+                bad(format!(
+                    "the batch has a column {} that the warehouse table does not; add a warehouse \
+                     migration for it, or remove it from the model",
+                    field.name()
+                ))
+            })?;
+        let pg_type = column.pg_type.as_ref().ok_or_else(|| {
+            bad(format!(
+                "warehouse column {}.{} has type {}, which the loader cannot write",
+                target.model, column.name, column.type_name
+            ))
+        })?;
+        encoders.push(ColumnEncoder::new(&column.name, field.data_type(), pg_type).map_err(|e| bad(e.0))?);
+        names.push(quote_ident(&column.name));
+    }
+    for column in target.columns {
+        if Some(column.name.as_str()) != record_id
+            && !schema.fields().iter().any(|f| f.name() == &column.name)
+        {
+            return Err(bad(format!(
+                "the batch lacks warehouse column {}; the model must emit every column of {}",
+                column.name, target.model
+            )));
+        }
+    }
+    Ok((RowEncoder::new(encoders), names))
+}
+
+/// Streams the batch's objects into `tote_stage` with binary COPY, a bounded chunk at a time.
+async fn copy_into_stage(
+    tx: &Transaction<'_>,
+    store: &Store,
+    manifest: &Manifest,
+    encoder: &RowEncoder,
+    column_list: &str,
+    what: &str,
+) -> Result<u64> {
+    let sink = tx
+        .copy_in::<_, bytes::Bytes>(&format!(
+            "COPY tote_stage ({column_list}) FROM STDIN (FORMAT binary)"
+        ))
+        .await
+        .map_err(warehouse_error)?;
+    futures_util::pin_mut!(sink);
+    let mut buf = BytesMut::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
+    buf.extend_from_slice(copy_binary::HEADER);
+    for object in &manifest.objects {
+        let bytes = batch::read_object(store, manifest, object).await?;
+        for record_batch in batch::object_batches(store, manifest, object, bytes)? {
+            let record_batch = record_batch?;
+            // Encode in slices so a chunk stays near CHUNK_BYTES whatever the batch size.
+            let mut offset = 0;
+            while offset < record_batch.num_rows() {
+                let len = 8192.min(record_batch.num_rows() - offset);
+                encoder
+                    .encode(&record_batch.slice(offset, len), &mut buf)
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::BadBatch,
+                            format!("{what}: {}; fix the model, then re-run the transform", e.0),
+                        )
+                    })?;
+                offset += len;
+                if buf.len() >= CHUNK_BYTES {
+                    sink.send(buf.split().freeze())
+                        .await
+                        .map_err(|e| batch_error(&e, what))?;
+                }
+            }
+        }
+    }
+    buf.extend_from_slice(copy_binary::TRAILER);
+    sink.send(buf.split().freeze())
+        .await
+        .map_err(|e| batch_error(&e, what))?;
+    sink.as_mut().finish().await.map_err(|e| batch_error(&e, what))
+}
+
+/// Merges `tote_stage` into the target table. Returns (inserted, updated).
+async fn merge(
+    tx: &Transaction<'_>,
+    target: &Target<'_>,
+    columns: &[String],
+) -> std::result::Result<(u64, u64), tokio_postgres::Error> {
+    let table = quote_ident(target.model);
+    let column_list = columns.join(", ");
+    match target.shape {
+        Shape::Dimension { key } => {
+            let key = quote_ident(key);
+            let others: Vec<&String> = columns.iter().filter(|c| **c != key).collect();
+            let set = others
+                .iter()
+                .map(|c| format!("{c} = EXCLUDED.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let old = others
+                .iter()
+                .map(|c| format!("t.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let new = others
+                .iter()
+                .map(|c| format!("EXCLUDED.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            // The last row per key wins when a batch repeats a key.
+            let sql = format!(
+                "WITH latest AS ( \
+                     SELECT DISTINCT ON ({key}) {column_list} FROM tote_stage ORDER BY {key}, tote_row DESC \
+                 ), merged AS ( \
+                     INSERT INTO {table} AS t ({column_list}) SELECT {column_list} FROM latest \
+                     ON CONFLICT ({key}) DO UPDATE SET {set} \
+                     WHERE ROW({old}) IS DISTINCT FROM ROW({new}) \
+                     RETURNING (xmax = 0) AS inserted \
+                 ) \
+                 SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
+            );
+            let row = tx.query_one(&sql, &[]).await?;
+            let (inserted, updated): (i64, i64) = (row.get(0), row.get(1));
+            Ok((inserted as u64, updated as u64))
+        }
+        Shape::Fact { version, .. } => {
+            let version = version.map(quote_ident).join(", ");
+            let sql = format!(
+                "INSERT INTO {table} ({column_list}) SELECT {column_list} FROM tote_stage ORDER BY tote_row \
+                 ON CONFLICT ({version}) DO NOTHING"
+            );
+            let inserted = tx.execute(&sql, &[]).await?;
+            Ok((inserted, 0))
+        }
+    }
+}
+
+/// A driver error during a batch's statements, classified: a missing dimension key, data the
+/// warehouse refuses, or the warehouse going away.
+fn batch_error(e: &tokio_postgres::Error, what: &str) -> Error {
+    let Some(db) = e.as_db_error() else {
+        return warehouse_error(e);
+    };
+    let detail = pg::describe(e);
+    if *db.code() == SqlState::FOREIGN_KEY_VIOLATION {
+        return Error::new(
+            ErrorKind::MissingDimension,
+            format!(
+                "{what}: a fact refers to a dimension key the warehouse does not have: {detail}; nothing \
+                 of this batch was written. Load the dimensions first (phase \"dimensions\"), or check the \
+                 transform's batches of that dimension"
+            ),
+        );
+    }
+    let class = &db.code().code()[..2];
+    if class == "22" || class == "23" {
+        return Error::new(
+            ErrorKind::BadBatch,
+            format!(
+                "{what}: the warehouse refused the data: {detail}; nothing of this batch was written. Fix \
+                 the model (see the batch's findings), then re-run the transform"
+            ),
+        );
+    }
+    warehouse_error(e)
+}
+
+/// A warehouse error outside a batch's data: lost connection, busy server, missing schema.
+pub(crate) fn warehouse_error<E: std::borrow::Borrow<tokio_postgres::Error>>(e: E) -> Error {
+    let e = e.borrow();
+    let text = pg::describe(e);
+    match e.as_db_error().map(|db| db.code().code().to_string()) {
+        None => Error::new(
+            ErrorKind::WarehouseUnavailable,
+            format!("lost the connection to the warehouse: {text}; retry later"),
+        ),
+        Some(code)
+            if code.starts_with("08")
+                || code.starts_with("57P")
+                || code.starts_with("53")
+                || code == "40001"
+                || code == "40P01" =>
+        {
+            Error::new(
+                ErrorKind::WarehouseUnavailable,
+                format!("the warehouse is busy or restarting: {text}; retry later"),
+            )
+        }
+        Some(code) if code == "42P01" || code == "3F000" => Error::config(format!(
+            "the warehouse schema is missing something tote needs: {text}; run `tote warehouse migrate`"
+        )),
+        Some(code) if code.starts_with("42") => Error::config(format!(
+            "the warehouse refused a statement: {text}; check that tote's user may create tables \
+             and that the warehouse schema matches tote's migrations"
+        )),
+        Some(_) => Error::internal(format!("the warehouse reported an error: {text}")),
+    }
+}

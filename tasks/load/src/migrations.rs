@@ -1,0 +1,129 @@
+//! Versioned, idempotent migrations of the warehouse schema.
+//!
+//! Each migration is an SQL file in `tasks/load/migrations/`, compiled in. [`migrate`] applies the
+//! ones a warehouse has not seen, in order, in one transaction under an advisory lock, and records
+//! each (version, name, SHA-256 of its SQL) in `tote.schema_migrations`. Running it again does
+//! nothing; two loaders racing on a new warehouse serialise on the lock; a recorded migration
+//! whose SQL has since changed is refused, because the warehouse no longer matches the code.
+
+use sha2::{Digest, Sha256};
+use tokio_postgres::Client;
+use tote_core::{Error, ErrorKind, Result};
+
+use crate::warehouse_error;
+
+/// One migration: a version (applied in ascending order), a name, and its SQL.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    /// Applied in ascending order; never reused.
+    pub version: i32,
+    /// A short name, for people.
+    pub name: &'static str,
+    /// The SQL, run as one batch inside the migration transaction.
+    pub sql: &'static str,
+}
+
+/// Every migration, oldest first. Append only: an applied migration must never change.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "star_schema",
+    sql: include_str!("../migrations/0001_star_schema.sql"),
+}];
+
+/// Advisory-lock key (two int4 halves) serialising migrations: "tote" and 1.
+const LOCK: (i32, i32) = (0x746f_7465, 1);
+
+/// Brings the warehouse schema up to date. Returns the versions applied by this call (empty when
+/// it was already current).
+pub async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
+    let tx = client.transaction().await.map_err(warehouse_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK.0, &LOCK.1])
+        .await
+        .map_err(warehouse_error)?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS tote;
+         CREATE TABLE IF NOT EXISTS tote.schema_migrations (
+             version     INT PRIMARY KEY,
+             name        TEXT NOT NULL,
+             sha256      TEXT NOT NULL,
+             applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
+         );",
+    )
+    .await
+    .map_err(warehouse_error)?;
+    let applied = tx
+        .query(
+            "SELECT version, name, sha256 FROM tote.schema_migrations ORDER BY version",
+            &[],
+        )
+        .await
+        .map_err(warehouse_error)?;
+    let mut done = Vec::new();
+    for row in &applied {
+        let (version, name, sha): (i32, String, String) = (row.get(0), row.get(1), row.get(2));
+        match MIGRATIONS.iter().find(|m| m.version == version) {
+            Some(m) if checksum(m.sql) == sha => done.push(version),
+            Some(m) => {
+                return Err(Error::config(format!(
+                    "warehouse migration {version} ({}) was applied from different SQL than this \
+                     build of tote has; the warehouse and the code disagree: restore \
+                     tasks/load/migrations/ to the applied version, or add a new migration instead \
+                     of editing an applied one",
+                    m.name
+                )))
+            }
+            None => {
+                return Err(Error::config(format!(
+                    "the warehouse has migration {version} ({name}), which this build of tote does \
+                     not know; it was migrated by a newer tote: upgrade tote"
+                )))
+            }
+        }
+    }
+    let mut newly = Vec::new();
+    for m in MIGRATIONS.iter().filter(|m| !done.contains(&m.version)) {
+        tx.batch_execute(m.sql).await.map_err(|e| {
+            Error::new(
+                ErrorKind::Config,
+                format!(
+                    "warehouse migration {} ({}) failed: {}; the warehouse was left as it was",
+                    m.version,
+                    m.name,
+                    tote_core::pg::describe(&e)
+                ),
+            )
+        })?;
+        tx.execute(
+            "INSERT INTO tote.schema_migrations (version, name, sha256) VALUES ($1, $2, $3)",
+            &[&m.version, &m.name, &checksum(m.sql)],
+        )
+        .await
+        .map_err(warehouse_error)?;
+        newly.push(m.version);
+    }
+    tx.commit().await.map_err(warehouse_error)?;
+    if !newly.is_empty() {
+        tracing::info!(versions = ?newly, "warehouse migrated");
+    }
+    Ok(newly)
+}
+
+fn checksum(sql: &str) -> String {
+    Sha256::digest(sql.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_ascend_without_reuse() {
+        for pair in MIGRATIONS.windows(2) {
+            assert!(pair[0].version < pair[1].version);
+        }
+        assert_eq!(MIGRATIONS[0].version, 1);
+    }
+}

@@ -1,0 +1,79 @@
+//! The whole chain over several rounds of changes, compared with the oracle after each load; and
+//! loading the same batches again, sequentially and concurrently.
+
+use tote_load::Phase;
+
+use crate::it::common::Chain;
+
+#[tokio::test]
+async fn the_warehouse_equals_the_oracle_over_several_incremental_rounds() {
+    let mut chain = Chain::seeded().await;
+    for round in 0..3u64 {
+        if round > 0 {
+            chain.play(round).await;
+        }
+        chain.ingest_and_transform().await;
+        let dims = chain.load(Phase::Dimensions).await.unwrap();
+        let facts = chain.load(Phase::Facts).await.unwrap();
+        assert!(
+            !dims.batches.is_empty() && !facts.batches.is_empty(),
+            "round {round}: batches loaded"
+        );
+        assert!(
+            dims.rows.keys().all(|m| m.starts_with("dim_")),
+            "dimension phase loads only dimensions"
+        );
+        assert!(
+            facts.rows.keys().all(|m| m.starts_with("fact_")),
+            "fact phase loads only facts"
+        );
+        if round == 0 {
+            assert_eq!(dims.migrated, vec![1], "the first load migrates the warehouse");
+        } else {
+            assert!(dims.migrated.is_empty());
+            let staff = dims.rows["dim_staff"];
+            assert!(
+                staff.updated > 0,
+                "round {round}: renamed staff are updated in place: {staff:?}"
+            );
+            let sales = facts.rows["fact_sales_order"];
+            assert_eq!(
+                sales.inserted, sales.staged,
+                "round {round}: every new version is a new fact row"
+            );
+        }
+        chain
+            .assert_warehouse_equals_oracle(&format!("round {round}"))
+            .await;
+    }
+
+    // Loading again finds nothing new and changes nothing.
+    let before = chain.warehouse_counts().await;
+    let again = chain.load(Phase::All).await.unwrap();
+    assert!(again.batches.is_empty(), "{again:?}");
+    assert_eq!(chain.warehouse_counts().await, before);
+}
+
+#[tokio::test]
+async fn two_loads_at_once_load_each_batch_once() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    let (a, b) = tokio::join!(chain.load(Phase::All), chain.load(Phase::All));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let processed_batches = tote_load::WAREHOUSE_TABLES.len() as u64;
+    assert_eq!(
+        (a.batches.len() + b.batches.len()) as u64,
+        processed_batches,
+        "each batch loaded by exactly one of the two: {a:?} {b:?}"
+    );
+    assert_eq!(
+        a.batches.len() as u64 + a.already_loaded,
+        b.batches.len() as u64 + b.already_loaded,
+        "both saw every batch"
+    );
+    chain
+        .assert_warehouse_equals_oracle("after two concurrent loads")
+        .await;
+    let ledger = chain.warehouse_counts().await["tote.load_ledger"];
+    assert_eq!(ledger as u64, processed_batches);
+}

@@ -1,0 +1,200 @@
+//! A whole chain for one test: a seeded source, an empty warehouse beside it, and two stores.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::NaiveDateTime;
+use tokio_postgres::Client;
+use tote_core::config::Config;
+use tote_core::pg::{self, Role};
+use tote_core::private_pg::{test_database, TestDatabase};
+use tote_core::store::Store;
+use tote_core::tables::SOURCE_TABLES;
+use tote_load::{LoadRequest, LoadResponse, Phase};
+
+use crate::it::oracle::{self, as_set, pg_rows};
+
+pub struct Chain {
+    pub source: TestDatabase,
+    pub warehouse: TestDatabase,
+    pub client: Client,
+    pub landing: tempfile::TempDir,
+    pub processed: tempfile::TempDir,
+    /// Every fact version the source has shown to an ingest, per fact table.
+    pub oracle_facts: BTreeMap<&'static str, BTreeSet<Vec<String>>>,
+}
+
+impl Chain {
+    pub async fn seeded() -> Chain {
+        let source = test_database().await.unwrap();
+        let warehouse = source.sibling().await.unwrap();
+        let options = tote_sim::SeedOptions {
+            scale: 0.5,
+            days: 45,
+            seed: 7,
+            end: NaiveDateTime::parse_from_str("2024-03-04 08:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
+            replace: false,
+        };
+        tote_sim::seed(source.url(), &options).await.unwrap();
+        let client = pg::connect(source.url(), Role::Source).await.unwrap();
+        Chain {
+            source,
+            warehouse,
+            client,
+            landing: tempfile::tempdir().unwrap(),
+            processed: tempfile::tempdir().unwrap(),
+            oracle_facts: BTreeMap::new(),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        self.config_with_warehouse(self.warehouse.url())
+    }
+
+    pub fn config_with_warehouse(&self, url: &str) -> Config {
+        let vars: HashMap<&str, String> = [
+            ("TOTE_SOURCE_URL", self.source.url().to_string()),
+            ("TOTE_WAREHOUSE_URL", url.to_string()),
+            ("TOTE_LANDING", self.landing.path().display().to_string()),
+            ("TOTE_PROCESSED", self.processed.path().display().to_string()),
+        ]
+        .into();
+        Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
+    }
+
+    pub fn processed_store(&self) -> Store {
+        Store::open(&self.processed.path().display().to_string(), "TOTE_PROCESSED").unwrap()
+    }
+
+    pub async fn warehouse_client(&self) -> Client {
+        pg::connect(self.warehouse.url(), Role::Warehouse).await.unwrap()
+    }
+
+    /// Ingest every table and transform, remembering what the source showed (the oracle's facts).
+    pub async fn ingest_and_transform(&mut self) {
+        for table in SOURCE_TABLES {
+            let request = tote_ingest::IngestRequest {
+                table: table.to_string(),
+                execution: None,
+                full_refresh: false,
+            };
+            tote_ingest::ingest(&self.config(), &request).await.unwrap();
+        }
+        for (fact, sql) in oracle::FACTS {
+            self.oracle_facts
+                .entry(fact)
+                .or_default()
+                .extend(pg_rows(&self.client, sql).await);
+        }
+        tote_transform::transform(&self.config(), &tote_transform::TransformRequest::default())
+            .await
+            .unwrap();
+    }
+
+    pub async fn load(&self, phase: Phase) -> tote_core::Result<LoadResponse> {
+        tote_load::load(
+            &self.config(),
+            &LoadRequest {
+                execution: Some("test".into()),
+                phase,
+            },
+        )
+        .await
+    }
+
+    /// Plays the simulator forward with updates.
+    pub async fn play(&self, round: u64) {
+        let run = tote_sim::RunOptions {
+            ticks: 24,
+            update_rate: 1.5,
+            scale: 2.0,
+            seed: round,
+            ..Default::default()
+        };
+        tote_sim::run(self.source.url(), &run, |_| {}).await.unwrap();
+    }
+
+    /// Asserts that the warehouse equals the oracle: every dimension the source's current state,
+    /// every fact version seen exactly once, dim_date exactly the dates the facts reference.
+    pub async fn assert_warehouse_equals_oracle(&self, when: &str) {
+        let wh = self.warehouse_client().await;
+        for (dim, sql) in oracle::DIMENSIONS {
+            let expected = as_set(pg_rows(&self.client, sql).await, dim);
+            let actual = as_set(
+                pg_rows(&wh, &format!("SELECT * FROM {dim}")).await,
+                &format!("warehouse {dim}"),
+            );
+            assert_eq!(actual.len(), expected.len(), "{when}: {dim} row count");
+            let missing: Vec<_> = expected.difference(&actual).take(3).collect();
+            assert!(missing.is_empty(), "{when}: {dim} lacks {missing:?}");
+        }
+        wh.batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS oracle_dates (d date PRIMARY KEY); TRUNCATE oracle_dates",
+        )
+        .await
+        .unwrap();
+        for (fact, expected) in &self.oracle_facts {
+            let sql = format!("SELECT {} FROM {fact}", fact_columns(fact));
+            let actual = as_set(pg_rows(&wh, &sql).await, &format!("warehouse {fact}"));
+            let missing: Vec<_> = expected.difference(&actual).take(3).collect();
+            let extra: Vec<_> = actual.difference(expected).take(3).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{when}: {fact} lacks {missing:?}, has unexpected {extra:?}"
+            );
+            for row in expected {
+                for i in fact_dates(fact) {
+                    wh.execute(
+                        "INSERT INTO oracle_dates VALUES ($1::text::date) ON CONFLICT DO NOTHING",
+                        &[&row[*i]],
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
+        }
+        let expected_dates = as_set(pg_rows(&wh, oracle::DIM_DATE).await, "oracle dim_date");
+        let actual_dates = as_set(pg_rows(&wh, "SELECT * FROM dim_date").await, "warehouse dim_date");
+        assert_eq!(actual_dates, expected_dates, "{when}: dim_date");
+    }
+
+    /// Rows in every warehouse table, and in the ledger.
+    pub async fn warehouse_counts(&self) -> BTreeMap<String, i64> {
+        let wh = self.warehouse_client().await;
+        let mut counts = BTreeMap::new();
+        for table in tote_load::WAREHOUSE_TABLES
+            .iter()
+            .copied()
+            .chain(["tote.load_ledger"])
+        {
+            let n: i64 = wh
+                .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                .await
+                .map(|r| r.get(0))
+                .unwrap_or(-1);
+            counts.insert(table.to_string(), n);
+        }
+        counts
+    }
+}
+
+/// A fact's columns in the oracle's order (all but the record id).
+pub fn fact_columns(fact: &str) -> &'static str {
+    match fact {
+        "fact_sales_order" => "sales_order_id, created_date, created_time, last_updated_date, last_updated_time, \
+                               sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id, \
+                               agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id",
+        "fact_purchase_order" => "purchase_order_id, created_date, created_time, last_updated_date, last_updated_time, \
+                                  staff_id, counterparty_id, item_code, item_quantity, item_unit_price, currency_id, \
+                                  agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id",
+        _ => "payment_id, created_date, created_time, last_updated_date, last_updated, transaction_id, \
+              counterparty_id, payment_amount, currency_id, payment_type_id, paid, payment_date",
+    }
+}
+
+/// Date columns of each oracle fact row (by position).
+fn fact_dates(fact: &str) -> &'static [usize] {
+    match fact {
+        "fact_payment" => &[1, 3, 11],
+        _ => &[1, 3, 11, 12],
+    }
+}

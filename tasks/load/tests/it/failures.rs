@@ -1,0 +1,265 @@
+//! Crashes at every commit boundary of the load, a missing dimension, a corrupt batch, a value the
+//! warehouse cannot hold exactly, and a warehouse that is down.
+
+use std::sync::Arc;
+
+use arrow::array::{Date32Array, Decimal128Array, Int32Array, RecordBatch, Time64NanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use tote_core::batch::{self, CommitLog, Manifest};
+use tote_core::config::LandingFormat;
+use tote_core::sink::ObjectSink;
+use tote_core::{fault, ErrorKind};
+use tote_load::Phase;
+
+use crate::it::common::Chain;
+
+#[tokio::test]
+async fn a_crash_at_any_commit_boundary_then_a_retry_leaves_the_warehouse_exact() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    for (i, point) in ["load.after_copy", "load.before_commit", "load.after_commit"]
+        .iter()
+        .enumerate()
+    {
+        if i > 0 {
+            chain.play(i as u64).await;
+            chain.ingest_and_transform().await;
+        }
+        // The dimensions commit; the crash hits the first fact batch.
+        chain.load(Phase::Dimensions).await.unwrap();
+        let before = chain.warehouse_counts().await;
+        fault::arm(point, 1);
+        let err = chain.load(Phase::Facts).await.expect_err("the injected crash");
+        fault::disarm_all();
+        assert!(err.to_string().contains(point), "{err}");
+        let after_crash = chain.warehouse_counts().await;
+        let fact_rows: i64 = ["fact_sales_order", "fact_purchase_order", "fact_payment"]
+            .iter()
+            .map(|f| after_crash[*f] - before[*f])
+            .sum();
+        if *point == "load.after_commit" {
+            assert!(fact_rows > 0, "{point}: the batch committed before the crash");
+        } else {
+            assert_eq!(fact_rows, 0, "{point}: nothing of the crashed batch is visible");
+        }
+        let retry = chain.load(Phase::All).await.unwrap();
+        assert!(!retry.batches.is_empty(), "{point}: the retry loads what is left");
+        chain
+            .assert_warehouse_equals_oracle(&format!("after a crash at {point} and a retry"))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_fact_with_a_missing_dimension_fails_its_batch_and_writes_nothing() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    // Facts before dimensions: every fact refers to keys the warehouse does not have yet.
+    let err = chain.load(Phase::Facts).await.expect_err("missing dimensions");
+    assert_eq!(err.kind(), ErrorKind::MissingDimension, "{err}");
+    let message = err.message();
+    assert!(message.contains("fact_sales_order"), "names the table: {message}");
+    assert!(
+        message.contains("is not present in table \"dim_"),
+        "names the dimension and key: {message}"
+    );
+    assert!(
+        message.contains("Key ("),
+        "names the column and key value: {message}"
+    );
+    let counts = chain.warehouse_counts().await;
+    for table in tote_load::WAREHOUSE_TABLES.iter().chain(&["tote.load_ledger"]) {
+        assert_eq!(counts[*table], 0, "{table}: nothing written");
+    }
+    // Loading in the right order then succeeds.
+    chain.load(Phase::All).await.unwrap();
+    chain
+        .assert_warehouse_equals_oracle("after the dimensions arrived")
+        .await;
+}
+
+#[tokio::test]
+async fn a_corrupt_processed_object_is_a_bad_batch_and_nothing_of_it_is_loaded() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    let store = chain.processed_store();
+    let log = CommitLog::new(store.clone(), "dim_design");
+    let manifest = log.manifest(&log.last().await.unwrap().unwrap()).await.unwrap();
+    let part = chain.processed.path().join(&manifest.objects[0].key);
+    let bytes = std::fs::read(&part).unwrap();
+    std::fs::write(&part, &bytes[..bytes.len() - 9]).unwrap();
+    let err = chain.load(Phase::Dimensions).await.expect_err("corrupt object");
+    assert_eq!(err.kind(), ErrorKind::BadBatch, "{err}");
+    assert!(
+        err.message().contains(&manifest.objects[0].key),
+        "names the object: {err}"
+    );
+    let counts = chain.warehouse_counts().await;
+    assert_eq!(counts["dim_design"], 0, "nothing of the corrupt batch");
+    assert!(counts["dim_staff"] > 0, "the batches before it committed");
+}
+
+/// Commits a hand-made processed batch of `model` with one row.
+async fn commit_batch(chain: &Chain, model: &str, batch: RecordBatch) {
+    let store = chain.processed_store();
+    let log = CommitLog::new(store.clone(), model);
+    let seq = log.last().await.unwrap().map_or(1, |e| e.seq + 1);
+    let batch_id = batch::new_batch_id();
+    let key = format!("{model}/{batch_id}/part-00000.parquet");
+    let mut sink = ObjectSink::create(&store, &key, batch.schema(), LandingFormat::Parquet).unwrap();
+    sink.write(&batch).await.unwrap();
+    let object = sink.finish().await.unwrap();
+    let manifest = Manifest {
+        batch_id,
+        stage: "transform".into(),
+        table: model.into(),
+        execution: None,
+        written_at: chrono::Utc::now(),
+        format: "parquet".into(),
+        rows: batch.num_rows() as u64,
+        schema: batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| batch::ColumnSpec {
+                name: f.name().clone(),
+                source_type: String::new(),
+                arrow_type: f.data_type().to_string(),
+                nullable: f.is_nullable(),
+            })
+            .collect(),
+        cursor: None,
+        full_refresh: false,
+        objects: vec![object],
+        inputs: vec![],
+        findings: vec![],
+    };
+    batch::write_manifest(&store, &manifest).await.unwrap();
+    assert!(log.commit(seq, &manifest).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_price_the_warehouse_cannot_hold_exactly_is_refused_naming_the_column() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    let wh = chain.warehouse_client().await;
+    let row = wh
+        .query_one(
+            "SELECT sales_order_id, created_date - DATE '1970-01-01', sales_staff_id, counterparty_id, currency_id, \
+             design_id, agreed_delivery_location_id FROM fact_sales_order LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let int = |i: usize| Arc::new(Int32Array::from(vec![row.get::<_, i32>(i)])) as _;
+    let day = Arc::new(Date32Array::from(vec![row.get::<_, i32>(1)])) as _;
+    let noon = Arc::new(Time64NanosecondArray::from(vec![12 * 3_600_000_000_000i64])) as _;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("sales_order_id", DataType::Int32, false),
+        Field::new("created_date", DataType::Date32, false),
+        Field::new("created_time", DataType::Time64(TimeUnit::Nanosecond), false),
+        Field::new("last_updated_date", DataType::Date32, false),
+        Field::new("last_updated_time", DataType::Time64(TimeUnit::Nanosecond), false),
+        Field::new("sales_staff_id", DataType::Int32, false),
+        Field::new("counterparty_id", DataType::Int32, false),
+        Field::new("units_sold", DataType::Int32, false),
+        Field::new("unit_price", DataType::Decimal128(38, 10), false),
+        Field::new("currency_id", DataType::Int32, false),
+        Field::new("design_id", DataType::Int32, false),
+        Field::new("agreed_payment_date", DataType::Date32, false),
+        Field::new("agreed_delivery_date", DataType::Date32, false),
+        Field::new("agreed_delivery_location_id", DataType::Int32, false),
+    ]));
+    // 3.1415 has four places; unit_price is NUMERIC(10,2).
+    let price = Arc::new(
+        Decimal128Array::from(vec![31_415_000_000i128])
+            .with_precision_and_scale(38, 10)
+            .unwrap(),
+    ) as _;
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            int(0),
+            Arc::clone(&day),
+            Arc::clone(&noon),
+            Arc::clone(&day),
+            Arc::new(Time64NanosecondArray::from(vec![13 * 3_600_000_000_000i64])) as _,
+            int(2),
+            int(3),
+            Arc::new(Int32Array::from(vec![5])) as _,
+            price,
+            int(4),
+            int(5),
+            Arc::clone(&day),
+            Arc::clone(&day),
+            int(6),
+        ],
+    )
+    .unwrap();
+    commit_batch(&chain, "fact_sales_order", batch).await;
+    let before = chain.warehouse_counts().await;
+    let err = chain.load(Phase::Facts).await.expect_err("rounding refused");
+    assert_eq!(err.kind(), ErrorKind::BadBatch, "{err}");
+    assert!(
+        err.message().contains("unit_price") && err.message().contains("3.1415"),
+        "{err}"
+    );
+    assert_eq!(chain.warehouse_counts().await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn a_warehouse_that_is_down_is_retryable_and_names_no_password() {
+    let chain = Chain::seeded().await;
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://tote:hunter2-secret@127.0.0.1:{port}/warehouse?sslmode=disable");
+    let err = tote_load::load(&chain.config_with_warehouse(&url), &Default::default())
+        .await
+        .expect_err("nothing listens there");
+    assert_eq!(err.kind(), ErrorKind::WarehouseUnavailable, "{err}");
+    assert!(err.kind().is_retryable());
+    assert!(!err.to_string().contains("hunter2-secret"), "{err}");
+    assert!(err.to_string().contains("warehouse"), "{err}");
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_an_edited_migration_is_refused() {
+    let chain = Chain::seeded().await;
+    let (mut client, applied) = tote_load::connect_and_migrate(&chain.config()).await.unwrap();
+    assert_eq!(applied, vec![1]);
+    assert!(
+        tote_load::migrations::migrate(&mut client)
+            .await
+            .unwrap()
+            .is_empty(),
+        "second run applies nothing"
+    );
+    let keys: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_constraint WHERE contype = 'f' AND conrelid::regclass::text LIKE 'fact_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        keys,
+        9 + 8 + 7,
+        "real foreign keys from every fact to its dimensions"
+    );
+    client
+        .execute(
+            "UPDATE tote.schema_migrations SET sha256 = 'edited' WHERE version = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let err = tote_load::migrations::migrate(&mut client)
+        .await
+        .expect_err("drift refused");
+    assert_eq!(err.kind(), ErrorKind::Config);
+    assert!(err.message().contains("migration 1"), "{err}");
+}
