@@ -10,9 +10,6 @@ export function functionPlaceholder(stage: Stage): string {
   return `\${Function:${stage}}`;
 }
 
-/** The ASL placeholder of the alert topic (docs/stage-contract.md). */
-export const TOPIC_PLACEHOLDER = '${Topic:alerts}';
-
 /**
  * The state machine definition of a synthesized {@link ToteStack} as ASL JSON text, with every
  * template reference replaced by its stable placeholder:
@@ -22,10 +19,12 @@ export const TOPIC_PLACEHOLDER = '${Topic:alerts}';
  * | `Fn::GetAtt` IngestFunction.Arn    | `${Function:ingest}`    |
  * | `Fn::GetAtt` TransformFunction.Arn | `${Function:transform}` |
  * | `Fn::GetAtt` LoadFunction.Arn      | `${Function:load}`      |
- * | `Ref` AlertTopic                   | `${Topic:alerts}`       |
  * | `Ref` AWS::Partition               | `aws`                   |
  *
  * Any other reference throws, so a new one cannot slip unmapped into the local executor's copy.
+ * The alert topic is no longer one of them: the definition does not publish the failure alert (an
+ * EventBridge rule does, docs/redrive-and-alerts.md), so `${Topic:alerts}` never appears, and a
+ * reference to the topic would throw here.
  */
 export function definitionText(stack: ToteStack, template: { [key: string]: any }): string {
   const logicalId = (element: unknown): string => stack.getLogicalId(element as CfnElement);
@@ -34,7 +33,6 @@ export function definitionText(stack: ToteStack, template: { [key: string]: any 
   for (const stage of Object.keys(fns) as Stage[]) {
     placeholders.set(`GetAtt:${logicalId(fns[stage].node.defaultChild)}.Arn`, functionPlaceholder(stage));
   }
-  placeholders.set(`Ref:${logicalId(stack.alerts.topic.node.defaultChild)}`, TOPIC_PLACEHOLDER);
   placeholders.set('Ref:AWS::Partition', 'aws');
 
   const stateMachine = template.Resources[logicalId(stack.pipeline.stateMachine.node.defaultChild)];

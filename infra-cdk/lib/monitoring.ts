@@ -21,7 +21,7 @@ export interface MonitoringProps {
   readonly stateMachine: sfn.StateMachine;
   /** The stage functions, by stage. */
   readonly functions: Record<Stage, lambda.IFunction>;
-  /** Where alarms notify (the same topic as the state machine's failure alert). */
+  /** Where alarms notify (the same topic as the failure alert of lib/alerts.ts). */
   readonly alertTopic: sns.ITopic;
   /** The schedule's dead-letter queue: any message in it is a run that never started. */
   readonly scheduleDeadLetterQueue: sqs.IQueue;
@@ -74,7 +74,7 @@ export class Monitoring extends Construct {
     this.executionsFailed = atLeastOne(
       'ExecutionsFailedAlarm',
       stateMachine.metricFailed({ period, statistic: 'Sum' }),
-      'A tote pipeline execution failed. The alert e-mail names the state and error; fix, then redrive (docs/deploy.md).',
+      'A tote pipeline execution failed. The alert e-mail has its error, cause and console link; fix, then redrive (docs/deploy.md).',
     );
     this.executionsTimedOut = atLeastOne(
       'ExecutionsTimedOutAlarm',

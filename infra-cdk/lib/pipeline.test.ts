@@ -1,4 +1,6 @@
-import { definitionText, functionPlaceholder, TOPIC_PLACEHOLDER } from './asl';
+import { readFileSync } from 'fs';
+import * as path from 'path';
+import { definitionText, functionPlaceholder } from './asl';
 import { LAMBDA_SERVICE_ERRORS, STATE, TOTE_TRANSIENT_ERRORS } from './pipeline';
 import { synth, Synthesized } from './testing';
 
@@ -159,48 +161,31 @@ describe('Pipeline', () => {
     expect(TOTE_TRANSIENT_ERRORS).toEqual(['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable']);
   });
 
-  test('every failure is caught into its alert Pass, then the one PublishAlert, then PipelineFailed', () => {
-    // Tasks at the top level catch themselves; the one inside the Map fails its Map, which catches.
-    const catchers = [...lambdaTasks.filter((t) => !t.nested).map((t) => t.name), 'IngestTables'];
-    expect(catchers.sort()).toEqual(['IngestTables', 'LoadDimensions', 'LoadFacts', 'Plan', 'Transform']);
-    for (const name of catchers) {
-      expect({ name, catch: states[name].Catch }).toEqual({
-        name,
-        catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: `${name}Failed` }],
-      });
-      expect(states[`${name}Failed`]).toEqual({
-        Type: 'Pass',
-        Comment: `The alert for a failure in ${name}.`,
-        Parameters: {
-          'execution.$': '$$.Execution.Name',
-          state: name,
-          'error.$': '$.failure.Error',
-          'cause.$': '$.failure.Cause',
-          'console_url.$':
-            "States.Format('https://eu-west-2.console.aws.amazon.com/states/home?region=eu-west-2#/v2/executions/details/{}', $$.Execution.Id)",
-        },
-        Next: 'PublishAlert',
-      });
-    }
-    const nested = lambdaTasks.filter((t) => t.nested);
-    expect(nested.map((t) => t.name)).toEqual(['IngestTable']);
-    expect(nested[0].state.Catch).toBeUndefined();
-    // Every state that can fail (Task, Map) is either a catcher or inside a Map whose Map catches.
-    const failable = allStates(states).filter((x) => ['Task', 'Map'].includes(x.state.Type) && x.name !== 'PublishAlert');
-    for (const x of failable) expect(x.nested || catchers.includes(x.name)).toBe(true);
+  test('no state has a Catch, so a failure fails the execution at the failed state and a redrive re-runs it', () => {
+    // A Catch makes the failure "handled": a redrive would restart at the catch's end, re-running nothing.
+    const all = allStates(states);
+    for (const { name, state } of all) expect({ name, catch: state.Catch }).toEqual({ name, catch: undefined });
+    expect(JSON.stringify(definition)).not.toContain('"Catch"');
+    // Nothing left of the old failure path: no Fail state, no alert Pass, no SNS task, no topic placeholder.
+    expect(all.filter((x) => x.state.Type === 'Fail')).toEqual([]);
+    expect(all.map((x) => x.name).filter((n) => /Failed$|^PublishAlert$/.test(n))).toEqual([]);
+    expect(all.filter((x) => x.state.Type === 'Task').map((x) => x.state.Resource)).toEqual(
+      Array(5).fill('arn:aws:states:::lambda:invoke'),
+    );
+    expect(JSON.stringify(definition)).not.toMatch(/sns:publish|\$\{Topic:/);
+    // The states that can fail after their retries are exactly the five Lambda tasks and the Map.
+    const failable = all.filter((x) => ['Task', 'Map', 'Parallel'].includes(x.state.Type)).map((x) => x.name).sort();
+    expect(failable).toEqual(['IngestTable', 'IngestTables', 'LoadDimensions', 'LoadFacts', 'Plan', 'Transform']);
+    // The end states are the two Succeeds.
+    const ends = all.filter((x) => x.state.End || ['Succeed', 'Fail'].includes(x.state.Type)).map((x) => x.name).sort();
+    expect(ends).toEqual(['Done', 'IngestTable', 'NothingChanged']);
   });
 
-  test('one SNS publish of the alert as JSON, retried, then Fail with the original error and cause', () => {
-    const publishes = allStates(states).filter((x) => x.state.Resource === 'arn:aws:states:::sns:publish');
-    expect(publishes.map((x) => x.name)).toEqual(['PublishAlert']);
-    expect(states.PublishAlert).toMatchObject({
-      Type: 'Task',
-      Parameters: { TopicArn: TOPIC_PLACEHOLDER, 'Message.$': 'States.JsonToString($)', Subject: 'tote pipeline execution failed' },
-      ResultPath: null,
-      Next: 'PipelineFailed',
-      Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: null, Next: 'PipelineFailed' }],
-    });
-    expect(states.PipelineFailed).toMatchObject({ Type: 'Fail', ErrorPath: '$.error', CausePath: '$.cause' });
+  test('the exported definition (state-machine/definition.asl.json) has no Catch and no alert topic', () => {
+    const file = readFileSync(path.join(__dirname, '..', '..', 'state-machine', 'definition.asl.json'), 'utf8');
+    expect(file).not.toContain('"Catch"');
+    expect(file).not.toContain('${Topic:alerts}');
+    expect(file).not.toContain('PublishAlert');
   });
 
   test('only standard JSONPath ASL and the allowed intrinsics', () => {
@@ -219,7 +204,7 @@ describe('Pipeline', () => {
     expect(d.TimeoutSeconds).toBe(1800);
   });
 
-  test('the state machine may invoke exactly the three stage functions and publish to the alert topic', () => {
+  test('the state machine may invoke exactly the three stage functions, and no longer publish or use the alert key', () => {
     const roleId = s.logicalId(s.stack.pipeline.stateMachine.role);
     const policy = Object.values(s.template.findResources('AWS::IAM::Policy')).find((p) =>
       p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),
@@ -229,12 +214,10 @@ describe('Pipeline', () => {
     const fnIds = Object.values(s.stack.stageFunctions.all).map((fn) => s.logicalId(fn));
     expect(JSON.stringify(invoke.Resource)).toEqual(expect.stringContaining(fnIds[0]));
     for (const id of fnIds) expect(JSON.stringify(invoke.Resource)).toContain(id);
-    expect(statements).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ Action: 'sns:Publish', Resource: { Ref: s.logicalId(s.stack.alerts.topic) } }),
-        expect.objectContaining({ Action: ['kms:Decrypt', 'kms:GenerateDataKey'], Resource: { 'Fn::GetAtt': [s.logicalId(s.stack.alerts.key), 'Arn'] } }),
-      ]),
-    );
-    for (const st of statements) for (const a of [st.Action].flat()) expect(a).not.toMatch(/^(lambda|sns|kms|s3):.*\*/);
+    const actions = statements.flatMap((st) => [st.Action].flat() as string[]);
+    expect(actions.filter((a) => /^(sns|kms):/.test(a))).toEqual([]);
+    expect(JSON.stringify(statements)).not.toContain(s.logicalId(s.stack.alerts.topic));
+    expect(JSON.stringify(statements)).not.toContain(s.logicalId(s.stack.alerts.key));
+    for (const a of actions) expect(a).not.toMatch(/^(lambda|sns|kms|s3):.*\*/);
   });
 });

@@ -1,7 +1,6 @@
 import { Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
@@ -45,8 +44,6 @@ export const STATE = {
   loadDimensions: 'LoadDimensions',
   loadFacts: 'LoadFacts',
   done: 'Done',
-  publishAlert: 'PublishAlert',
-  pipelineFailed: 'PipelineFailed',
 } as const;
 
 /** Properties of {@link Pipeline}. */
@@ -57,8 +54,6 @@ export interface PipelineProps {
   readonly transformFunction: lambda.IFunction;
   /** Loads processed batches into the warehouse, dimensions first, then facts. */
   readonly loadFunction: lambda.IFunction;
-  /** Where the one failure alert of a failed execution is published. */
-  readonly alertTopic: sns.ITopic;
   /** How many tables are ingested at once (the Map's MaxConcurrency). */
   readonly ingestConcurrency: number;
   /** Whole-execution timeout; a timed-out execution raises the ExecutionsTimedOut alarm. */
@@ -74,12 +69,18 @@ export interface PipelineProps {
  * ReadRequest → (defaults for tables / full_refresh) → Plan → IngestTables (Map: IngestTable)
  *   → SummariseIngest → AnythingChanged? ── no ──→ NothingChanged (Succeed)
  *                                         └─ yes ─→ Transform → LoadDimensions → LoadFacts → Done (Succeed)
- * any failure → <State>Failed (Pass: the alert) → PublishAlert (SNS) → PipelineFailed (Fail)
  * ```
  *
- * The definition is plain JSONPath ASL (no JSONata, no variables) and uses only the intrinsics
- * States.Format, States.ArrayContains and States.JsonToString, so that the local executor in
- * `state-machine/` runs the exported copy unchanged (scripts/export-asl).
+ * No state has a Catch (docs/redrive-and-alerts.md). After its retries a failure fails the
+ * execution *at the state that failed*, so a redrive re-runs exactly that state (and only the failed
+ * iterations of IngestTables). A Catch would make the failure "handled": a redrive would restart at
+ * the catch's end state and re-run nothing. The alert is therefore sent from outside the definition,
+ * by the EventBridge rule of `Alerts` (lib/alerts.ts) on the execution's FAILED, TIMED_OUT or
+ * ABORTED status.
+ *
+ * The definition is plain JSONPath ASL (no JSONata, no variables) and uses only the intrinsic
+ * States.ArrayContains, so that the local executor in `state-machine/` runs the exported copy
+ * unchanged (scripts/export-asl).
  *
  * Logging is level ALL with execution data: payloads carry names, keys and counts only, never rows
  * or credentials (docs/stage-contract.md), and at 96 executions a day of ~30 events each the cost is
@@ -94,30 +95,10 @@ export class Pipeline extends Construct {
   public readonly logGroup: logs.LogGroup;
 
   private readonly props: PipelineProps;
-  private readonly publishAlert: sfn.IChainable;
 
   constructor(scope: Construct, id: string, props: PipelineProps) {
     super(scope, id);
     this.props = props;
-
-    // ---- failure path: <State>Failed (Pass) → PublishAlert → PipelineFailed ---------------------
-    const pipelineFailed = new sfn.Fail(this, STATE.pipelineFailed, {
-      comment: 'Ends a failed execution with the error and cause of the state that failed.',
-      errorPath: '$.error',
-      causePath: '$.cause',
-    });
-    const publishAlert = new tasks.SnsPublish(this, STATE.publishAlert, {
-      comment: 'The one alert of a failed execution: execution, state, error, cause and console URL, as JSON.',
-      topic: props.alertTopic,
-      subject: 'tote pipeline execution failed',
-      message: sfn.TaskInput.fromText(sfn.JsonPath.jsonToString(sfn.JsonPath.objectAt('$'))),
-      resultPath: sfn.JsonPath.DISCARD,
-    });
-    publishAlert.addRetry({ errors: [sfn.Errors.TASKS_FAILED], interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 3 });
-    // If even the alert cannot be sent, still end in PipelineFailed with the original error.
-    publishAlert.addCatch(pipelineFailed, { errors: [sfn.Errors.ALL], resultPath: sfn.JsonPath.DISCARD });
-    publishAlert.next(pipelineFailed);
-    this.publishAlert = publishAlert;
 
     // ---- the request: execution input {"tables"?: [...], "full_refresh"?: bool} ------------------
     // Payload paths that match nothing fail the state (States.Runtime), so absent optional fields
@@ -169,10 +150,9 @@ export class Pipeline extends Construct {
       maxConcurrency: props.ingestConcurrency,
       resultPath: '$.ingest',
     });
-    // The Lambda task inside the Map retries like every other; its failure propagates to the Map,
-    // whose Catch (a Catch inside the iteration could not reach the alert) raises the alert.
+    // The Lambda task inside the Map retries like every other; a failed iteration fails the Map and
+    // so the execution, and a redrive re-runs only the failed (and not started) iterations.
     ingestTables.itemProcessor(ingestTable);
-    this.catchInto(ingestTables, STATE.ingestTables);
 
     // "Nothing changed": States.ArrayContains over the wildcard projection of every iteration's
     // `changed`. Intrinsic arguments take full JSONPath (not only reference paths) and a projection
@@ -260,8 +240,8 @@ export class Pipeline extends Construct {
 
   /**
    * A Lambda task per docs/stage-contract.md: the optimised `lambda:invoke` integration, the
-   * request as `Payload`, the response fields picked out of `$.Payload`, both retries, and (outside
-   * a Map iteration) the catch into the alert.
+   * request as `Payload`, the response fields picked out of `$.Payload` and both retries. No Catch:
+   * see the class comment.
    */
   private stageTask(
     name: string,
@@ -281,29 +261,6 @@ export class Pipeline extends Construct {
     });
     task.addRetry({ errors: LAMBDA_SERVICE_ERRORS, interval: Duration.seconds(2), backoffRate: 2, maxAttempts: 6 });
     task.addRetry({ errors: TOTE_TRANSIENT_ERRORS, ...TOTE_TRANSIENT_RETRY, jitterStrategy: sfn.JitterType.FULL });
-    if (resultPath !== undefined) this.catchInto(task, name);
     return task;
-  }
-
-  /**
-   * Routes every error of `state` (after its retries) to a Pass that turns it into the alert
-   * (execution name, failed state, error, cause, console URL), then into PublishAlert.
-   */
-  private catchInto(state: tasks.LambdaInvoke | sfn.Map, name: string): void {
-    const region = Stack.of(this).region;
-    const consoleUrl =
-      `https://${region}.console.aws.amazon.com/states/home?region=${region}#/v2/executions/details/{}`;
-    const failed = new sfn.Pass(this, `${name}Failed`, {
-      comment: `The alert for a failure in ${name}.`,
-      parameters: {
-        execution: sfn.JsonPath.executionName,
-        state: name,
-        error: sfn.JsonPath.stringAt('$.failure.Error'),
-        cause: sfn.JsonPath.stringAt('$.failure.Cause'),
-        console_url: sfn.JsonPath.format(consoleUrl, sfn.JsonPath.executionId),
-      },
-    });
-    failed.next(this.publishAlert);
-    state.addCatch(failed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
   }
 }

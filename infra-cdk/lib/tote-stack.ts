@@ -26,7 +26,7 @@ export class ToteStack extends Stack {
   public readonly secrets: Secrets;
   /** The ingest, transform and load Lambdas. */
   public readonly stageFunctions: StageFunctions;
-  /** The alert topic. */
+  /** The alert topic, its key and the rule that alerts on unsuccessful executions. */
   public readonly alerts: Alerts;
   /** The state machine. */
   public readonly pipeline: Pipeline;
@@ -52,17 +52,16 @@ export class ToteStack extends Stack {
       logLevel: config.logLevel,
       vpc: config.vpc,
     });
-    this.alerts = new Alerts(this, 'Alerts', { email: config.alertEmail });
     this.pipeline = new Pipeline(this, 'Pipeline', {
       ingestFunction: this.stageFunctions.ingest,
       transformFunction: this.stageFunctions.transform,
       loadFunction: this.stageFunctions.load,
-      alertTopic: this.alerts.topic,
       ingestConcurrency: config.ingestConcurrency,
       executionTimeout: Duration.minutes(config.executionTimeoutMinutes),
       logRetentionDays: config.logRetentionDays,
     });
-    this.alerts.grantEncrypt(this.pipeline.stateMachine);
+    // The failure alert is an EventBridge rule on the execution status, not a state (docs/redrive-and-alerts.md).
+    this.alerts = new Alerts(this, 'Alerts', { stateMachine: this.pipeline.stateMachine, email: config.alertEmail });
     this.schedule = new Schedule(this, 'Schedule', {
       stateMachine: this.pipeline.stateMachine,
       rateMinutes: config.scheduleRateMinutes,

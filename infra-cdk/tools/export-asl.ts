@@ -3,9 +3,9 @@
  * of docs/stage-contract.md in place of deployment-specific references (lib/asl.ts), to the file
  * named on the command line. scripts/export-asl wraps it (and adds `--check` and validation).
  *
- * The app is built with cdk.json's context only and the region {@link EXPORT_REGION} (which appears
- * only in the alert's console URL), so the output depends on the code alone, not on the caller's
- * environment or cdk.context.json.
+ * The app is built with cdk.json's context only and the region {@link EXPORT_REGION} (the definition
+ * does not contain it today, but a fixed region keeps any future region-dependent text stable), so
+ * the output depends on the code alone, not on the caller's environment or cdk.context.json.
  *
  * Usage (from infra-cdk/): `ts-node --transpile-only tools/export-asl.ts <output file>`.
  */

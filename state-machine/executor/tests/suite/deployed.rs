@@ -198,7 +198,7 @@ async fn console_input_reaches_the_plan_request() {
 }
 
 #[tokio::test]
-async fn a_non_retryable_load_failure_sends_one_alert_and_fails_with_the_stage_error() {
+async fn a_non_retryable_load_failure_fails_at_that_state_and_a_redrive_reruns_only_it() {
     let stages = Stages::new(&["staff"]);
     stages.fail("load/facts", "Tote.MissingDimension", 1);
     let (executor, clock) = executor(&stages);
@@ -214,22 +214,23 @@ async fn a_non_retryable_load_failure_sends_one_alert_and_fails_with_the_stage_e
         .unwrap_or_default()
         .contains("load/facts failed"));
     assert!(clock.sleeps().is_empty(), "not retried");
-    let alerts = stages.alerts();
-    assert_eq!(alerts.len(), 1, "one alert per failed execution");
-    assert_eq!(alerts[0]["execution"], "broken");
-    assert_eq!(alerts[0]["error"], "Tote.MissingDimension");
-    assert!(alerts[0]["console_url"]
-        .as_str()
-        .unwrap_or_default()
-        .contains("execution:tote:broken"));
-    let topic = stages
-        .calls
-        .lock()
-        .unwrap()
-        .iter()
-        .find(|c| c.0 == SNS)
-        .map(|c| c.1.clone());
-    assert_eq!(topic.as_deref(), Some("${Topic:alerts}"));
+    // The failure is not caught: the execution fails at the work state itself, so that a
+    // redrive re-runs it. Alerts come from an EventBridge rule on the execution's status
+    // (docs/redrive-and-alerts.md), never from the definition.
+    assert_eq!(
+        record.resume.as_ref().map(|r| r.failed_states()),
+        Some(vec!["LoadFacts".to_string()])
+    );
+    assert!(stages.alerts().is_empty(), "the definition publishes nothing");
+    assert!(stages.calls.lock().unwrap().iter().all(|c| c.0 != SNS));
+
+    let calls_before = stages.calls.lock().unwrap().len();
+    let redriven = executor.redrive_record(record).await.unwrap();
+    assert_eq!(redriven.status, ExecutionStatus::Succeeded);
+    let calls = stages.calls.lock().unwrap();
+    let again: Vec<&Value> = calls[calls_before..].iter().map(|c| &c.2).collect();
+    assert_eq!(again.len(), 1, "only LoadFacts runs again: {again:?}");
+    assert_eq!(again[0]["phase"], "facts");
 }
 
 #[tokio::test]
