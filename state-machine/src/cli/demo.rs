@@ -1,8 +1,9 @@
 //! `tote demo`: the zero-configuration tour.
 //!
 //! Starts (or reuses) a private Postgres under `$TOTE_HOME/postgres`, seeds a scale-1 ToteSys
-//! into its `totesys` database, and prints what is there. It grows with the pipeline: ingest,
-//! transform, load and verify join as their stages land.
+//! into its `totesys` database, then runs the deployed state machine locally three times into a
+//! fresh `warehouse` database: a full run, an incremental run after a simulated day of changes,
+//! and a run with nothing new. Executions are recorded in `$TOTE_HOME/executions`.
 
 use std::path::PathBuf;
 
@@ -66,8 +67,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         anyhow::bail!("data rules broken: {broken:?}");
     }
 
-    // The stages that have landed so far: a full ingest, a simulated day of changes, an
-    // incremental ingest, and the transform of both into the star schemas.
+    // The pipeline: the deployed state machine, run locally. A full run, a simulated day of
+    // changes and an incremental run, then a run with nothing new.
     let landing = args.home.join("landing");
     let processed = args.home.join("processed");
     for dir in [&landing, &processed] {
@@ -75,15 +76,21 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             std::fs::remove_dir_all(dir)?;
         }
     }
+    super::postgres::recreate_database(&cluster, "warehouse").await?;
+    let warehouse_url = cluster.url("warehouse");
     let lookup: std::collections::HashMap<&str, String> = [
         ("TOTE_SOURCE_URL", source_url.clone()),
+        ("TOTE_WAREHOUSE_URL", warehouse_url.clone()),
         ("TOTE_LANDING", landing.display().to_string()),
         ("TOTE_PROCESSED", processed.display().to_string()),
+        ("TOTE_HOME", args.home.display().to_string()),
     ]
     .into();
     let config = tote_core::config::Config::from_lookup(|n| lookup.get(n).cloned())?;
-    let mut ingested = Vec::new();
-    for round in ["full", "incremental"] {
+    let pipeline = tote::pipeline::Pipeline::new(config);
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    let mut runs = Vec::new();
+    for round in ["full", "incremental", "quiet"] {
         if round == "incremental" {
             eprintln!("▸ a simulated day of changes in ToteSys");
             let day = tote_sim::RunOptions {
@@ -94,54 +101,78 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             };
             tote_sim::run(&source_url, &day, |_| {}).await?;
         }
-        eprintln!(
-            "▸ {round} ingest of {} tables into {}",
-            config.tables.len(),
-            landing.display()
-        );
+        let name = format!("demo-{stamp}-{round}");
+        eprintln!("▸ {round} run of the pipeline: execution {name}");
         let started = std::time::Instant::now();
-        let mut rows = 0;
-        for table in &config.tables {
-            let request = tote_ingest::IngestRequest {
-                table: table.clone(),
-                execution: Some("demo".into()),
-                full_refresh: false,
-            };
-            rows += tote_ingest::ingest(&config, &request).await?.rows;
+        let record = pipeline.start(&name, serde_json::json!({})).await?;
+        if record.status != tote_asl::ExecutionStatus::Succeeded {
+            anyhow::bail!(
+                "execution {name} {}: {} {}; see `tote executions show {name}`",
+                record.status,
+                record.error.unwrap_or_default(),
+                record.cause.unwrap_or_default()
+            );
         }
-        let ingest_time = started.elapsed();
-        eprintln!("▸ transform into the star schemas in {}", processed.display());
-        let started = std::time::Instant::now();
-        let t = tote_transform::transform(
-            &config,
-            &tote_transform::TransformRequest {
-                execution: Some("demo".into()),
-            },
-        )
-        .await?;
-        ingested.push((round, rows, ingest_time, t, started.elapsed()));
+        runs.push((round, name, started.elapsed(), record.output.unwrap_or_default()));
     }
+
     println!();
-    println!("Pipeline so far (ingest → transform; the load stage lands next)");
-    println!("───────────────────────────────────────────────────────────────");
-    for (round, rows, ingest_time, t, transform_time) in &ingested {
-        let produced: u64 = t.rows.values().sum();
+    println!("Pipeline runs (the deployed state machine, run locally)");
+    println!("───────────────────────────────────────────────────────");
+    println!(
+        "  {:<12}{:>10}{:>12}{:>12}{:>9}  execution",
+        "run", "ingested", "star rows", "loaded", "seconds"
+    );
+    for (round, name, elapsed, output) in &runs {
+        let sum = |v: &serde_json::Value| -> u64 {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, n)| n.as_u64().unwrap_or(0))
+                .sum()
+        };
+        let ingested: u64 = output["ingest"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|i| i["rows"].as_u64().unwrap_or(0))
+            .sum();
+        let loaded: u64 = ["load_dimensions", "load_facts"]
+            .iter()
+            .flat_map(|p| output[*p]["rows"].as_object().into_iter().flatten())
+            .map(|(_, r)| r["inserted"].as_u64().unwrap_or(0) + r["updated"].as_u64().unwrap_or(0))
+            .sum();
         println!(
-            "  {round:<12} ingest {rows:>8} row versions in {:>6.2} s   transform → {produced:>8} star-schema rows in {:>6.2} s",
-            ingest_time.as_secs_f64(),
-            transform_time.as_secs_f64()
+            "  {round:<12}{ingested:>10}{:>12}{loaded:>12}{:>9.2}  {name}",
+            sum(&output["transform"]["rows"]),
+            elapsed.as_secs_f64()
         );
     }
-    if let Some((_, _, _, t, _)) = ingested.last() {
-        let models: Vec<String> = t.rows.iter().map(|(m, n)| format!("{m} {n}")).collect();
-        println!("  last run by model: {}", models.join(", "));
+
+    let warehouse = tote_core::pg::connect(&warehouse_url, tote_core::pg::Role::Warehouse).await?;
+    println!();
+    println!("Warehouse table counts");
+    println!("──────────────────────");
+    for table in tote_load::WAREHOUSE_TABLES {
+        let n: i64 = warehouse
+            .query_one(
+                &format!("SELECT count(*) FROM {}", tote_core::tables::quote_ident(table)),
+                &[],
+            )
+            .await?
+            .get(0);
+        println!("  {table:<22}{n:>10}");
     }
     println!("  landing zone:   {}", landing.display());
     println!("  processed zone: {}", processed.display());
+    println!(
+        "  executions:     tote executions list --home {}",
+        args.home.display()
+    );
 
     println!();
     println!(
-        "Connect:  psql \"$(tote postgres start --dir {} --database totesys)\"",
+        "Connect:  psql \"$(tote postgres start --dir {} --database warehouse)\"   (or --database totesys)",
         cluster.root().display()
     );
     println!("Stop:     tote postgres stop --dir {}", cluster.root().display());

@@ -2,6 +2,7 @@
 
 mod demo;
 mod postgres;
+mod run;
 mod sim;
 mod stages;
 
@@ -26,6 +27,11 @@ enum Command {
     /// The ToteSys simulator: create, fill and play a source database forward.
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Run the pipeline once: the deployed state machine, locally (plan → ingest → transform → load).
+    Run(run::RunArgs),
+    /// Recorded executions of `tote run`: list, show, redrive.
+    #[command(subcommand)]
+    Executions(run::ExecutionsCommand),
     /// Ingest one table into the landing zone (stage 1, by hand).
     Ingest(stages::IngestArgs),
     /// Transform every new landing batch into the star schemas (stage 2, by hand).
@@ -61,9 +67,21 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Sim(cmd) => sim::run(cmd).await,
         Command::Postgres(cmd) => postgres::run(cmd).await,
+        Command::Run(args) => run::run(args).await,
+        Command::Executions(cmd) => run::executions(cmd).await,
         Command::Ingest(args) => stages::ingest(args).await,
         Command::Transform(args) => stages::transform(args).await,
         Command::Load(args) => stages::load(args).await,
         Command::Warehouse(cmd) => stages::warehouse(cmd).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

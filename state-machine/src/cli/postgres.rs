@@ -45,12 +45,29 @@ pub async fn run(cmd: PostgresCommand) -> anyhow::Result<()> {
 
 /// Creates `database` on the cluster if it does not exist.
 pub async fn ensure_database(cluster: &PrivateCluster, database: &str) -> anyhow::Result<()> {
+    create_database(cluster, database, false).await
+}
+
+/// Drops database `database` on the cluster if it exists, and creates it empty.
+pub async fn recreate_database(cluster: &PrivateCluster, database: &str) -> anyhow::Result<()> {
+    create_database(cluster, database, true).await
+}
+
+async fn create_database(cluster: &PrivateCluster, database: &str, replace: bool) -> anyhow::Result<()> {
     let client = tote_core::pg::connect(&cluster.url("postgres"), tote_core::pg::Role::Source).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
         .await?
         .is_some();
-    if !exists {
+    if exists && replace {
+        client
+            .batch_execute(&format!(
+                "DROP DATABASE {} WITH (FORCE)",
+                tote_core::tables::quote_ident(database)
+            ))
+            .await?;
+    }
+    if !exists || replace {
         client
             .batch_execute(&format!(
                 "CREATE DATABASE {}",

@@ -4,6 +4,7 @@
 //!
 //! - [`tables`]: the allow-lists of source and warehouse tables and identifier quoting;
 //! - [`error`]: errors with stable names (`Tote.SourceUnavailable`, …) that the state machine matches;
+//! - [`event`]: the JSON events a stage's Lambda takes and answers;
 //! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
 //! - [`store`]: the landing and processed object stores (local directory or S3);
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
@@ -18,6 +19,7 @@
 pub mod batch;
 pub mod config;
 pub mod error;
+pub mod event;
 pub mod fault;
 #[cfg(feature = "lambda")]
 pub mod lambda;

@@ -36,6 +36,7 @@ use tote_core::pg::{self, Role};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident};
 use tote_core::{fault, Error, ErrorKind, Result};
+use tracing::Instrument;
 
 use crate::decode::{CopyDecoder, RowKey};
 use crate::types::{SourceColumn, TableLayout};
@@ -105,6 +106,28 @@ pub struct PlanResponse {
     pub tables: Vec<String>,
     /// Full refresh requested.
     pub full_refresh: bool,
+}
+
+/// Handles one event as the state machine sends it to the ingest function:
+/// `{"action": "plan", …}` ([`plan`]) or `{"action": "ingest", "table": …}` ([`ingest`];
+/// the default action). Shared by the Lambda binary and the local executor.
+pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
+    use tote_core::event;
+    let span =
+        tracing::info_span!("ingest", execution = %event::execution(&event), table = tracing::field::Empty);
+    async move {
+        match event::action(&event, "ingest") {
+            "plan" => event::answer(&plan(config, &event::parse(event, "plan")?)?),
+            "ingest" => {
+                let request: IngestRequest = event::parse(event, "ingest")?;
+                tracing::Span::current().record("table", request.table.as_str());
+                event::answer(&ingest(config, &request).await?)
+            }
+            other => Err(event::unknown_action("ingest", other, "plan or ingest")),
+        }
+    }
+    .instrument(span)
+    .await
 }
 
 /// Validates an execution's request: every named table must be on the allow-list.

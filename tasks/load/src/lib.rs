@@ -35,6 +35,7 @@ use tote_core::pg::{self, Role};
 use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{fault, Error, ErrorKind, Result};
+use tracing::Instrument;
 
 use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
 
@@ -180,6 +181,22 @@ pub async fn connect_and_migrate(config: &Config) -> Result<(Client, Vec<i32>)> 
     let mut client = pg::connect(&url, Role::Warehouse).await?;
     let migrated = migrations::migrate(&mut client).await?;
     Ok((client, migrated))
+}
+
+/// Handles one event as the state machine sends it to the load function
+/// (`{"action": "load", "phase": "dimensions" | "facts" | "all", "execution": …}`). Shared by the
+/// Lambda binary and the local executor.
+pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
+    use tote_core::event;
+    let span = tracing::info_span!("load", execution = %event::execution(&event));
+    async move {
+        match event::action(&event, "load") {
+            "load" => event::answer(&load(config, &event::parse(event, "load")?).await?),
+            other => Err(event::unknown_action("load", other, "load")),
+        }
+    }
+    .instrument(span)
+    .await
 }
 
 /// Loads every committed processed batch of the requested phase that the ledger does not have.

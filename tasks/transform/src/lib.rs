@@ -32,6 +32,7 @@ use tote_core::config::{Config, LandingFormat};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, SOURCE_TABLES};
 use tote_core::{fault, Error, ErrorKind, Result};
+use tracing::Instrument;
 
 /// The warehouse tables this stage produces, one SQL model each.
 pub use tote_core::tables::WAREHOUSE_TABLES;
@@ -60,6 +61,21 @@ pub struct TransformResponse {
     pub rows: BTreeMap<String, u64>,
     /// Processed batch ids committed by this run.
     pub batches: Vec<String>,
+}
+
+/// Handles one event as the state machine sends it to the transform function
+/// (`{"action": "transform", "execution": …}`). Shared by the Lambda binary and the local executor.
+pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
+    use tote_core::event;
+    let span = tracing::info_span!("transform", execution = %event::execution(&event));
+    async move {
+        match event::action(&event, "transform") {
+            "transform" => event::answer(&transform(config, &event::parse(event, "transform")?).await?),
+            other => Err(event::unknown_action("transform", other, "transform")),
+        }
+    }
+    .instrument(span)
+    .await
 }
 
 /// Runs the transform once, as configured.

@@ -19,6 +19,8 @@ pub struct Chain {
     pub client: Client,
     pub landing: tempfile::TempDir,
     pub processed: tempfile::TempDir,
+    /// `TOTE_HOME`: local executions and alerts.
+    pub home: tempfile::TempDir,
     /// Every fact version the source has shown to an ingest, per fact table.
     pub oracle_facts: BTreeMap<&'static str, BTreeSet<Vec<String>>>,
 }
@@ -42,6 +44,7 @@ impl Chain {
             client,
             landing: tempfile::tempdir().unwrap(),
             processed: tempfile::tempdir().unwrap(),
+            home: tempfile::tempdir().unwrap(),
             oracle_facts: BTreeMap::new(),
         }
     }
@@ -56,6 +59,7 @@ impl Chain {
             ("TOTE_WAREHOUSE_URL", url.to_string()),
             ("TOTE_LANDING", self.landing.path().display().to_string()),
             ("TOTE_PROCESSED", self.processed.path().display().to_string()),
+            ("TOTE_HOME", self.home.path().display().to_string()),
         ]
         .into();
         Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
@@ -69,6 +73,17 @@ impl Chain {
         pg::connect(self.warehouse.url(), Role::Warehouse).await.unwrap()
     }
 
+    /// Records what the source shows now as fact versions the warehouse must hold (call it
+    /// whenever an ingest is about to read the source).
+    pub async fn observe_source(&mut self) {
+        for (fact, sql) in oracle::FACTS {
+            self.oracle_facts
+                .entry(fact)
+                .or_default()
+                .extend(pg_rows(&self.client, sql).await);
+        }
+    }
+
     /// Ingest every table and transform, remembering what the source showed (the oracle's facts).
     pub async fn ingest_and_transform(&mut self) {
         for table in SOURCE_TABLES {
@@ -79,12 +94,7 @@ impl Chain {
             };
             tote_ingest::ingest(&self.config(), &request).await.unwrap();
         }
-        for (fact, sql) in oracle::FACTS {
-            self.oracle_facts
-                .entry(fact)
-                .or_default()
-                .extend(pg_rows(&self.client, sql).await);
-        }
+        self.observe_source().await;
         tote_transform::transform(&self.config(), &tote_transform::TransformRequest::default())
             .await
             .unwrap();

@@ -1,0 +1,218 @@
+//! The deployed state machine, run locally: the embedded definition, the in-process stage
+//! handler, local alerts, and one function per thing the CLI does with an execution.
+//!
+//! `state-machine/definition.asl.json` is the exact ASL that CDK deploys, with its task
+//! resources replaced by placeholders (`${Function:ingest}`, …). [`StageHandler`] answers its
+//! `lambda:invoke` tasks by calling the stage's `handle` function in-process with the same event
+//! the Lambda would get, and answers with the envelope the `lambda:invoke` integration returns
+//! (`{StatusCode, Payload, …}`; a failure as Error = the `errorType`, Cause = the JSON error
+//! body), so `ResultSelector` and Retry behave as they do in AWS.
+//!
+//! Executions are recorded under `$TOTE_HOME/executions` (input, history, status, output or
+//! error) and can be redriven. The definition catches nothing, so that a redrive re-runs what
+//! failed (docs/redrive-and-alerts.md); a failed execution writes one alert, as the deployed
+//! stack's EventBridge rule publishes one, to stderr and to `$TOTE_HOME/alerts.jsonl`, with the
+//! failed states read from the history.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tote_asl::{
+    Clock, ExecutionRecord, ExecutionStatus, ExecutionStore, Executor, Failure, HistoryEvent, StateMachine,
+    TaskContext, TaskFuture, TaskHandler,
+};
+use tote_core::config::Config;
+use tote_core::Error;
+
+/// The deployed definition, as exported from CDK by `scripts/export-asl`.
+pub const DEFINITION: &str = include_str!("../definition.asl.json");
+
+/// The state machine's name, locally (`$$.StateMachine.Name`).
+pub const STATE_MACHINE: &str = "tote-pipeline";
+
+/// The resource of the `lambda:invoke` optimised integration.
+const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+
+/// The embedded definition, loaded and validated.
+pub fn state_machine() -> anyhow::Result<StateMachine> {
+    Ok(StateMachine::from_json_str(STATE_MACHINE, DEFINITION)?)
+}
+
+/// Runs the pipeline's Task states in this process.
+pub struct StageHandler {
+    config: Arc<Config>,
+}
+
+impl StageHandler {
+    /// A handler running the stages with `config`.
+    pub fn new(config: Config) -> StageHandler {
+        StageHandler {
+            config: Arc::new(config),
+        }
+    }
+
+    async fn invoke_function(
+        config: Arc<Config>,
+        function: String,
+        payload: Value,
+    ) -> Result<Value, Failure> {
+        let result = match function.as_str() {
+            "${Function:ingest}" => tote_ingest::handle(&config, payload).await,
+            "${Function:transform}" => tote_transform::handle(&config, payload).await,
+            "${Function:load}" => tote_load::handle(&config, payload).await,
+            other => {
+                return Err(Failure::new(
+                    "Lambda.ResourceNotFoundException",
+                    format!(
+                    "no local function for {other}; the definition names ${{Function:ingest|transform|load}}"
+                ),
+                ))
+            }
+        };
+        match result {
+            Ok(payload) => Ok(json!({
+                "ExecutedVersion": "$LATEST",
+                "Payload": payload,
+                "StatusCode": 200,
+            })),
+            Err(e) => Err(failure(&e)),
+        }
+    }
+}
+
+/// A stage error as the `lambda:invoke` integration reports a function error.
+fn failure(e: &Error) -> Failure {
+    let body = json!({"errorType": e.kind().name(), "errorMessage": e.message()});
+    Failure::new(e.kind().name(), body.to_string())
+}
+
+impl TaskHandler for StageHandler {
+    fn invoke<'a>(
+        &'a self,
+        resource: &'a str,
+        parameters: Value,
+        _context: &'a TaskContext,
+    ) -> TaskFuture<'a> {
+        Box::pin(async move {
+            match resource {
+                LAMBDA_INVOKE => {
+                    let function = parameters["FunctionName"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let payload = parameters.get("Payload").cloned().unwrap_or(json!({}));
+                    // Each invocation on its own task, so that Map iterations use every core.
+                    let call = tokio::spawn(Self::invoke_function(self.config.clone(), function, payload));
+                    call.await.unwrap_or_else(|e| {
+                        Err(Failure::new("Lambda.Unknown", format!("the stage panicked: {e}")))
+                    })
+                }
+                other => Err(Failure::new(
+                    "States.Runtime",
+                    format!("the local executor cannot run resource {other}"),
+                )),
+            }
+        })
+    }
+}
+
+/// Appends one alert (a JSON line) to `path` and prints it on stderr.
+pub fn write_alert(path: &Path, alert: &Value) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let line = serde_json::to_string(alert)?;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(file, "{line}")?;
+    eprintln!("ALERT {line}");
+    Ok(())
+}
+
+/// The alert for a finished execution that did not succeed, as the deployed stack's
+/// EventBridge rule publishes it, plus the failed states (known locally from the history).
+pub fn alert_for(record: &ExecutionRecord) -> Value {
+    json!({
+        "execution": record.name,
+        "status": record.status.to_string(),
+        "failed_states": record.resume.as_ref().map(|r| r.failed_states()).unwrap_or_default(),
+        "error": record.error,
+        "cause": record.cause,
+        "redrive": format!("tote executions redrive {}", record.name),
+    })
+}
+
+/// Runs executions of the pipeline against one configuration, recording them in
+/// `$TOTE_HOME/executions`.
+pub struct Pipeline {
+    executor: Executor,
+    alerts: PathBuf,
+}
+
+impl Pipeline {
+    /// A pipeline for `config`, with the system clock.
+    pub fn new(config: Config) -> Pipeline {
+        let store = ExecutionStore::new(config.home.join("executions"));
+        let alerts = config.home.join("alerts.jsonl");
+        let executor = Executor::new(Arc::new(StageHandler::new(config))).with_store(store);
+        Pipeline { executor, alerts }
+    }
+
+    /// The same, with another clock (tests use a virtual one, so retries do not sleep).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Pipeline {
+        self.executor = self.executor.with_clock(clock);
+        self
+    }
+
+    /// Calls `listener` with every history event as it happens (progress on a terminal).
+    pub fn with_listener(mut self, listener: impl Fn(&HistoryEvent) + Send + Sync + 'static) -> Pipeline {
+        self.executor = self.executor.with_listener(Arc::new(listener));
+        self
+    }
+
+    /// The recorded executions.
+    pub fn store(&self) -> &ExecutionStore {
+        self.executor.store().expect("a pipeline always has a store")
+    }
+
+    /// Starts an execution called `name` with `input` and runs it to its end.
+    pub async fn start(&self, name: &str, input: Value) -> anyhow::Result<ExecutionRecord> {
+        let record = self.executor.start(&state_machine()?, Some(name), input).await?;
+        self.alert_if_failed(&record)?;
+        Ok(record)
+    }
+
+    /// Redrives the failed execution `name`: only its failed states and Map iterations run again.
+    pub async fn redrive(&self, name: &str) -> anyhow::Result<ExecutionRecord> {
+        let record = self.executor.redrive(name).await?;
+        self.alert_if_failed(&record)?;
+        Ok(record)
+    }
+
+    fn alert_if_failed(&self, record: &ExecutionRecord) -> anyhow::Result<()> {
+        if record.status != ExecutionStatus::Succeeded {
+            write_alert(&self.alerts, &alert_for(record))?;
+        }
+        Ok(())
+    }
+}
+
+/// A fresh execution name: `run-<UTC time>-<random>`, unique and sortable.
+pub fn new_execution_name() -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("run-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &id[..6])
+}
+
+/// The execution input for `tote run`: `{}` (what the schedule sends), or the named tables and a
+/// full refresh, as a console user would write them.
+pub fn execution_input(tables: Option<&[String]>, full_refresh: bool) -> Value {
+    let mut input = serde_json::Map::new();
+    if let Some(tables) = tables {
+        input.insert("tables".into(), json!(tables));
+    }
+    if full_refresh {
+        input.insert("full_refresh".into(), json!(true));
+    }
+    Value::Object(input)
+}

@@ -1,0 +1,64 @@
+//! The `tote` command itself: exit status, the summary, and no password in any output.
+
+use std::process::Command;
+
+use crate::it::common::Chain;
+
+fn tote(chain: &Chain, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tote"))
+        .args(args)
+        .env("TOTE_SOURCE_URL", chain.source.url())
+        .env("TOTE_WAREHOUSE_URL", chain.warehouse.url())
+        .env("TOTE_LANDING", chain.landing.path())
+        .env("TOTE_PROCESSED", chain.processed.path())
+        .env("TOTE_HOME", chain.home.path())
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn password(url: &str) -> String {
+    url::Url::parse(url).unwrap().password().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn tote_run_succeeds_with_a_summary_and_fails_with_a_non_zero_status() {
+    let chain = Chain::seeded().await;
+    let (ok, text) = tote(&chain, &["run", "--name", "good"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("execution good SUCCEEDED"), "{text}");
+    assert!(text.contains("fact_sales_order"), "rows per model: {text}");
+
+    let (ok, text) = tote(
+        &chain,
+        &["run", "--name", "bad", "--tables", "_prisma_migrations"],
+    );
+    assert!(!ok, "a refused table fails the execution: {text}");
+    assert!(text.contains("Tote.BadRequest"), "{text}");
+    assert!(
+        text.contains("tote executions redrive bad"),
+        "says what to do: {text}"
+    );
+
+    let (ok, text) = tote(&chain, &["executions", "list"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("good") && text.contains("SUCCEEDED") && text.contains("FAILED"),
+        "{text}"
+    );
+    let (ok, text) = tote(&chain, &["executions", "show", "bad", "--events"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("failed at  Plan"), "{text}");
+
+    for secret in [password(chain.source.url()), password(chain.warehouse.url())] {
+        let (_, text) = tote(&chain, &["executions", "show", "good", "--json", "--events"]);
+        assert!(!text.contains(&secret), "no password in an execution's history");
+        let alerts = std::fs::read_to_string(chain.home.path().join("alerts.jsonl")).unwrap_or_default();
+        assert!(!alerts.contains(&secret));
+    }
+}

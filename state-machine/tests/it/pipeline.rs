@@ -1,0 +1,246 @@
+//! The embedded definition, run by the local executor with the stages in-process: a whole run,
+//! a quiet run, and redrives after failures in a Map iteration, the transform and the load.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tote::pipeline::Pipeline;
+use tote_asl::{EventType, ExecutionRecord, ExecutionStatus, VirtualClock};
+use tote_core::fault;
+
+use crate::it::common::Chain;
+
+/// A pipeline on a virtual clock (retries do not sleep) for `chain`'s configuration.
+fn pipeline(chain: &Chain) -> Pipeline {
+    Pipeline::new(chain.config()).with_clock(Arc::new(VirtualClock::starting_at(chrono::Utc::now())))
+}
+
+/// The stage calls scheduled after the last redrive (all of them when never redriven), as
+/// `function/action[/table]`.
+fn calls_since_redrive(record: &ExecutionRecord) -> Vec<String> {
+    let start = record
+        .events
+        .iter()
+        .rposition(|e| e.event_type == EventType::ExecutionRedriven)
+        .unwrap_or(0);
+    record.events[start..]
+        .iter()
+        .filter(|e| e.event_type == EventType::TaskScheduled)
+        .filter_map(|e| e.details.parameters.as_ref())
+        .map(|p| {
+            let function = p["FunctionName"].as_str().unwrap_or("?");
+            let payload = &p["Payload"];
+            let mut call = format!("{function}/{}", payload["action"].as_str().unwrap_or("?"));
+            if let Some(table) = payload["table"].as_str() {
+                call.push('/');
+                call.push_str(table);
+            }
+            if let Some(phase) = payload["phase"].as_str() {
+                call.push('/');
+                call.push_str(phase);
+            }
+            call
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_run_loads_the_warehouse_and_a_quiet_run_stops_after_ingest() {
+    let mut chain = Chain::seeded().await;
+    chain.observe_source().await;
+    let p = pipeline(&chain);
+    let record = p.start("first", json!({})).await.unwrap();
+    assert_eq!(
+        record.status,
+        ExecutionStatus::Succeeded,
+        "{:?} {:?}",
+        record.error,
+        record.cause
+    );
+    let output = record.output.clone().unwrap();
+    assert_eq!(
+        output["ingest"].as_array().unwrap().len(),
+        11,
+        "one Map iteration per table"
+    );
+    assert!(
+        output["load_facts"]["rows"]["fact_sales_order"]["inserted"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    chain.assert_warehouse_equals_oracle("after the first run").await;
+
+    let quiet = p.start("quiet", json!({})).await.unwrap();
+    assert_eq!(quiet.status, ExecutionStatus::Succeeded);
+    let calls = calls_since_redrive(&quiet);
+    assert!(
+        calls.iter().all(|c| c.contains("Function:ingest")),
+        "nothing changed, so no transform or load: {calls:?}"
+    );
+    assert!(quiet.output.unwrap().get("transform").is_none());
+
+    // The persisted history: both executions, with their inputs and events.
+    let listed = p.store().list().unwrap();
+    assert_eq!(listed.len(), 2);
+    let loaded = p.store().load("first").unwrap();
+    assert_eq!(loaded.events.len(), record.events.len());
+    assert_eq!(loaded.input, json!({}));
+}
+
+#[tokio::test]
+async fn a_redrive_after_a_failed_map_iteration_reruns_only_that_table() {
+    let mut chain = Chain::seeded().await;
+    let p = pipeline(&chain);
+    // A first run, so that design has a recorded schema to drift from.
+    chain.observe_source().await;
+    let first = p.start("first", json!({})).await.unwrap();
+    assert_eq!(first.status, ExecutionStatus::Succeeded);
+
+    chain.play(1).await;
+    chain
+        .client
+        .batch_execute("ALTER TABLE design RENAME COLUMN file_name TO file_name_tmp")
+        .await
+        .unwrap();
+    chain.observe_source().await;
+    let failed = p.start("drifted", json!({})).await.unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("Tote.SchemaDrift"));
+    let failed_states = failed.resume.as_ref().unwrap().failed_states();
+    assert_eq!(failed_states.len(), 1, "{failed_states:?}");
+    assert!(failed_states[0].starts_with("IngestTables["), "{failed_states:?}");
+    let alerts = std::fs::read_to_string(chain.home.path().join("alerts.jsonl")).unwrap();
+    assert_eq!(alerts.lines().count(), 1, "one alert for one failed execution");
+    let alert: Value = serde_json::from_str(alerts.lines().next().unwrap()).unwrap();
+    assert_eq!(alert["execution"], "drifted");
+    assert_eq!(alert["error"], "Tote.SchemaDrift");
+
+    // The operator restores the column and redrives: only design is ingested again.
+    chain
+        .client
+        .batch_execute("ALTER TABLE design RENAME COLUMN file_name_tmp TO file_name")
+        .await
+        .unwrap();
+    let redriven = p.redrive("drifted").await.unwrap();
+    assert_eq!(
+        redriven.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        redriven.cause
+    );
+    assert_eq!(redriven.redrive_count, 1);
+    // Only the failed iteration and those the failure aborted or kept from starting run again
+    // (as in Step Functions); no table is ingested successfully twice.
+    let calls = calls_since_redrive(&redriven);
+    let ingests: Vec<&String> = calls.iter().filter(|c| c.contains("/ingest/")).collect();
+    assert!(
+        ingests.contains(&&"${Function:ingest}/ingest/design".to_string()),
+        "{calls:?}"
+    );
+    assert!(ingests.len() < 11, "not a full re-run: {calls:?}");
+    let mut succeeded = std::collections::BTreeMap::new();
+    for e in &redriven.events {
+        if e.event_type == EventType::MapIterationSucceeded {
+            *succeeded.entry(e.details.index).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(
+        succeeded.len(),
+        11,
+        "every table ingested once in the end: {succeeded:?}"
+    );
+    assert!(
+        succeeded.values().all(|n| *n == 1),
+        "no table ingested twice: {succeeded:?}"
+    );
+    assert!(
+        calls.iter().any(|c| c.ends_with("/facts")),
+        "then the rest of the pipeline: {calls:?}"
+    );
+    chain.assert_warehouse_equals_oracle("after the redrive").await;
+}
+
+#[tokio::test]
+async fn a_redrive_after_a_crash_in_the_transform_or_the_load_loses_and_doubles_nothing() {
+    let mut chain = Chain::seeded().await;
+    let p = pipeline(&chain);
+    for (round, point) in [
+        "transform.after_model_commit",
+        "load.after_copy",
+        "load.before_commit",
+        "load.after_commit",
+    ]
+    .iter()
+    .enumerate()
+    {
+        if round > 0 {
+            chain.play(round as u64).await;
+        }
+        chain.observe_source().await;
+        let name = format!("crash-{round}");
+        fault::arm(point, 1);
+        let failed = p.start(&name, json!({})).await.unwrap();
+        fault::disarm_all();
+        assert_eq!(failed.status, ExecutionStatus::Failed, "{point}");
+        let redriven = p.redrive(&name).await.unwrap();
+        assert_eq!(
+            redriven.status,
+            ExecutionStatus::Succeeded,
+            "{point}: {:?}",
+            redriven.cause
+        );
+        let calls = calls_since_redrive(&redriven);
+        assert!(
+            calls.iter().all(|c| !c.contains("/ingest/")),
+            "{point}: the redrive does not ingest again: {calls:?}"
+        );
+        chain
+            .assert_warehouse_equals_oracle(&format!("after a crash at {point} and a redrive"))
+            .await;
+    }
+}
+
+#[tokio::test]
+async fn a_warehouse_that_is_down_is_retried_then_a_redrive_with_it_back_completes() {
+    let mut chain = Chain::seeded().await;
+    chain.observe_source().await;
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!(
+            "postgres://tote:pw@127.0.0.1:{}/warehouse?sslmode=disable",
+            listener.local_addr().unwrap().port()
+        )
+    };
+    let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
+    let down = Pipeline::new(chain.config_with_warehouse(&dead)).with_clock(clock.clone());
+    let failed = down.start("down", json!({})).await.unwrap();
+    assert_eq!(failed.status, ExecutionStatus::Failed);
+    assert_eq!(failed.error.as_deref(), Some("Tote.WarehouseUnavailable"));
+    let attempts = failed
+        .events
+        .iter()
+        .filter(|e| e.event_type == EventType::TaskFailed)
+        .count();
+    assert_eq!(
+        attempts,
+        1 + 6,
+        "the first attempt and MaxAttempts (6) retries, as the definition says"
+    );
+    assert!(
+        !clock.sleeps().is_empty(),
+        "backoff waited on the virtual clock, not the real one"
+    );
+
+    let back = Pipeline::new(chain.config()).with_clock(clock);
+    let redriven = back.redrive("down").await.unwrap();
+    assert_eq!(
+        redriven.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        redriven.cause
+    );
+    chain
+        .assert_warehouse_equals_oracle("after the warehouse came back")
+        .await;
+}
