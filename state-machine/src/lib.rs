@@ -1,5 +1,6 @@
 //! The library side of the `tote` command: the deployed state machine run locally
-//! ([`pipeline`]). The command-line interface in `main.rs` is a thin layer over it, and the
+//! ([`pipeline`]) and the source-versus-warehouse reconciliation ([`verify`]). The command-line interface in `main.rs` is a thin layer over it, and the
 //! tests drive it directly (with a virtual clock, so retries never sleep).
 
 pub mod pipeline;
+pub mod verify;

@@ -163,6 +163,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .get(0);
         println!("  {table:<22}{n:>10}");
     }
+    println!();
+    println!("Verify: the warehouse against the source (tote verify)");
+    println!("──────────────────────────────────────────────────────");
+    let source = tote_core::pg::connect(&source_url, tote_core::pg::Role::Source).await?;
+    let reports = tote::verify::verify(&source, &warehouse).await?;
+    print!("{}", tote::verify::render(&reports));
+    if reports.iter().any(|r| !r.ok()) {
+        anyhow::bail!("the warehouse does not match the source");
+    }
+    println!();
     println!("  landing zone:   {}", landing.display());
     println!("  processed zone: {}", processed.display());
     println!(

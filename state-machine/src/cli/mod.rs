@@ -32,6 +32,8 @@ enum Command {
     /// Recorded executions of `tote run`: list, show, redrive.
     #[command(subcommand)]
     Executions(run::ExecutionsCommand),
+    /// Reconcile the warehouse with the source, table by table (non-zero exit on a mismatch).
+    Verify(stages::VerifyArgs),
     /// Ingest one table into the landing zone (stage 1, by hand).
     Ingest(stages::IngestArgs),
     /// Transform every new landing batch into the star schemas (stage 2, by hand).
@@ -69,6 +71,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Postgres(cmd) => postgres::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Executions(cmd) => run::executions(cmd).await,
+        Command::Verify(args) => stages::verify(args).await,
         Command::Ingest(args) => stages::ingest(args).await,
         Command::Transform(args) => stages::transform(args).await,
         Command::Load(args) => stages::load(args).await,

@@ -224,3 +224,40 @@ pub async fn warehouse(command: WarehouseCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+/// Arguments of `tote verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// Runs `tote verify`: non-zero exit when a table does not reconcile.
+pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
+    let config = args.config.config()?;
+    let source = tote_core::pg::connect(&config.source_url().await?, tote_core::pg::Role::Source).await?;
+    let warehouse =
+        tote_core::pg::connect(&config.warehouse_url().await?, tote_core::pg::Role::Warehouse).await?;
+    let reports = tote::verify::verify(&source, &warehouse).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", tote::verify::render(&reports));
+    }
+    let bad: Vec<&str> = reports
+        .iter()
+        .filter(|r| !r.ok())
+        .map(|r| r.table.as_str())
+        .collect();
+    if !bad.is_empty() {
+        anyhow::bail!(
+            "the warehouse does not match the source in {}; run `tote run` to catch up, and if it persists, \
+             a full refresh of the source tables behind them",
+            bad.join(", ")
+        );
+    }
+    Ok(())
+}

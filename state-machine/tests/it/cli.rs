@@ -45,6 +45,27 @@ async fn tote_run_succeeds_with_a_summary_and_fails_with_a_non_zero_status() {
         "says what to do: {text}"
     );
 
+    let (ok, text) = tote(&chain, &["verify"]);
+    assert!(ok, "the warehouse reconciles after a run: {text}");
+    assert!(
+        text.contains("fact_sales_order") && !text.contains("MISMATCH"),
+        "{text}"
+    );
+
+    // Tamper with the warehouse: verify names the table and the id, and fails.
+    let wh = chain.warehouse_client().await;
+    wh.batch_execute(
+        "UPDATE dim_staff SET last_name = 'Tampered' WHERE staff_id = (SELECT min(staff_id) FROM dim_staff)",
+    )
+    .await
+    .unwrap();
+    let (ok, text) = tote(&chain, &["verify"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("dim_staff") && text.contains("MISMATCH: id") && text.contains("differs"),
+        "{text}"
+    );
+
     let (ok, text) = tote(&chain, &["executions", "list"]);
     assert!(ok, "{text}");
     assert!(

@@ -44,6 +44,20 @@ fn calls_since_redrive(record: &ExecutionRecord) -> Vec<String> {
         .collect()
 }
 
+/// Fact batches in the warehouse ledger.
+async fn loaded_fact_batches(chain: &Chain) -> i64 {
+    chain
+        .warehouse_client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM tote.load_ledger WHERE model LIKE 'fact_%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
 #[tokio::test]
 async fn a_run_loads_the_warehouse_and_a_quiet_run_stops_after_ingest() {
     let mut chain = Chain::seeded().await;
@@ -179,10 +193,30 @@ async fn a_redrive_after_a_crash_in_the_transform_or_the_load_loses_and_doubles_
         }
         chain.observe_source().await;
         let name = format!("crash-{round}");
+        let fact_batches_before = if round > 0 {
+            loaded_fact_batches(&chain).await
+        } else {
+            0
+        };
         fault::arm(point, 1);
         let failed = p.start(&name, json!({})).await.unwrap();
         fault::disarm_all();
         assert_eq!(failed.status, ExecutionStatus::Failed, "{point}");
+        let alerts = std::fs::read_to_string(chain.home.path().join("alerts.jsonl")).unwrap();
+        assert_eq!(
+            alerts.lines().count(),
+            round + 1,
+            "{point}: one alert per failed execution"
+        );
+        assert!(
+            alerts.lines().last().unwrap().contains(&name),
+            "{point}: {alerts}"
+        );
+        if *point != "load.after_commit" && point.starts_with("load.") {
+            // The crash hit the first batch of the load (a dimension), so no fact batch of this
+            // round is loaded: nothing half-loaded.
+            assert_eq!(loaded_fact_batches(&chain).await, fact_batches_before, "{point}");
+        }
         let redriven = p.redrive(&name).await.unwrap();
         assert_eq!(
             redriven.status,
@@ -243,4 +277,29 @@ async fn a_warehouse_that_is_down_is_retried_then_a_redrive_with_it_back_complet
     chain
         .assert_warehouse_equals_oracle("after the warehouse came back")
         .await;
+}
+
+#[tokio::test]
+async fn a_retryable_error_succeeds_on_the_second_attempt() {
+    let mut chain = Chain::seeded().await;
+    chain.observe_source().await;
+    let clock = Arc::new(VirtualClock::starting_at(chrono::Utc::now()));
+    let p = Pipeline::new(chain.config()).with_clock(clock.clone());
+    fault::arm_with("load.after_copy", 1, tote_core::ErrorKind::WarehouseUnavailable);
+    let record = p.start("flaky", json!({})).await.unwrap();
+    fault::disarm_all();
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{:?}", record.cause);
+    let failures: Vec<_> = record
+        .events
+        .iter()
+        .filter(|e| e.event_type == EventType::TaskFailed)
+        .map(|e| e.details.error.clone())
+        .collect();
+    assert_eq!(failures, vec![Some("Tote.WarehouseUnavailable".to_string())]);
+    assert_eq!(clock.sleeps().len(), 1, "one backoff wait, on the virtual clock");
+    assert!(
+        !chain.home.path().join("alerts.jsonl").exists(),
+        "no alert for a run that succeeded"
+    );
+    chain.assert_warehouse_equals_oracle("after a retried load").await;
 }

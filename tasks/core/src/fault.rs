@@ -13,10 +13,13 @@ pub fn point(name: &'static str) -> Result<()> {
     #[cfg(feature = "fault-injection")]
     {
         let mut armed = armed().lock().expect("fault registry");
-        if let Some(count) = armed.get_mut(name) {
+        if let Some((count, kind)) = armed.get_mut(name) {
             if *count > 0 {
                 *count -= 1;
-                return Err(crate::error::Error::internal(format!("injected fault at {name}")));
+                return Err(crate::error::Error::new(
+                    *kind,
+                    format!("injected fault at {name}"),
+                ));
             }
         }
     }
@@ -25,19 +28,30 @@ pub fn point(name: &'static str) -> Result<()> {
 }
 
 #[cfg(feature = "fault-injection")]
-fn armed() -> &'static std::sync::Mutex<std::collections::HashMap<String, u32>> {
-    static ARMED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, u32>>> =
-        std::sync::OnceLock::new();
+#[cfg(feature = "fault-injection")]
+type Registry = std::collections::HashMap<String, (u32, crate::error::ErrorKind)>;
+
+#[cfg(feature = "fault-injection")]
+fn armed() -> &'static std::sync::Mutex<Registry> {
+    static ARMED: std::sync::OnceLock<std::sync::Mutex<Registry>> = std::sync::OnceLock::new();
     ARMED.get_or_init(Default::default)
 }
 
-/// Makes the next `times` passes through `name` fail.
+/// Makes the next `times` passes through `name` fail as a crash would (`Tote.Internal`, which
+/// the state machine does not retry).
 #[cfg(feature = "fault-injection")]
 pub fn arm(name: &str, times: u32) {
+    arm_with(name, times, crate::error::ErrorKind::Internal);
+}
+
+/// Makes the next `times` passes through `name` fail with an error of `kind`, e.g. a retryable
+/// `Tote.WarehouseUnavailable`.
+#[cfg(feature = "fault-injection")]
+pub fn arm_with(name: &str, times: u32, kind: crate::error::ErrorKind) {
     armed()
         .lock()
         .expect("fault registry")
-        .insert(name.to_string(), times);
+        .insert(name.to_string(), (times, kind));
 }
 
 /// Disarms every fault point.

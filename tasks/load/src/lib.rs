@@ -78,6 +78,9 @@ pub struct RowCounts {
     pub updated: u64,
     /// Rows that changed nothing: unchanged dimension rows, fact versions already present.
     pub skipped: u64,
+    /// Wall time spent loading, in milliseconds (for the benchmark and the run summary).
+    #[serde(default)]
+    pub millis: u64,
 }
 
 impl RowCounts {
@@ -86,6 +89,7 @@ impl RowCounts {
         self.inserted += other.inserted;
         self.updated += other.updated;
         self.skipped += other.skipped;
+        self.millis += other.millis;
     }
 }
 
@@ -324,6 +328,7 @@ async fn load_batch(
     manifest: &Manifest,
     execution: Option<&str>,
 ) -> Result<Option<RowCounts>> {
+    let started = std::time::Instant::now();
     let model = target.model;
     let what = format!("{model} batch {} (seq {})", entry.batch_id, entry.seq);
     let (encoder, columns) = plan_columns(target, manifest, &what)?;
@@ -366,6 +371,7 @@ async fn load_batch(
         inserted,
         updated,
         skipped: staged - inserted - updated,
+        millis: 0,
     };
     tx.execute(
         "INSERT INTO tote.load_ledger \
@@ -387,7 +393,10 @@ async fn load_batch(
     fault::point("load.before_commit")?;
     tx.commit().await.map_err(warehouse_error)?;
     fault::point("load.after_commit")?;
-    Ok(Some(counts))
+    Ok(Some(RowCounts {
+        millis: started.elapsed().as_millis() as u64,
+        ..counts
+    }))
 }
 
 /// Matches the batch's columns to the warehouse table's: the same names (the fact's record id
