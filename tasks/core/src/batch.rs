@@ -351,6 +351,21 @@ pub fn object_batches<'a>(
     }
 }
 
+/// The columns of an Arrow schema, as a manifest records them; `source_type` says where the
+/// values came from (the source's type for ingest, the model for transform).
+pub fn columns_of(schema: &arrow::datatypes::Schema, source_type: &str) -> Vec<ColumnSpec> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| ColumnSpec {
+            name: f.name().clone(),
+            source_type: source_type.to_string(),
+            arrow_type: f.data_type().to_string(),
+            nullable: f.is_nullable(),
+        })
+        .collect()
+}
+
 /// The Arrow schema a manifest records.
 pub fn schema_of(manifest: &Manifest) -> std::result::Result<arrow::datatypes::Schema, String> {
     let fields = manifest

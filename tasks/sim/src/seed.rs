@@ -38,6 +38,21 @@ pub struct SeedOptions {
     pub replace: bool,
 }
 
+impl SeedOptions {
+    /// A small, fixed history for tests of the stages: `days` of history at `scale`, ending on
+    /// Monday 2024-03-04 08:00, so that every test sees the same weekday pattern.
+    pub fn fixture(scale: f64, days: u32, seed: u64) -> SeedOptions {
+        SeedOptions {
+            scale,
+            days,
+            seed,
+            end: NaiveDateTime::parse_from_str("2024-03-04 08:00:00", "%Y-%m-%d %H:%M:%S")
+                .expect("a fixed, valid timestamp"),
+            replace: false,
+        }
+    }
+}
+
 /// What a seed wrote.
 #[derive(Debug, Clone)]
 pub struct SeedReport {

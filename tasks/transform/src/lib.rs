@@ -16,21 +16,25 @@
 //! Retrying a run after a crash redoes it from the same checkpoint; a model whose batch for that
 //! run is already committed is skipped, so the same input never gives two outputs.
 
+mod changes;
 pub mod models;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
 use tote_core::config::{Config, LandingFormat};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, SOURCE_TABLES};
+
+use crate::changes::{align, Changes};
 use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
@@ -117,7 +121,16 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     };
     let mut consumed_after = consumed_before.clone();
     let mut inputs = Vec::new();
-    let mut changes: BTreeMap<&str, (SchemaRef, Vec<RecordBatch>)> = BTreeMap::new();
+    // New versions are spilled to local disk, so memory does not grow with the change.
+    let spill = tempfile::Builder::new()
+        .prefix("tote-transform-")
+        .tempdir()
+        .map_err(|e| {
+            Error::internal(format!(
+                "cannot create a temporary directory for the transform: {e}"
+            ))
+        })?;
+    let mut changes: BTreeMap<&str, Changes> = BTreeMap::new();
     for table in SOURCE_TABLES {
         let log = CommitLog::new(landing.clone(), table);
         let mut manifests = Vec::new();
@@ -135,18 +148,16 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             Some(entry) => Some(log.manifest(&entry).await?),
             None => None,
         };
-        let (schema, batches) = read_changes(&landing, table, &manifests, known.as_ref()).await?;
-        response.consumed.insert(
-            table.to_string(),
-            batches.iter().map(|b| b.num_rows() as u64).sum(),
-        );
-        changes.insert(table, (schema, batches));
+        let table_changes = Changes::read(&landing, table, &manifests, known.as_ref(), spill.path()).await?;
+        response.consumed.insert(table.to_string(), table_changes.rows);
+        changes.insert(table, table_changes);
     }
 
     // Current state for the tables models name; snapshots only for those.
     let mut snapshot_objects = Vec::new();
     for table in models::current_state_tables(&models) {
-        let (schema, table_changes) = &changes[table];
+        let schema = &changes[table].schema;
+        let table_changes = changes[table].batches()?;
         let previous_snapshot = match previous.as_ref().and_then(|m| snapshot_of(m, table)) {
             Some(object) => read_snapshot(&processed, previous.as_ref().expect("checkpoint"), object).await?,
             None => Vec::new(),
@@ -163,7 +174,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             )?;
             continue;
         }
-        let state = merge_state(&ctx, table, schema, &previous_snapshot, table_changes).await?;
+        let state = merge_state(&ctx, table, schema, &previous_snapshot, &table_changes).await?;
         let key = format!("_state/{table}/run-{run:08}-{}.parquet", batch::new_batch_id());
         let mut sink = tote_core::sink::ObjectSink::create(
             &processed,
@@ -177,44 +188,62 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         snapshot_objects.push(sink.finish().await?);
         register(&ctx, table, schema_of_batches(&state, schema), state)?;
     }
-    for (table, (schema, batches)) in &changes {
-        register(
-            &ctx,
-            &format!("{table}__changes"),
-            schema.clone(),
-            batches.clone(),
-        )?;
+    for (table, table_changes) in &changes {
+        let name = format!("{table}__changes");
+        ctx.register_table(name.as_str(), table_changes.table()?)
+            .map_err(|e| model_error(&name, e))?;
     }
     fault::point("transform.after_state")?;
 
     // The models.
     for model in &models {
-        let batches = run_model(&ctx, model).await?;
-        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        if rows == 0 {
-            continue;
-        }
-        let findings = run_findings(&ctx, model).await?;
         let log = CommitLog::new(processed.clone(), &model.name);
         let last_entry = log.last().await?;
         let run_tag = format!("{CHECKPOINT}/{run}");
         if let Some(entry) = &last_entry {
             if log.manifest(entry).await?.inputs.first() == Some(&run_tag) {
                 tracing::info!(model = %model.name, run, "already committed by an earlier attempt of this run");
-                response.rows.insert(model.name.clone(), rows);
+                response.rows.insert(model.name.clone(), entry.rows);
                 response.batches.push(entry.batch_id.clone());
                 continue;
             }
         }
+        // The model's rows stream straight into its Parquet object; the object is created with
+        // the first non-empty batch, so a model with no rows writes nothing.
         let batch_id = batch::new_batch_id();
         let key = format!("{}/{batch_id}/part-00000.parquet", model.name);
-        let schema = batches[0].schema();
-        let mut sink =
-            tote_core::sink::ObjectSink::create(&processed, &key, schema.clone(), LandingFormat::Parquet)?;
-        for b in &batches {
-            sink.write(b).await?;
+        let mut stream = ctx
+            .sql(&model.sql)
+            .await
+            .map_err(|e| model_error(&model.name, e))?
+            .execute_stream()
+            .await
+            .map_err(|e| model_error(&model.name, e))?;
+        let mut sink = None;
+        let mut rows = 0u64;
+        let mut schema = None;
+        while let Some(b) = stream.next().await {
+            let b = b.map_err(|e| model_error(&model.name, e))?;
+            if b.num_rows() == 0 {
+                continue;
+            }
+            if sink.is_none() {
+                schema = Some(b.schema());
+                sink = Some(tote_core::sink::ObjectSink::create(
+                    &processed,
+                    &key,
+                    b.schema(),
+                    LandingFormat::Parquet,
+                )?);
+            }
+            rows += b.num_rows() as u64;
+            sink.as_mut().expect("created above").write(&b).await?;
         }
+        let (Some(sink), Some(schema)) = (sink, schema) else {
+            continue;
+        };
         let object = sink.finish().await?;
+        let findings = run_findings(&ctx, model).await?;
         fault::point("transform.after_data")?;
         let manifest = Manifest {
             batch_id: batch_id.clone(),
@@ -224,16 +253,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             written_at: chrono::Utc::now(),
             format: "parquet".to_string(),
             rows,
-            schema: schema
-                .fields()
-                .iter()
-                .map(|f| batch::ColumnSpec {
-                    name: f.name().clone(),
-                    source_type: model.name.clone(),
-                    arrow_type: f.data_type().to_string(),
-                    nullable: f.is_nullable(),
-                })
-                .collect(),
+            schema: batch::columns_of(&schema, &model.name),
             cursor: None,
             full_refresh: false,
             objects: vec![object],
@@ -320,102 +340,6 @@ async fn read_snapshot(
     batch::read_batch(store, &single).await
 }
 
-/// A table's new versions: every batch read, aligned to the newest schema, and deduplicated on
-/// `(primary key, last_updated)` (re-reads and full refreshes repeat versions).
-async fn read_changes(
-    landing: &Store,
-    table: &str,
-    manifests: &[Manifest],
-    last_known: Option<&Manifest>,
-) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let Some(newest) = manifests.last() else {
-        // No new versions: an empty table with the schema of the last batch ever committed.
-        let schema = match last_known {
-            Some(m) => batch::schema_of(m).map_err(|e| Error::new(ErrorKind::BadBatch, e))?,
-            None => empty_schema(table),
-        };
-        return Ok((Arc::new(schema), Vec::new()));
-    };
-    let schema = Arc::new(batch::schema_of(newest).map_err(|e| Error::new(ErrorKind::BadBatch, e))?);
-    let pk = primary_key(table);
-    let mut seen: HashSet<(i64, i64)> = HashSet::new();
-    let mut out = Vec::new();
-    for manifest in manifests {
-        for b in batch::read_batch(landing, manifest).await? {
-            let b = align(&b, &schema)?;
-            let keys = row_keys(&b, &pk)?;
-            let mask: BooleanArray = keys.iter().map(|k| Some(seen.insert(*k))).collect();
-            let kept = arrow::compute::filter_record_batch(&b, &mask).map_err(internal)?;
-            if kept.num_rows() > 0 {
-                out.push(kept);
-            }
-        }
-    }
-    Ok((schema, out))
-}
-
-/// A placeholder schema for a table never ingested: its key and timestamps only. Models that
-/// name its other columns fail, naming the model, until the table has been ingested once.
-fn empty_schema(table: &str) -> Schema {
-    use arrow::datatypes::TimeUnit;
-    Schema::new(vec![
-        Field::new(primary_key(table), DataType::Int32, false),
-        Field::new(
-            "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-        Field::new(
-            "last_updated",
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-    ])
-}
-
-/// `(primary key, last_updated µs)` of each row.
-fn row_keys(b: &RecordBatch, pk: &str) -> Result<Vec<(i64, i64)>> {
-    let ids = b.column_by_name(pk).ok_or_else(|| bad_column(pk))?;
-    let ids = arrow::compute::cast(ids, &DataType::Int64).map_err(internal)?;
-    let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
-    let lus = b
-        .column_by_name("last_updated")
-        .ok_or_else(|| bad_column("last_updated"))?;
-    let lus = lus.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-    Ok((0..b.num_rows()).map(|i| (ids.value(i), lus.value(i))).collect())
-}
-
-fn bad_column(name: &str) -> Error {
-    Error::new(
-        ErrorKind::BadBatch,
-        format!("a landing batch has no `{name}` column"),
-    )
-}
-
-/// Casts `b` to `schema`: columns it lacks (added later in the source) become NULL.
-fn align(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    if b.schema() == *schema {
-        return Ok(b.clone());
-    }
-    let columns: Vec<ArrayRef> = schema
-        .fields()
-        .iter()
-        .map(|f| match b.column_by_name(f.name()) {
-            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
-            Some(c) => arrow::compute::cast(c, f.data_type()).map_err(internal),
-            None => Ok(arrow::array::new_null_array(f.data_type(), b.num_rows())),
-        })
-        .collect::<Result<_>>()?;
-    let relaxed = Arc::new(Schema::new(
-        schema
-            .fields()
-            .iter()
-            .map(|f| f.as_ref().clone().with_nullable(true))
-            .collect::<Vec<_>>(),
-    ));
-    RecordBatch::try_new(relaxed, columns).map_err(internal)
-}
-
 fn schema_of_batches(batches: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
     batches
         .first()
@@ -462,14 +386,6 @@ fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<Re
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| model_error(name, e))?;
     Ok(())
-}
-
-async fn run_model(ctx: &SessionContext, model: &models::Model) -> Result<Vec<RecordBatch>> {
-    let df = ctx
-        .sql(&model.sql)
-        .await
-        .map_err(|e| model_error(&model.name, e))?;
-    df.collect().await.map_err(|e| model_error(&model.name, e))
 }
 
 /// Runs a model's findings query: every row with affected rows is a finding, also logged.

@@ -38,13 +38,7 @@ impl Fixture {
     /// A small simulated ToteSys ending on a Monday morning.
     pub async fn seeded() -> Fixture {
         let f = Fixture::empty().await;
-        let options = tote_sim::SeedOptions {
-            scale: 0.3,
-            days: 30,
-            seed: 11,
-            end: NaiveDateTime::parse_from_str("2024-03-04 08:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
-            replace: false,
-        };
+        let options = tote_sim::SeedOptions::fixture(0.3, 30, 11);
         tote_sim::seed(f.db.url(), &options).await.expect("seed");
         f
     }

@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::NaiveDateTime;
 use tokio_postgres::Client;
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
@@ -29,13 +28,7 @@ impl Chain {
     pub async fn seeded() -> Chain {
         let source = test_database().await.unwrap();
         let warehouse = source.sibling().await.unwrap();
-        let options = tote_sim::SeedOptions {
-            scale: 0.5,
-            days: 45,
-            seed: 7,
-            end: NaiveDateTime::parse_from_str("2024-03-04 08:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
-            replace: false,
-        };
+        let options = tote_sim::SeedOptions::fixture(0.5, 45, 7);
         tote_sim::seed(source.url(), &options).await.unwrap();
         let client = pg::connect(source.url(), Role::Source).await.unwrap();
         Chain {

@@ -117,17 +117,7 @@ async fn commit_batch(chain: &Chain, model: &str, batch: RecordBatch) {
         written_at: chrono::Utc::now(),
         format: "parquet".into(),
         rows: batch.num_rows() as u64,
-        schema: batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| batch::ColumnSpec {
-                name: f.name().clone(),
-                source_type: String::new(),
-                arrow_type: f.data_type().to_string(),
-                nullable: f.is_nullable(),
-            })
-            .collect(),
+        schema: batch::columns_of(&batch.schema(), "test"),
         cursor: None,
         full_refresh: false,
         objects: vec![object],

@@ -26,13 +26,7 @@ struct Pipeline {
 impl Pipeline {
     async fn seeded() -> Pipeline {
         let db = test_database().await.unwrap();
-        let options = tote_sim::SeedOptions {
-            scale: 0.5,
-            days: 45,
-            seed: 3,
-            end: NaiveDateTime::parse_from_str("2024-03-04 08:00:00", "%Y-%m-%d %H:%M:%S").unwrap(),
-            replace: false,
-        };
+        let options = tote_sim::SeedOptions::fixture(0.5, 45, 3);
         tote_sim::seed(db.url(), &options).await.unwrap();
         let client = pg::connect(db.url(), Role::Source).await.unwrap();
         Pipeline {

@@ -1,0 +1,234 @@
+//! A source table's new versions for one run (`T__changes`), spilled to local disk.
+//!
+//! The first run after a full ingest sees every row of every table; holding those in memory made
+//! the transform's peak grow with the source (589 MB at scale 100). Instead, [`Changes::read`]
+//! streams the new landing batches, drops versions already seen in this run (re-reads and full
+//! refreshes repeat `(primary key, last_updated)` pairs), and appends the rest to a zstd Parquet
+//! file in a temporary directory. Models then scan that file through a DataFusion
+//! [`StreamingTable`], one bounded record batch at a time, as often as they name it. In Lambda
+//! the directory is `/tmp` (ephemeral storage, 512 MB by default; the stack sets more).
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, BooleanArray, RecordBatch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::catalog::TableProvider;
+use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::PartitionStream;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use tote_core::batch::{self, Manifest};
+use tote_core::store::Store;
+use tote_core::tables::primary_key;
+use tote_core::{Error, ErrorKind, Result};
+
+/// Rows per record batch when a spill file is read back, and per row group when it is written.
+const SPILL_BATCH_ROWS: usize = 32 * 1024;
+
+/// One table's new versions in this run.
+#[derive(Debug)]
+pub struct Changes {
+    /// Their schema: the newest landing batch's, every column nullable (older batches lack
+    /// columns added since, which read as NULL).
+    pub schema: SchemaRef,
+    /// How many versions.
+    pub rows: u64,
+    /// The spill file, when there is at least one row.
+    file: Option<PathBuf>,
+}
+
+impl Changes {
+    /// Reads the new versions of `table` from its landing batches `manifests` (in commit order),
+    /// spilling them to a file in `dir`. With no batch, an empty table with the schema of the
+    /// last batch ever committed (`last_known`), or a placeholder for a table never ingested.
+    pub async fn read(
+        landing: &Store,
+        table: &str,
+        manifests: &[Manifest],
+        last_known: Option<&Manifest>,
+        dir: &Path,
+    ) -> Result<Changes> {
+        let Some(newest) = manifests.last() else {
+            let schema = match last_known {
+                Some(m) => batch::schema_of(m).map_err(|e| Error::new(ErrorKind::BadBatch, e))?,
+                None => empty_schema(table),
+            };
+            return Ok(Changes {
+                schema: Arc::new(relaxed(&schema)),
+                rows: 0,
+                file: None,
+            });
+        };
+        let newest = batch::schema_of(newest).map_err(|e| Error::new(ErrorKind::BadBatch, e))?;
+        let schema = Arc::new(relaxed(&newest));
+        let pk = primary_key(table);
+        let path = dir.join(format!("{table}.parquet"));
+        let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(internal)?))
+            .set_max_row_group_row_count(Some(SPILL_BATCH_ROWS))
+            .build();
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(internal)?;
+        let mut seen: HashSet<(i64, i64)> = HashSet::new();
+        let mut rows = 0u64;
+        for manifest in manifests {
+            for object in &manifest.objects {
+                let bytes = batch::read_object(landing, manifest, object).await?;
+                for b in batch::object_batches(landing, manifest, object, bytes)? {
+                    let b = align(&b?, &schema)?;
+                    let keys = row_keys(&b, &pk)?;
+                    let mask: BooleanArray = keys.iter().map(|k| Some(seen.insert(*k))).collect();
+                    let kept = arrow::compute::filter_record_batch(&b, &mask).map_err(internal)?;
+                    rows += kept.num_rows() as u64;
+                    writer.write(&kept).map_err(internal)?;
+                }
+            }
+        }
+        writer.close().map_err(internal)?;
+        Ok(Changes {
+            schema,
+            rows,
+            file: (rows > 0).then_some(path),
+        })
+    }
+
+    /// Every version in memory: only for the small tables whose current state is kept.
+    pub fn batches(&self) -> Result<Vec<RecordBatch>> {
+        let Some(path) = &self.file else {
+            return Ok(Vec::new());
+        };
+        open(path)?.map(|b| b.map_err(internal)).collect()
+    }
+
+    /// The versions as a table a model can scan (any number of times), streaming from disk.
+    pub fn table(&self) -> Result<Arc<dyn TableProvider>> {
+        let Some(path) = &self.file else {
+            let empty = MemTable::try_new(self.schema.clone(), vec![vec![]]).map_err(internal)?;
+            return Ok(Arc::new(empty));
+        };
+        let partition: Arc<dyn PartitionStream> = Arc::new(SpillPartition {
+            schema: self.schema.clone(),
+            path: path.clone(),
+        });
+        let table = StreamingTable::try_new(self.schema.clone(), vec![partition]).map_err(internal)?;
+        Ok(Arc::new(table))
+    }
+}
+
+/// One spill file as a DataFusion partition: each scan opens it afresh.
+#[derive(Debug)]
+struct SpillPartition {
+    schema: SchemaRef,
+    path: PathBuf,
+}
+
+impl PartitionStream for SpillPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let batches: Box<dyn Iterator<Item = datafusion::error::Result<RecordBatch>> + Send> =
+            match open(&self.path) {
+                Ok(reader) => {
+                    Box::new(reader.map(|b| b.map_err(|e| DataFusionError::ArrowError(Box::new(e), None))))
+                }
+                Err(e) => Box::new(std::iter::once(Err(DataFusionError::External(Box::new(e))))),
+            };
+        Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            futures_util::stream::iter(batches),
+        ))
+    }
+}
+
+fn open(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+    let file = File::open(path).map_err(|e| spill_error(path, e))?;
+    ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.with_batch_size(SPILL_BATCH_ROWS).build())
+        .map_err(internal)
+}
+
+fn spill_error(path: &Path, e: std::io::Error) -> Error {
+    Error::internal(format!(
+        "cannot write the transform's spill file {}: {e}; the transform needs local disk (TMPDIR) \
+         about the size of the new landing batches",
+        path.display()
+    ))
+}
+
+/// `schema` with every field nullable.
+fn relaxed(schema: &Schema) -> Schema {
+    Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// Casts `b` to `schema` (relaxed): columns it lacks (added later in the source) become NULL.
+pub(crate) fn align(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| match b.column_by_name(f.name()) {
+            Some(c) if c.data_type() == f.data_type() => Ok(c.clone()),
+            Some(c) => arrow::compute::cast(c, f.data_type()).map_err(internal),
+            None => Ok(arrow::array::new_null_array(f.data_type(), b.num_rows())),
+        })
+        .collect::<Result<Vec<_>>>()?;
+    RecordBatch::try_new(schema.clone(), columns).map_err(internal)
+}
+
+/// A placeholder schema for a table never ingested: its key and timestamps only. Models that
+/// name its other columns fail, naming the model, until the table has been ingested once.
+fn empty_schema(table: &str) -> Schema {
+    use arrow::datatypes::TimeUnit;
+    Schema::new(vec![
+        Field::new(primary_key(table), DataType::Int32, false),
+        Field::new(
+            "created_at",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new(
+            "last_updated",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+    ])
+}
+
+/// `(primary key, last_updated µs)` of each row.
+fn row_keys(b: &RecordBatch, pk: &str) -> Result<Vec<(i64, i64)>> {
+    let ids = b.column_by_name(pk).ok_or_else(|| bad_column(pk))?;
+    let ids = arrow::compute::cast(ids, &DataType::Int64).map_err(internal)?;
+    let ids = ids.as_primitive::<arrow::datatypes::Int64Type>();
+    let lus = b
+        .column_by_name("last_updated")
+        .ok_or_else(|| bad_column("last_updated"))?;
+    let lus = lus.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+    Ok((0..b.num_rows()).map(|i| (ids.value(i), lus.value(i))).collect())
+}
+
+fn bad_column(name: &str) -> Error {
+    Error::new(
+        ErrorKind::BadBatch,
+        format!("a landing batch has no `{name}` column"),
+    )
+}
+
+fn internal<E: std::fmt::Display>(e: E) -> Error {
+    Error::internal(e.to_string())
+}
