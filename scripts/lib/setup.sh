@@ -80,3 +80,20 @@ start_moto() {
     echo "moto_server did not start; see target/moto.log" >&2
     return 1
 }
+
+# cargo-lambda (`cargo lambda build`, and `cargo lambda watch`, the Lambda Runtime API emulator)
+# and zig (its cross-linker for the musl targets), from PyPI into the project's venv (target/pyenv,
+# shared with ensure_pytools). Puts the venv's bin directory first on PATH, so that `cargo lambda`
+# and `python3 -m ziglang` (how cargo-lambda finds zig) resolve there.
+ensure_lambda_tools() {
+    local venv="$ROOT/target/pyenv"
+    if [ ! -x "$venv/bin/cargo-lambda" ] || ! "$venv/bin/python" -c 'import ziglang' >/dev/null 2>&1; then
+        say "installing cargo-lambda and ziglang into $venv"
+        if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            apt_install python3-venv
+            python3 -m venv "$venv"
+        fi
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda>=1.9,<2" ziglang >&2
+    fi
+    export PATH="$venv/bin:$PATH"
+}
