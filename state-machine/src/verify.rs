@@ -12,6 +12,8 @@
 //! a `last_updated` cursor), so it is reported but is not a mismatch. `dim_date` has no source
 //! counterpart; its foreign keys already guarantee that every date a fact uses is there.
 
+use std::cmp::Ordering;
+
 use futures_util::{pin_mut, TryStreamExt};
 use serde::Serialize;
 use tokio_postgres::Client;
@@ -192,23 +194,18 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
     let mut l = next(left.try_next().await.map_err(|e| failed("source", e))?);
     let mut r = next(right.try_next().await.map_err(|e| failed("warehouse", e))?);
     loop {
+        // Which side is behind: Less = an id only the source has, Greater = only the warehouse.
         let step = match (&l, &r) {
             (None, None) => break,
-            (Some((a, _)), Some((b, _))) if a == b => 0,
-            (Some((a, _)), Some((b, _))) if a < b => -1,
-            (Some(_), None) => -1,
-            _ => 1,
+            (Some((a, _)), Some((b, _))) => a.cmp(b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
         };
-        if step <= 0 {
-            report.source_rows += 1;
-        }
-        if step >= 0 {
-            report.warehouse_rows += 1;
-        }
-        match step {
-            0 => {
-                let (id, a) = l.as_ref().expect("both sides");
-                if Some(a) == r.as_ref().map(|(_, b)| b) {
+        match (step, &l, &r) {
+            (Ordering::Equal, Some((id, a)), Some((_, b))) => {
+                report.source_rows += 1;
+                report.warehouse_rows += 1;
+                if a == b {
                     report.matching += 1;
                 } else {
                     report.differing += 1;
@@ -217,20 +214,22 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
                     }
                 }
             }
-            -1 => {
+            (Ordering::Less, Some((id, _)), _) => {
+                report.source_rows += 1;
                 report.missing += 1;
                 if report.examples.len() < SHOWN {
-                    report
-                        .examples
-                        .push(format!("id {} missing", l.as_ref().expect("source row").0));
+                    report.examples.push(format!("id {id} missing"));
                 }
             }
-            _ => report.deleted_at_source += 1,
+            _ => {
+                report.warehouse_rows += 1;
+                report.deleted_at_source += 1;
+            }
         }
-        if step <= 0 {
+        if step != Ordering::Greater {
             l = next(left.try_next().await.map_err(|e| failed("source", e))?);
         }
-        if step >= 0 {
+        if step != Ordering::Less {
             r = next(right.try_next().await.map_err(|e| failed("warehouse", e))?);
         }
     }

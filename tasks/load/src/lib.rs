@@ -541,7 +541,7 @@ async fn merge(
         Shape::Fact { version, .. } => {
             let version = version.map(quote_ident).join(", ");
             let sql = format!(
-                "INSERT INTO {table} ({column_list}) SELECT {column_list} FROM tote_stage ORDER BY tote_row \
+                "INSERT INTO {table} ({column_list}) SELECT {column_list} FROM tote_stage \
                  ON CONFLICT ({version}) DO NOTHING"
             );
             let inserted = tx.execute(&sql, &[]).await?;

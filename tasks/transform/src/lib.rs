@@ -219,27 +219,29 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             .execute_stream()
             .await
             .map_err(|e| model_error(&model.name, e))?;
-        let mut sink = None;
+        let mut output: Option<(tote_core::sink::ObjectSink, SchemaRef)> = None;
         let mut rows = 0u64;
-        let mut schema = None;
         while let Some(b) = stream.next().await {
             let b = b.map_err(|e| model_error(&model.name, e))?;
             if b.num_rows() == 0 {
                 continue;
             }
-            if sink.is_none() {
-                schema = Some(b.schema());
-                sink = Some(tote_core::sink::ObjectSink::create(
-                    &processed,
-                    &key,
+            let (sink, _) = match &mut output {
+                Some(open) => open,
+                None => output.insert((
+                    tote_core::sink::ObjectSink::create(
+                        &processed,
+                        &key,
+                        b.schema(),
+                        LandingFormat::Parquet,
+                    )?,
                     b.schema(),
-                    LandingFormat::Parquet,
-                )?);
-            }
+                )),
+            };
             rows += b.num_rows() as u64;
-            sink.as_mut().expect("created above").write(&b).await?;
+            sink.write(&b).await?;
         }
-        let (Some(sink), Some(schema)) = (sink, schema) else {
+        let Some((sink, schema)) = output else {
             continue;
         };
         let object = sink.finish().await?;
