@@ -38,6 +38,42 @@ pub const DIM_DATE: &str = "SELECT d, extract(year FROM d)::int, extract(month F
                             extract(isodow FROM d)::int, trim(to_char(d, 'Day')), trim(to_char(d, 'Month')), extract(quarter FROM d)::int \
                             FROM oracle_dates";
 
+/// Date columns of each fact row of [`FACTS`] (by position).
+pub fn fact_dates(fact: &str) -> &'static [usize] {
+    match fact {
+        "fact_payment" => &[1, 3, 11],
+        _ => &[1, 3, 11, 12],
+    }
+}
+
+/// The expected dim_date, computed by Postgres on `client`, for every date the fact rows
+/// (per fact, as [`FACTS`] yields them) reference.
+pub async fn expected_dim_date(
+    client: &Client,
+    facts: &BTreeMap<&str, BTreeSet<Vec<String>>>,
+) -> BTreeSet<Vec<String>> {
+    client
+        .batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS oracle_dates (d date PRIMARY KEY); TRUNCATE oracle_dates",
+        )
+        .await
+        .unwrap();
+    for (fact, rows) in facts {
+        for row in rows {
+            for i in fact_dates(fact) {
+                client
+                    .execute(
+                        "INSERT INTO oracle_dates VALUES ($1::text::date) ON CONFLICT DO NOTHING",
+                        &[&row[*i]],
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    as_set(pg_rows(client, DIM_DATE).await, "oracle dim_date")
+}
+
 /// A value in canonical text: numbers without trailing fractional zeros, booleans as true/false,
 /// times without trailing zero fractions, NULL as ∅.
 pub fn canonical(value: Option<&str>) -> String {

@@ -95,14 +95,6 @@ impl Pipeline {
     }
 }
 
-/// Date columns of each fact row (by position), for the oracle's dim_date.
-fn fact_dates(fact: &str) -> &'static [usize] {
-    match fact {
-        "fact_payment" => &[1, 3, 11],
-        _ => &[1, 3, 11, 12],
-    }
-}
-
 #[tokio::test]
 async fn the_star_schema_equals_the_oracle_over_several_incremental_rounds() {
     let p = Pipeline::seeded().await;
@@ -207,24 +199,7 @@ async fn the_star_schema_equals_the_oracle_over_several_incremental_rounds() {
         );
     }
     // dim_date: exactly the dates the facts reference.
-    p.client
-        .batch_execute("CREATE TEMP TABLE oracle_dates (d date PRIMARY KEY)")
-        .await
-        .unwrap();
-    for (fact, rows) in &oracle_facts {
-        for row in rows {
-            for i in fact_dates(fact) {
-                p.client
-                    .execute(
-                        "INSERT INTO oracle_dates VALUES ($1::text::date) ON CONFLICT DO NOTHING",
-                        &[&row[*i]],
-                    )
-                    .await
-                    .unwrap();
-            }
-        }
-    }
-    let expected_dates = as_set(pg_rows(&p.client, oracle::DIM_DATE).await, "oracle dim_date");
+    let expected_dates = oracle::expected_dim_date(&p.client, &oracle_facts).await;
     let actual_dates: BTreeSet<Vec<String>> = p.model_rows("dim_date").await.into_iter().collect();
     assert_eq!(actual_dates, expected_dates, "dim_date");
 
