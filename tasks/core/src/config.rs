@@ -52,6 +52,10 @@ pub struct Config {
     pub landing_format: LandingFormat,
     /// `TOTE_LOOKBACK`: how far below the high-water mark each ingest re-reads (default 10m).
     pub lookback: Duration,
+    /// `TOTE_LOAD_BULK_ROWS`: a fact batch of at least this many rows is inserted with its
+    /// foreign keys checked set-based instead of by per-row triggers (default 10000; 0 always,
+    /// a huge number never); the loader explains the trade-off.
+    pub load_bulk_rows: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -68,6 +72,7 @@ impl std::fmt::Debug for Config {
             .field("tables", &self.tables)
             .field("landing_format", &self.landing_format)
             .field("lookback", &self.lookback)
+            .field("load_bulk_rows", &self.load_bulk_rows)
             .finish()
     }
 }
@@ -107,6 +112,14 @@ impl Config {
                 ))
             })?,
         };
+        let load_bulk_rows = match get("TOTE_LOAD_BULK_ROWS") {
+            None => 10_000,
+            Some(text) => text.parse().map_err(|_| {
+                Error::config(format!(
+                    "TOTE_LOAD_BULK_ROWS={text} is not a row count; use a whole number such as 10000"
+                ))
+            })?,
+        };
         for var in ["TOTE_SOURCE_URL", "TOTE_WAREHOUSE_URL"] {
             if let Some(url) = get(var) {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -128,6 +141,7 @@ impl Config {
             tables,
             landing_format,
             lookback,
+            load_bulk_rows,
         })
     }
 

@@ -47,6 +47,12 @@ pub async fn connect(url: &str, role: Role) -> Result<Client> {
         ))
     })?;
     let mut config = config;
+    if role == Role::Warehouse && config.get_options().is_none() {
+        // The star tables live in `public` whoever connects: with the default search path a
+        // user named like an existing schema (`tote`, the ledger's) would create and read them
+        // there instead. A URL with its own `options=-c search_path=…` chooses another schema.
+        config.options("-c search_path=public");
+    }
     config.ssl_mode(match mode {
         crate::tls::TlsMode::Disable => tokio_postgres::config::SslMode::Disable,
         crate::tls::TlsMode::Prefer => tokio_postgres::config::SslMode::Prefer,

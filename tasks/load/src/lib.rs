@@ -10,7 +10,9 @@
 //!    staging table, then an upsert of the dimension (a row is rewritten only when a value
 //!    changed) or an insert of the fact versions not already present (conflict-skip on the fact's
 //!    unique `(natural id, last_updated date, last_updated time)`), then a row in
-//!    `tote.load_ledger` — all committed together, or none of it.
+//!    `tote.load_ledger` — all committed together, or none of it. A fact batch's foreign keys
+//!    are checked set-based first (`check_foreign_keys`); a large batch then skips the per-row
+//!    foreign-key triggers (`skip_row_triggers`), which otherwise dominate a first load.
 //!
 //! A batch already in the ledger is skipped, so loading twice, or retrying after a crash at any
 //! point, leaves the warehouse as one load would. Concurrent loaders serialise on an advisory
@@ -211,9 +213,14 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
         migrated,
         ..Default::default()
     };
+    let mut bulk_allowed = None;
     for model in models(request.phase) {
         let shape = shape(model).expect("models() only yields known tables");
         let columns = warehouse_columns(&client, model).await?;
+        let foreign_keys = match shape {
+            Shape::Fact { .. } => foreign_keys(&client, model).await?,
+            Shape::Dimension { .. } => ForeignKeys::default(),
+        };
         let log = CommitLog::new(processed.clone(), model);
         let after = last_loaded(&client, &log, model).await?;
         for entry in log.entries_after(after).await? {
@@ -222,6 +229,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
                 model,
                 shape,
                 columns: &columns,
+                foreign_keys: &foreign_keys,
             };
             match load_batch(
                 &mut client,
@@ -230,6 +238,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
                 &entry,
                 &manifest,
                 request.execution.as_deref(),
+                (config.load_bulk_rows, &mut bulk_allowed),
             )
             .await?
             {
@@ -317,6 +326,59 @@ struct Target<'a> {
     model: &'static str,
     shape: Shape,
     columns: &'a [WarehouseColumn],
+    foreign_keys: &'a ForeignKeys,
+}
+
+/// The single-column foreign keys of a fact table, from the catalog, which the loader checks
+/// set-based before inserting a batch.
+#[derive(Debug, Clone, Default)]
+pub struct ForeignKeys {
+    /// Each key: the referencing column and the referenced (schema-qualified, quoted) table and
+    /// column.
+    pub keys: Vec<ForeignKey>,
+    /// Whether the table also has a foreign key the set-based check does not cover (several
+    /// columns), in which case the per-row triggers always stay on.
+    pub uncovered: bool,
+}
+
+/// One single-column foreign key.
+#[derive(Debug, Clone)]
+pub struct ForeignKey {
+    /// The referencing column of the fact table.
+    pub column: String,
+    /// The referenced table's name, for messages.
+    pub ref_name: String,
+    /// The referenced table, schema-qualified and quoted.
+    pub ref_table: String,
+    /// The referenced column.
+    pub ref_column: String,
+}
+
+/// The foreign keys of warehouse table `model`, from the catalog.
+pub async fn foreign_keys(client: &Client, model: &str) -> Result<ForeignKeys> {
+    let rows = client
+        .query(
+            "SELECT cardinality(c.conkey) = 1,                     a.attname::text, rt.relname::text, rn.nspname::text, ra.attname::text              FROM pg_constraint c              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]              JOIN pg_class rt ON rt.oid = c.confrelid              JOIN pg_namespace rn ON rn.oid = rt.relnamespace              JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = c.confkey[1]              WHERE c.conrelid = to_regclass($1) AND c.contype = 'f'              ORDER BY c.conname",
+            &[&quote_ident(model)],
+        )
+        .await
+        .map_err(warehouse_error)?;
+    let mut keys = ForeignKeys::default();
+    for row in rows {
+        if !row.get::<_, bool>(0) {
+            keys.uncovered = true;
+            continue;
+        }
+        let (column, ref_name, ref_schema, ref_column): (String, String, String, String) =
+            (row.get(1), row.get(2), row.get(3), row.get(4));
+        keys.keys.push(ForeignKey {
+            column,
+            ref_table: format!("{}.{}", quote_ident(&ref_schema), quote_ident(&ref_name)),
+            ref_name,
+            ref_column,
+        });
+    }
+    Ok(keys)
 }
 
 /// Loads one batch in one transaction. `None` when the ledger already has it.
@@ -327,6 +389,7 @@ async fn load_batch(
     entry: &LogEntry,
     manifest: &Manifest,
     execution: Option<&str>,
+    (bulk_rows, bulk_allowed): (u64, &mut Option<bool>),
 ) -> Result<Option<RowCounts>> {
     let started = std::time::Instant::now();
     let model = target.model;
@@ -363,9 +426,23 @@ async fn load_batch(
     let staged = copy_into_stage(&tx, store, manifest, &encoder, &column_list, &what).await?;
     fault::point("load.after_copy")?;
 
+    let bulk = match target.shape {
+        Shape::Fact { .. } => {
+            check_foreign_keys(&tx, target, &what).await?;
+            staged >= bulk_rows
+                && !target.foreign_keys.uncovered
+                && skip_row_triggers(&tx, bulk_allowed).await?
+        }
+        Shape::Dimension { .. } => false,
+    };
     let (inserted, updated) = merge(&tx, target, &columns)
         .await
         .map_err(|e| batch_error(&e, &what))?;
+    if bulk {
+        tx.batch_execute("SET LOCAL session_replication_role = DEFAULT")
+            .await
+            .map_err(warehouse_error)?;
+    }
     let counts = RowCounts {
         staged,
         inserted,
@@ -493,6 +570,100 @@ async fn copy_into_stage(
         .await
         .map_err(|e| batch_error(&e, what))?;
     sink.as_mut().finish().await.map_err(|e| batch_error(&e, what))
+}
+
+/// Checks set-based that every foreign-key value of the staged facts is present in its
+/// dimension, and locks those dimension rows `FOR KEY SHARE` as the per-row triggers would, so
+/// a concurrent delete of a referenced row waits for this batch. The first missing key fails the
+/// batch with [`ErrorKind::MissingDimension`], naming table, column and key.
+async fn check_foreign_keys(tx: &Transaction<'_>, target: &Target<'_>, what: &str) -> Result<()> {
+    for key in &target.foreign_keys.keys {
+        let column = quote_ident(&key.column);
+        let (ref_table, ref_column) = (&key.ref_table, quote_ident(&key.ref_column));
+        let row = tx
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(DISTINCT {column}) FROM tote_stage), \
+                            (SELECT count(*) FROM (SELECT 1 FROM {ref_table} r \
+                                WHERE r.{ref_column} IN (SELECT {column} FROM tote_stage) \
+                                FOR KEY SHARE OF r) AS present)"
+                ),
+                &[],
+            )
+            .await
+            .map_err(warehouse_error)?;
+        let (wanted, present): (i64, i64) = (row.get(0), row.get(1));
+        if wanted == present {
+            continue;
+        }
+        let missing: String = tx
+            .query_one(
+                &format!(
+                    "SELECT s.{column}::text FROM tote_stage s WHERE s.{column} IS NOT NULL \
+                     AND NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = s.{column}) \
+                     ORDER BY s.{column} LIMIT 1"
+                ),
+                &[],
+            )
+            .await
+            .map_err(warehouse_error)?
+            .get(0);
+        return Err(Error::new(
+            ErrorKind::MissingDimension,
+            format!(
+                "{what}: a fact refers to a dimension key the warehouse does not have: insert into \
+                 \"{model}\": Key ({col})=({missing}) is not present in table \"{dim}\"; nothing of \
+                 this batch was written. Load the dimensions first (phase \"dimensions\"), or check \
+                 the transform's batches of that dimension",
+                model = target.model,
+                col = key.column,
+                dim = key.ref_name,
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Turns the per-row triggers off for the rest of the transaction, for a fact batch of at least
+/// `TOTE_LOAD_BULK_ROWS` rows once [`check_foreign_keys`] has found and locked every key. Per-row
+/// foreign-key triggers cost about 10 µs per key per row, which for a first load or a catch-up is
+/// most of the time; a small incremental batch keeps the ordinary path, so any trigger a DBA
+/// added fires (a trigger that must fire on bulk loads too needs `ENABLE ALWAYS`).
+///
+/// Only when the warehouse user may
+/// (`SET session_replication_role` needs a superuser, RDS's `rds_superuser`, or on Postgres 15+
+/// `GRANT SET ON PARAMETER session_replication_role TO <user>`). `allowed` remembers the answer
+/// for the rest of the load; without the privilege facts load through the triggers, correct but
+/// slower, and the load says so once.
+async fn skip_row_triggers(tx: &Transaction<'_>, allowed: &mut Option<bool>) -> Result<bool> {
+    if *allowed == Some(false) {
+        return Ok(false);
+    }
+    tx.batch_execute("SAVEPOINT tote_bulk")
+        .await
+        .map_err(warehouse_error)?;
+    match tx
+        .batch_execute("SET LOCAL session_replication_role = replica")
+        .await
+    {
+        Ok(()) => {
+            *allowed = Some(true);
+            Ok(true)
+        }
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT tote_bulk")
+                .await
+                .map_err(warehouse_error)?;
+            tracing::warn!(
+                "the warehouse user may not set session_replication_role, so large fact batches \
+                 load through per-row foreign-key triggers (several times slower); to allow the \
+                 set-based path, GRANT SET ON PARAMETER session_replication_role TO the user"
+            );
+            *allowed = Some(false);
+            Ok(false)
+        }
+        Err(e) => Err(warehouse_error(e)),
+    }
 }
 
 /// Merges `tote_stage` into the target table. Returns (inserted, updated).

@@ -40,17 +40,26 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
     tx.execute("SELECT pg_advisory_xact_lock($1, $2)", &[&LOCK.0, &LOCK.1])
         .await
         .map_err(warehouse_error)?;
-    tx.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS tote;
+    // Only a new warehouse needs the DDL, so a loader without CREATE rights runs against a
+    // warehouse its owner has migrated (`tote warehouse migrate`).
+    let known: bool = tx
+        .query_one("SELECT to_regclass('tote.schema_migrations') IS NOT NULL", &[])
+        .await
+        .map_err(warehouse_error)?
+        .get(0);
+    if !known {
+        tx.batch_execute(
+            "CREATE SCHEMA IF NOT EXISTS tote;
          CREATE TABLE IF NOT EXISTS tote.schema_migrations (
              version     INT PRIMARY KEY,
              name        TEXT NOT NULL,
              sha256      TEXT NOT NULL,
              applied_at  TIMESTAMPTZ NOT NULL DEFAULT now()
          );",
-    )
-    .await
-    .map_err(warehouse_error)?;
+        )
+        .await
+        .map_err(warehouse_error)?;
+    }
     let applied = tx
         .query(
             "SELECT version, name, sha256 FROM tote.schema_migrations ORDER BY version",

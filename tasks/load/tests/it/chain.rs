@@ -54,6 +54,54 @@ async fn the_warehouse_equals_the_oracle_over_several_incremental_rounds() {
     assert_eq!(chain.warehouse_counts().await, before);
 }
 
+/// Every fact batch through the set-based path (`TOTE_LOAD_BULK_ROWS=0`): first as the
+/// superuser, which may switch the per-row triggers off, then as a plain user who may not, which
+/// falls back to the triggers. Both leave the warehouse equal to the oracle, and a missing key is
+/// still refused.
+#[tokio::test]
+async fn the_set_based_foreign_key_path_equals_the_oracle_with_and_without_the_privilege() {
+    let mut chain = Chain::seeded().await;
+    chain.load_bulk_rows = Some(0);
+    chain.ingest_and_transform().await;
+    let missing = chain
+        .load(Phase::Facts)
+        .await
+        .expect_err("facts before dimensions");
+    assert_eq!(
+        missing.kind(),
+        tote_core::ErrorKind::MissingDimension,
+        "{missing}"
+    );
+    chain.load(Phase::All).await.unwrap();
+    chain
+        .assert_warehouse_equals_oracle("bulk, as the superuser")
+        .await;
+
+    // A login that owns nothing and may not set session_replication_role (roles are
+    // cluster-wide: the name carries the test database's).
+    let base = chain.warehouse.url();
+    let role = format!("loader_{}", &base[base.rfind('/').unwrap() + 1..]);
+    let client = chain.warehouse_client().await;
+    client
+        .batch_execute(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD 'loader-secret'; \
+             GRANT USAGE ON SCHEMA public, tote TO {role}; \
+             GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public, tote TO {role}; \
+             GRANT USAGE ON ALL SEQUENCES IN SCHEMA public, tote TO {role}"
+        ))
+        .await
+        .unwrap();
+    let at = base.find('@').expect("the test URL has credentials");
+    let url = format!("postgres://{role}:loader-secret{}", &base[at..]);
+    chain.play(1).await;
+    chain.ingest_and_transform().await;
+    let facts = chain.load_as(&url, Phase::All).await.unwrap();
+    assert!(facts.rows["fact_sales_order"].inserted > 0, "{facts:?}");
+    chain
+        .assert_warehouse_equals_oracle("bulk, as a plain user")
+        .await;
+}
+
 #[tokio::test]
 async fn two_loads_at_once_load_each_batch_once() {
     let mut chain = Chain::seeded().await;

@@ -22,6 +22,8 @@ pub struct Chain {
     pub home: tempfile::TempDir,
     /// Every fact version the source has shown to an ingest, per fact table.
     pub oracle_facts: BTreeMap<&'static str, BTreeSet<Vec<String>>>,
+    /// `TOTE_LOAD_BULK_ROWS` for this chain's loads (the default when `None`).
+    pub load_bulk_rows: Option<u64>,
 }
 
 impl Chain {
@@ -39,6 +41,7 @@ impl Chain {
             processed: tempfile::tempdir().unwrap(),
             home: tempfile::tempdir().unwrap(),
             oracle_facts: BTreeMap::new(),
+            load_bulk_rows: None,
         }
     }
 
@@ -47,7 +50,7 @@ impl Chain {
     }
 
     pub fn config_with_warehouse(&self, url: &str) -> Config {
-        let vars: HashMap<&str, String> = [
+        let mut vars: HashMap<&str, String> = [
             ("TOTE_SOURCE_URL", self.source.url().to_string()),
             ("TOTE_WAREHOUSE_URL", url.to_string()),
             ("TOTE_LANDING", self.landing.path().display().to_string()),
@@ -55,6 +58,9 @@ impl Chain {
             ("TOTE_HOME", self.home.path().display().to_string()),
         ]
         .into();
+        if let Some(rows) = self.load_bulk_rows {
+            vars.insert("TOTE_LOAD_BULK_ROWS", rows.to_string());
+        }
         Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
     }
 
@@ -94,8 +100,13 @@ impl Chain {
     }
 
     pub async fn load(&self, phase: Phase) -> tote_core::Result<LoadResponse> {
+        self.load_as(self.warehouse.url(), phase).await
+    }
+
+    /// Loads as the warehouse user of `url`.
+    pub async fn load_as(&self, url: &str, phase: Phase) -> tote_core::Result<LoadResponse> {
         tote_load::load(
-            &self.config(),
+            &self.config_with_warehouse(url),
             &LoadRequest {
                 execution: Some("test".into()),
                 phase,
