@@ -10,6 +10,7 @@ mod it {
     #[allow(dead_code)]
     pub mod oracle;
 
+    mod aws;
     mod cli;
     mod pipeline;
 }

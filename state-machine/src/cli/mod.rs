@@ -1,5 +1,6 @@
 //! Command-line parsing and dispatch for `tote`.
 
+mod aws;
 mod demo;
 mod postgres;
 mod run;
@@ -43,6 +44,9 @@ enum Command {
     /// The warehouse schema.
     #[command(subcommand)]
     Warehouse(stages::WarehouseCommand),
+    /// The deployed state machine (after `cdk deploy`): start, describe, list, redrive.
+    #[command(subcommand)]
+    Aws(aws::AwsCommand),
     /// A private Postgres server for trying tote (and for its tests).
     #[command(subcommand)]
     Postgres(postgres::PostgresCommand),
@@ -69,6 +73,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Sim(cmd) => sim::run(cmd).await,
         Command::Postgres(cmd) => postgres::run(cmd).await,
+        Command::Aws(cmd) => aws::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Executions(cmd) => run::executions(cmd).await,
         Command::Verify(args) => stages::verify(args).await,

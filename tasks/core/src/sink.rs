@@ -178,6 +178,71 @@ impl ObjectSink {
     }
 }
 
+/// An [`ObjectSink`] driven by a task of its own: encoding, compression, hashing and upload
+/// overlap with whatever produces the batches (decoding a COPY stream), on another core.
+/// At most [`BackgroundSink::QUEUE`] batches wait between the two, so memory stays bounded.
+///
+/// Dropped without [`finish`](BackgroundSink::finish) (the producer failed), the task is
+/// aborted and the object never appears, as with a dropped [`ObjectSink`].
+pub struct BackgroundSink {
+    queue: Option<tokio::sync::mpsc::Sender<RecordBatch>>,
+    task: Option<tokio::task::JoinHandle<Result<ObjectEntry>>>,
+}
+
+impl BackgroundSink {
+    /// Batches that may wait for the writer.
+    pub const QUEUE: usize = 2;
+
+    /// Moves `sink` onto a task of its own.
+    pub fn spawn(mut sink: ObjectSink) -> BackgroundSink {
+        let (queue, mut batches) = tokio::sync::mpsc::channel::<RecordBatch>(Self::QUEUE);
+        let task = tokio::spawn(async move {
+            while let Some(batch) = batches.recv().await {
+                sink.write(&batch).await?;
+            }
+            sink.finish().await
+        });
+        BackgroundSink {
+            queue: Some(queue),
+            task: Some(task),
+        }
+    }
+
+    /// Queues a record batch, waiting while the queue is full.
+    pub async fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        let queue = self.queue.as_ref().expect("not finished");
+        if queue.send(batch).await.is_err() {
+            // The writer stopped early: its error says why.
+            self.queue = None;
+            return match self.join().await {
+                Err(e) => Err(e),
+                Ok(_) => Err(Error::internal("the object writer stopped before its last batch")),
+            };
+        }
+        Ok(())
+    }
+
+    /// Writes what is queued and finishes the object; it exists in the store only after this.
+    pub async fn finish(mut self) -> Result<ObjectEntry> {
+        self.queue = None;
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<ObjectEntry> {
+        let task = self.task.take().expect("joined once");
+        task.await
+            .map_err(|e| Error::internal(format!("the object writer task failed: {e}")))?
+    }
+}
+
+impl Drop for BackgroundSink {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
 fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }

@@ -304,7 +304,7 @@ async fn ingest_once(
     let stream = tx.copy_out(&sql).await.map_err(err)?;
     futures_util::pin_mut!(stream);
     let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
-    let mut sink: Option<tote_core::sink::ObjectSink> = None;
+    let mut sink: Option<tote_core::sink::BackgroundSink> = None;
     let (mut rows_read, mut rows_new) = (0u64, 0u64);
     loop {
         let chunk = stream.next().await;
@@ -322,14 +322,16 @@ async fn ingest_once(
             if fresh.num_rows() > 0 {
                 rows_new += fresh.num_rows() as u64;
                 if sink.is_none() {
-                    sink = Some(tote_core::sink::ObjectSink::create(
-                        landing,
-                        &key,
-                        layout.schema.clone(),
-                        config.landing_format,
-                    )?);
+                    sink = Some(tote_core::sink::BackgroundSink::spawn(
+                        tote_core::sink::ObjectSink::create(
+                            landing,
+                            &key,
+                            layout.schema.clone(),
+                            config.landing_format,
+                        )?,
+                    ));
                 }
-                sink.as_mut().expect("sink created").write(&fresh).await?;
+                sink.as_mut().expect("sink created").write(fresh).await?;
             }
         }
         if done {

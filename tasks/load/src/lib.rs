@@ -6,13 +6,13 @@
 //! 2. for each model of the requested [`Phase`] (dimensions before facts, in
 //!    [`WAREHOUSE_TABLES`] order), finds the committed processed batches after the last one the
 //!    ledger records, and loads them in commit order, so a run that failed earlier is caught up;
-//! 3. loads each batch in **one transaction**: binary COPY ([`copy_binary`]) into a temporary
-//!    staging table, then an upsert of the dimension (a row is rewritten only when a value
-//!    changed) or an insert of the fact versions not already present (conflict-skip on the fact's
-//!    unique `(natural id, last_updated date, last_updated time)`), then a row in
-//!    `tote.load_ledger` — all committed together, or none of it. A fact batch's foreign keys
-//!    are checked set-based first (`check_foreign_keys`); a large batch then skips the per-row
-//!    foreign-key triggers (`skip_row_triggers`), which otherwise dominate a first load.
+//! 3. loads each batch in **one transaction**, with binary COPY ([`copy_binary`]): a dimension
+//!    through a temporary staging table and an upsert that rewrites a row only when a value
+//!    changed; a fact straight into its table (falling back to staging and a conflict-skip on
+//!    the fact's unique `(natural id, last_updated date, last_updated time)` when a version is
+//!    already there); then a row in `tote.load_ledger` — all committed together, or none of it.
+//!    A large fact batch has its foreign keys checked set-based ([`keys`]) instead of by the
+//!    per-row triggers, which otherwise dominate a first load.
 //!
 //! A batch already in the ledger is skipped, so loading twice, or retrying after a crash at any
 //! point, leaves the warehouse as one load would. Concurrent loaders serialise on an advisory
@@ -22,6 +22,7 @@
 //! and are always quoted; values only travel as parameters or COPY data.
 
 pub mod copy_binary;
+pub mod keys;
 pub mod migrations;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
 use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
+use crate::keys::{ForeignKeys, KeyCollector};
 
 /// The warehouse tables, dimensions first (facts reference them through foreign keys).
 pub use tote_core::tables::WAREHOUSE_TABLES;
@@ -213,12 +215,15 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
         migrated,
         ..Default::default()
     };
-    let mut bulk_allowed = None;
+    let mut bulk = Bulk {
+        rows: config.load_bulk_rows,
+        allowed: None,
+    };
     for model in models(request.phase) {
         let shape = shape(model).expect("models() only yields known tables");
         let columns = warehouse_columns(&client, model).await?;
         let foreign_keys = match shape {
-            Shape::Fact { .. } => foreign_keys(&client, model).await?,
+            Shape::Fact { .. } => ForeignKeys::of(&client, model).await?,
             Shape::Dimension { .. } => ForeignKeys::default(),
         };
         let log = CommitLog::new(processed.clone(), model);
@@ -238,7 +243,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
                 &entry,
                 &manifest,
                 request.execution.as_deref(),
-                (config.load_bulk_rows, &mut bulk_allowed),
+                &mut bulk,
             )
             .await?
             {
@@ -329,56 +334,12 @@ struct Target<'a> {
     foreign_keys: &'a ForeignKeys,
 }
 
-/// The single-column foreign keys of a fact table, from the catalog, which the loader checks
-/// set-based before inserting a batch.
-#[derive(Debug, Clone, Default)]
-pub struct ForeignKeys {
-    /// Each key: the referencing column and the referenced (schema-qualified, quoted) table and
-    /// column.
-    pub keys: Vec<ForeignKey>,
-    /// Whether the table also has a foreign key the set-based check does not cover (several
-    /// columns), in which case the per-row triggers always stay on.
-    pub uncovered: bool,
-}
-
-/// One single-column foreign key.
-#[derive(Debug, Clone)]
-pub struct ForeignKey {
-    /// The referencing column of the fact table.
-    pub column: String,
-    /// The referenced table's name, for messages.
-    pub ref_name: String,
-    /// The referenced table, schema-qualified and quoted.
-    pub ref_table: String,
-    /// The referenced column.
-    pub ref_column: String,
-}
-
-/// The foreign keys of warehouse table `model`, from the catalog.
-pub async fn foreign_keys(client: &Client, model: &str) -> Result<ForeignKeys> {
-    let rows = client
-        .query(
-            "SELECT cardinality(c.conkey) = 1,                     a.attname::text, rt.relname::text, rn.nspname::text, ra.attname::text              FROM pg_constraint c              JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]              JOIN pg_class rt ON rt.oid = c.confrelid              JOIN pg_namespace rn ON rn.oid = rt.relnamespace              JOIN pg_attribute ra ON ra.attrelid = c.confrelid AND ra.attnum = c.confkey[1]              WHERE c.conrelid = to_regclass($1) AND c.contype = 'f'              ORDER BY c.conname",
-            &[&quote_ident(model)],
-        )
-        .await
-        .map_err(warehouse_error)?;
-    let mut keys = ForeignKeys::default();
-    for row in rows {
-        if !row.get::<_, bool>(0) {
-            keys.uncovered = true;
-            continue;
-        }
-        let (column, ref_name, ref_schema, ref_column): (String, String, String, String) =
-            (row.get(1), row.get(2), row.get(3), row.get(4));
-        keys.keys.push(ForeignKey {
-            column,
-            ref_table: format!("{}.{}", quote_ident(&ref_schema), quote_ident(&ref_name)),
-            ref_name,
-            ref_column,
-        });
-    }
-    Ok(keys)
+/// How a fact batch's foreign keys are enforced, decided per batch by [`load_facts`].
+struct Bulk {
+    /// `TOTE_LOAD_BULK_ROWS`.
+    rows: u64,
+    /// Whether the warehouse user may skip the per-row triggers (known after the first try).
+    allowed: Option<bool>,
 }
 
 /// Loads one batch in one transaction. `None` when the ledger already has it.
@@ -389,13 +350,18 @@ async fn load_batch(
     entry: &LogEntry,
     manifest: &Manifest,
     execution: Option<&str>,
-    (bulk_rows, bulk_allowed): (u64, &mut Option<bool>),
+    bulk: &mut Bulk,
 ) -> Result<Option<RowCounts>> {
     let started = std::time::Instant::now();
-    let model = target.model;
-    let what = format!("{model} batch {} (seq {})", entry.batch_id, entry.seq);
+    let what = format!("{} batch {} (seq {})", target.model, entry.batch_id, entry.seq);
     let (encoder, columns) = plan_columns(target, manifest, &what)?;
-    let column_list = columns.join(", ");
+    let batch = Batch {
+        store,
+        manifest,
+        encoder: &encoder,
+        columns: &columns,
+        what: &what,
+    };
 
     let tx = client.transaction().await.map_err(warehouse_error)?;
     tx.execute(
@@ -415,40 +381,9 @@ async fn load_batch(
         return Ok(None);
     }
 
-    let table = quote_ident(model);
-    tx.batch_execute(&format!(
-        "CREATE TEMP TABLE tote_stage ON COMMIT DROP AS SELECT {column_list} FROM {table} WITH NO DATA; \
-         ALTER TABLE tote_stage ADD COLUMN tote_row BIGINT GENERATED ALWAYS AS IDENTITY"
-    ))
-    .await
-    .map_err(warehouse_error)?;
-
-    let staged = copy_into_stage(&tx, store, manifest, &encoder, &column_list, &what).await?;
-    fault::point("load.after_copy")?;
-
-    let bulk = match target.shape {
-        Shape::Fact { .. } => {
-            check_foreign_keys(&tx, target, &what).await?;
-            staged >= bulk_rows
-                && !target.foreign_keys.uncovered
-                && skip_row_triggers(&tx, bulk_allowed).await?
-        }
-        Shape::Dimension { .. } => false,
-    };
-    let (inserted, updated) = merge(&tx, target, &columns)
-        .await
-        .map_err(|e| batch_error(&e, &what))?;
-    if bulk {
-        tx.batch_execute("SET LOCAL session_replication_role = DEFAULT")
-            .await
-            .map_err(warehouse_error)?;
-    }
-    let counts = RowCounts {
-        staged,
-        inserted,
-        updated,
-        skipped: staged - inserted - updated,
-        millis: 0,
+    let counts = match target.shape {
+        Shape::Dimension { .. } => stage_and_merge(&tx, target, &batch, None).await?,
+        Shape::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
     };
     tx.execute(
         "INSERT INTO tote.load_ledger \
@@ -456,7 +391,7 @@ async fn load_batch(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         &[
             &entry.batch_id,
-            &model,
+            &target.model,
             &(entry.seq as i64),
             &(counts.staged as i64),
             &(counts.inserted as i64),
@@ -474,6 +409,115 @@ async fn load_batch(
         millis: started.elapsed().as_millis() as u64,
         ..counts
     }))
+}
+
+/// One processed batch on its way into a warehouse table.
+struct Batch<'a> {
+    store: &'a Store,
+    manifest: &'a Manifest,
+    encoder: &'a RowEncoder,
+    /// The quoted warehouse columns, in the batch's column order.
+    columns: &'a [String],
+    /// "model batch id (seq n)", for messages.
+    what: &'a str,
+}
+
+/// Loads a fact batch. Fact versions are new in the common case, so the batch is copied
+/// straight into the fact table (COPY's multi-row inserts, no staging copy), inside a
+/// savepoint. If a version is already present (a re-read version, a batch repeating one), the
+/// COPY stops on the unique version key, the savepoint is rolled back, and the batch goes
+/// through staging with a conflict-skip instead.
+///
+/// Foreign keys: a batch of at least `TOTE_LOAD_BULK_ROWS` rows skips the per-row triggers when
+/// the user may ([`skip_row_triggers`]) and has its keys checked set-based instead
+/// ([`KeyCollector`]); a smaller batch keeps the triggers, so any trigger a DBA added fires.
+async fn load_facts(
+    tx: &Transaction<'_>,
+    target: &Target<'_>,
+    batch: &Batch<'_>,
+    bulk: &mut Bulk,
+) -> Result<RowCounts> {
+    let schema = batch::schema_of(batch.manifest)
+        .map_err(|e| Error::new(ErrorKind::BadBatch, format!("{}: {e}", batch.what)))?;
+    let collector = KeyCollector::new(target.foreign_keys, &schema);
+    let set_based = collector.is_some()
+        && batch.manifest.rows >= bulk.rows
+        && skip_row_triggers(tx, &mut bulk.allowed).await?;
+    let mut keys = collector.filter(|_| set_based);
+
+    tx.batch_execute("SAVEPOINT tote_direct")
+        .await
+        .map_err(warehouse_error)?;
+    let table = quote_ident(target.model);
+    let counts = match copy_rows(tx, batch, &table, keys.as_mut()).await {
+        Ok(staged) => {
+            fault::point("load.after_copy")?;
+            if let Some(keys) = &keys {
+                keys.check(tx, target.model, batch.what).await?;
+            }
+            RowCounts {
+                staged,
+                inserted: staged,
+                ..Default::default()
+            }
+        }
+        Err(CopyFailure::Db(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT tote_direct")
+                .await
+                .map_err(warehouse_error)?;
+            tracing::info!(
+                batch = batch.what,
+                "some versions are already loaded: merging through staging"
+            );
+            let mut keys = KeyCollector::new(target.foreign_keys, &schema).filter(|_| set_based);
+            stage_and_merge(tx, target, batch, keys.as_mut()).await?
+        }
+        Err(CopyFailure::Db(e)) => return Err(batch_error(&e, batch.what)),
+        Err(CopyFailure::Tote(e)) => return Err(e),
+    };
+    if set_based {
+        tx.batch_execute("SET LOCAL session_replication_role = DEFAULT")
+            .await
+            .map_err(warehouse_error)?;
+    }
+    Ok(counts)
+}
+
+/// Copies the batch into a temporary staging table, then merges it into the target: a
+/// dimension upsert, or a fact insert that skips versions already present.
+async fn stage_and_merge(
+    tx: &Transaction<'_>,
+    target: &Target<'_>,
+    batch: &Batch<'_>,
+    mut keys: Option<&mut KeyCollector<'_>>,
+) -> Result<RowCounts> {
+    let column_list = batch.columns.join(", ");
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE tote_stage ON COMMIT DROP AS SELECT {column_list} FROM {} WITH NO DATA; \
+         ALTER TABLE tote_stage ADD COLUMN tote_row BIGINT GENERATED ALWAYS AS IDENTITY",
+        quote_ident(target.model)
+    ))
+    .await
+    .map_err(warehouse_error)?;
+    let staged = match copy_rows(tx, batch, "tote_stage", keys.as_deref_mut()).await {
+        Ok(staged) => staged,
+        Err(CopyFailure::Db(e)) => return Err(batch_error(&e, batch.what)),
+        Err(CopyFailure::Tote(e)) => return Err(e),
+    };
+    fault::point("load.after_copy")?;
+    if let Some(keys) = keys {
+        keys.check(tx, target.model, batch.what).await?;
+    }
+    let (inserted, updated) = merge(tx, target, batch.columns)
+        .await
+        .map_err(|e| batch_error(&e, batch.what))?;
+    Ok(RowCounts {
+        staged,
+        inserted,
+        updated,
+        skipped: staged - inserted - updated,
+        millis: 0,
+    })
 }
 
 /// Matches the batch's columns to the warehouse table's: the same names (the fact's record id
@@ -522,119 +566,80 @@ fn plan_columns(target: &Target<'_>, manifest: &Manifest, what: &str) -> Result<
     Ok((RowEncoder::new(encoders), names))
 }
 
-/// Streams the batch's objects into `tote_stage` with binary COPY, a bounded chunk at a time.
-async fn copy_into_stage(
+/// Why a COPY did not complete: the warehouse refused it (the caller decides what that means),
+/// or the batch itself is unreadable or unencodable.
+enum CopyFailure {
+    Db(tokio_postgres::Error),
+    Tote(Error),
+}
+
+/// Streams the batch's objects into `table` (quoted) with binary COPY, a bounded chunk at a time,
+/// showing every record batch to `keys`. Returns the rows copied.
+async fn copy_rows(
     tx: &Transaction<'_>,
-    store: &Store,
-    manifest: &Manifest,
-    encoder: &RowEncoder,
-    column_list: &str,
-    what: &str,
-) -> Result<u64> {
+    batch: &Batch<'_>,
+    table: &str,
+    mut keys: Option<&mut KeyCollector<'_>>,
+) -> std::result::Result<u64, CopyFailure> {
     let sink = tx
         .copy_in::<_, bytes::Bytes>(&format!(
-            "COPY tote_stage ({column_list}) FROM STDIN (FORMAT binary)"
+            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+            batch.columns.join(", ")
         ))
         .await
-        .map_err(warehouse_error)?;
+        .map_err(CopyFailure::Db)?;
     futures_util::pin_mut!(sink);
     let mut buf = BytesMut::with_capacity(CHUNK_BYTES + CHUNK_BYTES / 4);
     buf.extend_from_slice(copy_binary::HEADER);
+    let (store, manifest) = (batch.store, batch.manifest);
     for object in &manifest.objects {
-        let bytes = batch::read_object(store, manifest, object).await?;
-        for record_batch in batch::object_batches(store, manifest, object, bytes)? {
-            let record_batch = record_batch?;
+        let bytes = batch::read_object(store, manifest, object)
+            .await
+            .map_err(CopyFailure::Tote)?;
+        for record_batch in
+            batch::object_batches(store, manifest, object, bytes).map_err(CopyFailure::Tote)?
+        {
+            let record_batch = record_batch.map_err(CopyFailure::Tote)?;
+            if let Some(keys) = keys.as_deref_mut() {
+                keys.observe(&record_batch);
+            }
             // Encode in slices so a chunk stays near CHUNK_BYTES whatever the batch size.
             let mut offset = 0;
             while offset < record_batch.num_rows() {
                 let len = 8192.min(record_batch.num_rows() - offset);
-                encoder
+                batch
+                    .encoder
                     .encode(&record_batch.slice(offset, len), &mut buf)
                     .map_err(|e| {
-                        Error::new(
+                        CopyFailure::Tote(Error::new(
                             ErrorKind::BadBatch,
-                            format!("{what}: {}; fix the model, then re-run the transform", e.0),
-                        )
+                            format!(
+                                "{}: {}; fix the model, then re-run the transform",
+                                batch.what, e.0
+                            ),
+                        ))
                     })?;
                 offset += len;
                 if buf.len() >= CHUNK_BYTES {
-                    sink.send(buf.split().freeze())
-                        .await
-                        .map_err(|e| batch_error(&e, what))?;
+                    sink.send(buf.split().freeze()).await.map_err(CopyFailure::Db)?;
                 }
             }
         }
     }
     buf.extend_from_slice(copy_binary::TRAILER);
-    sink.send(buf.split().freeze())
-        .await
-        .map_err(|e| batch_error(&e, what))?;
-    sink.as_mut().finish().await.map_err(|e| batch_error(&e, what))
+    sink.send(buf.split().freeze()).await.map_err(CopyFailure::Db)?;
+    sink.as_mut().finish().await.map_err(CopyFailure::Db)
 }
 
-/// Checks set-based that every foreign-key value of the staged facts is present in its
-/// dimension, and locks those dimension rows `FOR KEY SHARE` as the per-row triggers would, so
-/// a concurrent delete of a referenced row waits for this batch. The first missing key fails the
-/// batch with [`ErrorKind::MissingDimension`], naming table, column and key.
-async fn check_foreign_keys(tx: &Transaction<'_>, target: &Target<'_>, what: &str) -> Result<()> {
-    for key in &target.foreign_keys.keys {
-        let column = quote_ident(&key.column);
-        let (ref_table, ref_column) = (&key.ref_table, quote_ident(&key.ref_column));
-        let row = tx
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(DISTINCT {column}) FROM tote_stage), \
-                            (SELECT count(*) FROM (SELECT 1 FROM {ref_table} r \
-                                WHERE r.{ref_column} IN (SELECT {column} FROM tote_stage) \
-                                FOR KEY SHARE OF r) AS present)"
-                ),
-                &[],
-            )
-            .await
-            .map_err(warehouse_error)?;
-        let (wanted, present): (i64, i64) = (row.get(0), row.get(1));
-        if wanted == present {
-            continue;
-        }
-        let missing: String = tx
-            .query_one(
-                &format!(
-                    "SELECT s.{column}::text FROM tote_stage s WHERE s.{column} IS NOT NULL \
-                     AND NOT EXISTS (SELECT 1 FROM {ref_table} r WHERE r.{ref_column} = s.{column}) \
-                     ORDER BY s.{column} LIMIT 1"
-                ),
-                &[],
-            )
-            .await
-            .map_err(warehouse_error)?
-            .get(0);
-        return Err(Error::new(
-            ErrorKind::MissingDimension,
-            format!(
-                "{what}: a fact refers to a dimension key the warehouse does not have: insert into \
-                 \"{model}\": Key ({col})=({missing}) is not present in table \"{dim}\"; nothing of \
-                 this batch was written. Load the dimensions first (phase \"dimensions\"), or check \
-                 the transform's batches of that dimension",
-                model = target.model,
-                col = key.column,
-                dim = key.ref_name,
-            ),
-        ));
-    }
-    Ok(())
-}
-
-/// Turns the per-row triggers off for the rest of the transaction, for a fact batch of at least
-/// `TOTE_LOAD_BULK_ROWS` rows once [`check_foreign_keys`] has found and locked every key. Per-row
-/// foreign-key triggers cost about 10 µs per key per row, which for a first load or a catch-up is
-/// most of the time; a small incremental batch keeps the ordinary path, so any trigger a DBA
-/// added fires (a trigger that must fire on bulk loads too needs `ENABLE ALWAYS`).
+/// Turns the per-row triggers off for the rest of the transaction (they are turned back on
+/// after the fact insert), so the foreign keys are checked set-based instead. Per-row
+/// foreign-key triggers cost about 10 µs per key per row, which for a first load or a catch-up
+/// is most of the time. A trigger that must fire on bulk loads too needs `ENABLE ALWAYS`.
 ///
-/// Only when the warehouse user may
-/// (`SET session_replication_role` needs a superuser, RDS's `rds_superuser`, or on Postgres 15+
-/// `GRANT SET ON PARAMETER session_replication_role TO <user>`). `allowed` remembers the answer
-/// for the rest of the load; without the privilege facts load through the triggers, correct but
-/// slower, and the load says so once.
+/// Only when the warehouse user may: `SET session_replication_role` needs a superuser, RDS's
+/// `rds_superuser`, or on Postgres 15+ `GRANT SET ON PARAMETER session_replication_role TO
+/// <user>`. `allowed` remembers the answer for the rest of the load; without the privilege facts
+/// load through the triggers, correct but slower, and the load says so once.
 async fn skip_row_triggers(tx: &Transaction<'_>, allowed: &mut Option<bool>) -> Result<bool> {
     if *allowed == Some(false) {
         return Ok(false);
