@@ -37,9 +37,6 @@ export const STATE = {
   plan: 'Plan',
   ingestTables: 'IngestTables',
   ingestTable: 'IngestTable',
-  summariseIngest: 'SummariseIngest',
-  anythingChanged: 'AnythingChanged',
-  nothingChanged: 'NothingChanged',
   transform: 'Transform',
   loadDimensions: 'LoadDimensions',
   loadFacts: 'LoadFacts',
@@ -67,9 +64,14 @@ export interface PipelineProps {
  *
  * ```
  * ReadRequest → (defaults for tables / full_refresh) → Plan → IngestTables (Map: IngestTable)
- *   → SummariseIngest → AnythingChanged? ── no ──→ NothingChanged (Succeed)
- *                                         └─ yes ─→ Transform → LoadDimensions → LoadFacts → Done (Succeed)
+ *   → Transform → LoadDimensions → LoadFacts → Done (Succeed)
  * ```
+ *
+ * Transform and load run even when no table ingested anything new. They consume every committed
+ * batch their checkpoint or ledger has not seen, so an execution that failed after its ingest (or
+ * its transform) is caught up by the next plain execution, not only by a redrive; with nothing
+ * new each is a no-op that reads only its logs. (An earlier "nothing changed → Succeed" Choice on
+ * the ingest results skipped exactly that catch-up: the fault-matrix test found it.)
  *
  * No state has a Catch (docs/redrive-and-alerts.md). After its retries a failure fails the
  * execution *at the state that failed*, so a redrive re-runs exactly that state (and only the failed
@@ -78,9 +80,8 @@ export interface PipelineProps {
  * by the EventBridge rule of `Alerts` (lib/alerts.ts) on the execution's FAILED, TIMED_OUT or
  * ABORTED status.
  *
- * The definition is plain JSONPath ASL (no JSONata, no variables) and uses only the intrinsic
- * States.ArrayContains, so that the local executor in `state-machine/` runs the exported copy
- * unchanged (scripts/export-asl).
+ * The definition is plain JSONPath ASL (no JSONata, no variables, no intrinsics), so that the
+ * local executor in `state-machine/` runs the exported copy unchanged (scripts/export-asl).
  *
  * Logging is level ALL with execution data: payloads carry names, keys and counts only, never rows
  * or credentials (docs/stage-contract.md), and at 96 executions a day of ~30 events each the cost is
@@ -154,19 +155,6 @@ export class Pipeline extends Construct {
     // so the execution, and a redrive re-runs only the failed (and not started) iterations.
     ingestTables.itemProcessor(ingestTable);
 
-    // "Nothing changed": States.ArrayContains over the wildcard projection of every iteration's
-    // `changed`. Intrinsic arguments take full JSONPath (not only reference paths) and a projection
-    // of an empty array is [], so no tables gives false. A Choice cannot do this itself: its Variable
-    // must be a reference path (no `*`), hence the Pass.
-    const summariseIngest = new sfn.Pass(this, STATE.summariseIngest, {
-      comment: 'changed = true when any table ingested a new batch.',
-      parameters: {
-        // Written out: CDK's JsonPath.arrayContains cannot render a boolean literal argument.
-        'changed.$': 'States.ArrayContains($.ingest[*].changed, true)',
-      },
-      resultPath: '$.ingest_summary',
-    });
-
     const transform = this.stageTask(STATE.transform, props.transformFunction, {
       action: 'transform',
       execution: sfn.JsonPath.executionName,
@@ -188,15 +176,10 @@ export class Pipeline extends Construct {
 
     plan
       .next(ingestTables)
-      .next(summariseIngest)
-      .next(
-        new sfn.Choice(this, STATE.anythingChanged)
-          .when(
-            sfn.Condition.booleanEquals('$.ingest_summary.changed', false),
-            new sfn.Succeed(this, STATE.nothingChanged, { comment: 'No table had new rows: nothing to transform or load.' }),
-          )
-          .otherwise(transform.next(loadDimensions).next(loadFacts).next(new sfn.Succeed(this, STATE.done))),
-      );
+      .next(transform)
+      .next(loadDimensions)
+      .next(loadFacts)
+      .next(new sfn.Succeed(this, STATE.done));
 
     this.logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
       retention: props.logRetentionDays as logs.RetentionDays,

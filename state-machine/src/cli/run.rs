@@ -250,10 +250,6 @@ fn print_outcome(record: &ExecutionRecord) {
             item["rows"].as_u64().unwrap_or(0)
         );
     }
-    if output.get("transform").is_none() {
-        println!("  nothing changed: transform and load skipped");
-        return;
-    }
     println!("  transform (rows per model)");
     for (model, rows) in output["transform"]["rows"].as_object().into_iter().flatten() {
         println!("    {model:<22}{:>10}", rows.as_u64().unwrap_or(0));

@@ -56,6 +56,10 @@ pub struct Config {
     /// foreign keys checked set-based instead of by per-row triggers (default 10000; 0 always,
     /// a huge number never); the loader explains the trade-off.
     pub load_bulk_rows: u64,
+    /// `TOTE_LOAD_KEY_VALUES`: distinct values of one foreign-key column the loader gathers
+    /// from a batch before it lets the warehouse read them back from the rows written instead
+    /// (default 100000): bounds the loader's memory whatever the batch size.
+    pub load_key_values: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -73,6 +77,7 @@ impl std::fmt::Debug for Config {
             .field("landing_format", &self.landing_format)
             .field("lookback", &self.lookback)
             .field("load_bulk_rows", &self.load_bulk_rows)
+            .field("load_key_values", &self.load_key_values)
             .finish()
     }
 }
@@ -120,6 +125,14 @@ impl Config {
                 ))
             })?,
         };
+        let load_key_values = match get("TOTE_LOAD_KEY_VALUES") {
+            None => 100_000,
+            Some(text) => text.parse().map_err(|_| {
+                Error::config(format!(
+                    "TOTE_LOAD_KEY_VALUES={text} is not a count; use a whole number such as 100000"
+                ))
+            })?,
+        };
         for var in ["TOTE_SOURCE_URL", "TOTE_WAREHOUSE_URL"] {
             if let Some(url) = get(var) {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -142,6 +155,7 @@ impl Config {
             landing_format,
             lookback,
             load_bulk_rows,
+            load_key_values,
         })
     }
 

@@ -9,6 +9,11 @@
 //! concurrent delete of a referenced row waits for the batch. A value that is missing fails the
 //! batch with `Tote.MissingDimension`, naming table, column and key.
 //!
+//! Memory stays bounded: a key column with more than `TOTE_LOAD_KEY_VALUES` (default 100,000)
+//! distinct values in one batch (`fact_payment.transaction_id`, one per row) stops being gathered in tote, and its
+//! values are read back by the warehouse from the rows the batch wrote instead (one hashed
+//! `DISTINCT` over them).
+//!
 //! Only single-column keys whose types are in [`CHECKED_TYPES`] are covered; a table with any
 //! other foreign key keeps the per-row triggers.
 
@@ -104,6 +109,19 @@ enum Values {
     Int(HashSet<i64>),
     Date(HashSet<i32>),
     Text(HashSet<String>),
+    /// More than the collector's limit: the warehouse reads them from the rows written.
+    Many,
+}
+
+impl Values {
+    fn len(&self) -> usize {
+        match self {
+            Values::Int(s) => s.len(),
+            Values::Date(s) => s.len(),
+            Values::Text(s) => s.len(),
+            Values::Many => 0,
+        }
+    }
 }
 
 /// Gathers the distinct foreign-key values of a batch while it streams to the warehouse.
@@ -111,12 +129,15 @@ enum Values {
 pub struct KeyCollector<'a> {
     /// (key, position of its column in the batch, values seen).
     keys: Vec<(&'a ForeignKey, usize, Values)>,
+    /// Distinct values gathered per column at most.
+    limit: usize,
 }
 
 impl<'a> KeyCollector<'a> {
-    /// A collector for `keys` over batches of `schema`; `None` when a key's column is missing
-    /// from the schema or of a type the collector does not read (the triggers then check).
-    pub fn new(keys: &'a ForeignKeys, schema: &Schema) -> Option<KeyCollector<'a>> {
+    /// A collector for `keys` over batches of `schema`, gathering at most `limit` distinct
+    /// values per column; `None` when a key's column is missing from the schema or of a type the
+    /// collector does not read (the triggers then check).
+    pub fn new(keys: &'a ForeignKeys, schema: &Schema, limit: usize) -> Option<KeyCollector<'a>> {
         if keys.uncovered {
             return None;
         }
@@ -131,11 +152,15 @@ impl<'a> KeyCollector<'a> {
             };
             collected.push((key, position, values));
         }
-        Some(KeyCollector { keys: collected })
+        Some(KeyCollector {
+            keys: collected,
+            limit,
+        })
     }
 
     /// Adds the foreign-key values of `batch` (NULLs refer to nothing and are skipped).
     pub fn observe(&mut self, batch: &RecordBatch) {
+        let limit = self.limit;
         for (_, position, values) in &mut self.keys {
             let array = batch.column(*position);
             match values {
@@ -156,57 +181,32 @@ impl<'a> KeyCollector<'a> {
                         }
                     }
                 }
+                Values::Many => {}
+            }
+            if values.len() > limit {
+                *values = Values::Many;
             }
         }
     }
 
     /// Checks that every value seen is present in its dimension and locks those rows
-    /// `FOR KEY SHARE`; the first missing value is a `Tote.MissingDimension` error.
-    pub async fn check(&self, tx: &Transaction<'_>, model: &str, what: &str) -> Result<()> {
+    /// `FOR KEY SHARE`; the first missing value is a `Tote.MissingDimension` error. `written`
+    /// is an SQL source of the rows the batch wrote (`tote_stage`, or the fact table with a
+    /// record-id range), from which the warehouse reads the values of a key with too many to
+    /// gather.
+    pub async fn check(
+        &self,
+        tx: &Transaction<'_>,
+        model: &str,
+        written: &Written<'_>,
+        what: &str,
+    ) -> Result<()> {
         for (key, _, values) in &self.keys {
-            let mut texts: Vec<String> = match values {
-                Values::Int(set) => set.iter().map(i64::to_string).collect(),
-                Values::Date(set) => set
-                    .iter()
-                    .map(|d| {
-                        (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-                            + chrono::Duration::days(i64::from(*d)))
-                        .to_string()
-                    })
-                    .collect(),
-                Values::Text(set) => set.iter().cloned().collect(),
+            let missing = match values {
+                Values::Many => check_in_warehouse(tx, key, written).await?,
+                values => check_values(tx, key, values).await?,
             };
-            if texts.is_empty() {
-                continue;
-            }
-            texts.sort_unstable();
-            let (table, column, ty) = (&key.ref_table, quote_ident(&key.ref_column), key.ref_type);
-            let present: i64 = tx
-                .query_one(
-                    &format!(
-                        "SELECT count(*) FROM (SELECT 1 FROM {table} r \
-                         WHERE r.{column} = ANY($1::text[]::{ty}[]) FOR KEY SHARE OF r) AS present"
-                    ),
-                    &[&texts],
-                )
-                .await
-                .map_err(warehouse_error)?
-                .get(0);
-            if present == texts.len() as i64 {
-                continue;
-            }
-            let missing: String = tx
-                .query_one(
-                    &format!(
-                        "SELECT k::text FROM unnest($1::text[]::{ty}[]) AS k \
-                         WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = k) \
-                         ORDER BY k LIMIT 1"
-                    ),
-                    &[&texts],
-                )
-                .await
-                .map_err(warehouse_error)?
-                .get(0);
+            let Some(missing) = missing else { continue };
             return Err(Error::new(
                 ErrorKind::MissingDimension,
                 format!(
@@ -221,4 +221,120 @@ impl<'a> KeyCollector<'a> {
         }
         Ok(())
     }
+}
+
+/// Where the rows a batch wrote can be read back.
+pub enum Written<'a> {
+    /// The staging table `tote_stage`.
+    Stage,
+    /// The fact table (quoted), rows with a record id (quoted column) above the given one.
+    Fact {
+        table: &'a str,
+        record_id: &'a str,
+        after: i64,
+    },
+}
+
+/// Finds (and locks) gathered `values` of `key` in its dimension; the first missing one.
+async fn check_values(tx: &Transaction<'_>, key: &ForeignKey, values: &Values) -> Result<Option<String>> {
+    {
+        let mut texts: Vec<String> = match values {
+            Values::Int(set) => set.iter().map(i64::to_string).collect(),
+            Values::Date(set) => set
+                .iter()
+                .map(|d| {
+                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+                        + chrono::Duration::days(i64::from(*d)))
+                    .to_string()
+                })
+                .collect(),
+            Values::Text(set) => set.iter().cloned().collect(),
+            Values::Many => unreachable!("read back by the warehouse"),
+        };
+        if texts.is_empty() {
+            return Ok(None);
+        }
+        texts.sort_unstable();
+        let (table, column, ty) = (&key.ref_table, quote_ident(&key.ref_column), key.ref_type);
+        let present: i64 = tx
+            .query_one(
+                &format!(
+                    "SELECT count(*) FROM (SELECT 1 FROM {table} r \
+                         WHERE r.{column} = ANY($1::text[]::{ty}[]) FOR KEY SHARE OF r) AS present"
+                ),
+                &[&texts],
+            )
+            .await
+            .map_err(warehouse_error)?
+            .get(0);
+        if present == texts.len() as i64 {
+            return Ok(None);
+        }
+        let missing: String = tx
+            .query_one(
+                &format!(
+                    "SELECT k::text FROM unnest($1::text[]::{ty}[]) AS k \
+                         WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = k) \
+                         ORDER BY k LIMIT 1"
+                ),
+                &[&texts],
+            )
+            .await
+            .map_err(warehouse_error)?
+            .get(0);
+        Ok(Some(missing))
+    }
+}
+
+/// Finds (and locks) the values of `key` in the rows the batch wrote; the first missing one.
+async fn check_in_warehouse(
+    tx: &Transaction<'_>,
+    key: &ForeignKey,
+    written: &Written<'_>,
+) -> Result<Option<String>> {
+    let (rows, after) = match written {
+        Written::Stage => ("tote_stage".to_string(), 0),
+        Written::Fact {
+            table,
+            record_id,
+            after,
+        } => (format!("{table} WHERE {record_id} > $1::bigint"), *after),
+    };
+    let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = match written {
+        Written::Stage => vec![],
+        Written::Fact { .. } => vec![&after],
+    };
+    let (table, column, ref_column) = (
+        &key.ref_table,
+        quote_ident(&key.column),
+        quote_ident(&key.ref_column),
+    );
+    let keys = format!("SELECT DISTINCT {column} AS k FROM {rows}");
+    let row = tx
+        .query_one(
+            &format!(
+                "WITH keys AS MATERIALIZED ({keys}) \
+                 SELECT (SELECT count(k) FROM keys), \
+                        (SELECT count(*) FROM (SELECT 1 FROM {table} r WHERE r.{ref_column} IN \
+                            (SELECT k FROM keys) FOR KEY SHARE OF r) AS present)"
+            ),
+            &params,
+        )
+        .await
+        .map_err(warehouse_error)?;
+    let (wanted, present): (i64, i64) = (row.get(0), row.get(1));
+    if wanted == present {
+        return Ok(None);
+    }
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT k::text FROM ({keys}) AS keys WHERE k IS NOT NULL AND NOT EXISTS \
+                 (SELECT 1 FROM {table} r WHERE r.{ref_column} = keys.k) ORDER BY k LIMIT 1"
+            ),
+            &params,
+        )
+        .await
+        .map_err(warehouse_error)?;
+    Ok(Some(row.get(0)))
 }

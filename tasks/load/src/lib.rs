@@ -41,7 +41,7 @@ use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
 use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
-use crate::keys::{ForeignKeys, KeyCollector};
+use crate::keys::{ForeignKeys, KeyCollector, Written};
 
 /// The warehouse tables, dimensions first (facts reference them through foreign keys).
 pub use tote_core::tables::WAREHOUSE_TABLES;
@@ -218,6 +218,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
     let mut bulk = Bulk {
         rows: config.load_bulk_rows,
         allowed: None,
+        key_values: config.load_key_values,
     };
     for model in models(request.phase) {
         let shape = shape(model).expect("models() only yields known tables");
@@ -340,6 +341,8 @@ struct Bulk {
     rows: u64,
     /// Whether the warehouse user may skip the per-row triggers (known after the first try).
     allowed: Option<bool>,
+    /// `TOTE_LOAD_KEY_VALUES`.
+    key_values: usize,
 }
 
 /// Loads one batch in one transaction. `None` when the ledger already has it.
@@ -439,21 +442,43 @@ async fn load_facts(
 ) -> Result<RowCounts> {
     let schema = batch::schema_of(batch.manifest)
         .map_err(|e| Error::new(ErrorKind::BadBatch, format!("{}: {e}", batch.what)))?;
-    let collector = KeyCollector::new(target.foreign_keys, &schema);
+    let collector = KeyCollector::new(target.foreign_keys, &schema, bulk.key_values);
     let set_based = collector.is_some()
         && batch.manifest.rows >= bulk.rows
         && skip_row_triggers(tx, &mut bulk.allowed).await?;
     let mut keys = collector.filter(|_| set_based);
 
+    let table = quote_ident(target.model);
+    let Shape::Fact { record_id, .. } = target.shape else {
+        unreachable!("load_facts loads facts")
+    };
+    let record_id = quote_ident(record_id);
+    // The rows this batch writes have record ids above this (the warehouse reads back a key
+    // column with too many distinct values to gather from them).
+    let after: i64 = match &keys {
+        Some(_) => tx
+            .query_one(
+                &format!("SELECT coalesce(max({record_id})::bigint, 0) FROM {table}"),
+                &[],
+            )
+            .await
+            .map_err(warehouse_error)?
+            .get(0),
+        None => 0,
+    };
     tx.batch_execute("SAVEPOINT tote_direct")
         .await
         .map_err(warehouse_error)?;
-    let table = quote_ident(target.model);
     let counts = match copy_rows(tx, batch, &table, keys.as_mut()).await {
         Ok(staged) => {
             fault::point("load.after_copy")?;
             if let Some(keys) = &keys {
-                keys.check(tx, target.model, batch.what).await?;
+                let written = Written::Fact {
+                    table: &table,
+                    record_id: &record_id,
+                    after,
+                };
+                keys.check(tx, target.model, &written, batch.what).await?;
             }
             RowCounts {
                 staged,
@@ -469,7 +494,8 @@ async fn load_facts(
                 batch = batch.what,
                 "some versions are already loaded: merging through staging"
             );
-            let mut keys = KeyCollector::new(target.foreign_keys, &schema).filter(|_| set_based);
+            let mut keys =
+                KeyCollector::new(target.foreign_keys, &schema, bulk.key_values).filter(|_| set_based);
             stage_and_merge(tx, target, batch, keys.as_mut()).await?
         }
         Err(CopyFailure::Db(e)) => return Err(batch_error(&e, batch.what)),
@@ -506,7 +532,7 @@ async fn stage_and_merge(
     };
     fault::point("load.after_copy")?;
     if let Some(keys) = keys {
-        keys.check(tx, target.model, batch.what).await?;
+        keys.check(tx, target.model, &Written::Stage, batch.what).await?;
     }
     let (inserted, updated) = merge(tx, target, batch.columns)
         .await

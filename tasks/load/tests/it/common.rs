@@ -24,6 +24,8 @@ pub struct Chain {
     pub oracle_facts: BTreeMap<&'static str, BTreeSet<Vec<String>>>,
     /// `TOTE_LOAD_BULK_ROWS` for this chain's loads (the default when `None`).
     pub load_bulk_rows: Option<u64>,
+    /// `TOTE_LOAD_KEY_VALUES` for this chain's loads (the default when `None`).
+    pub load_key_values: Option<usize>,
 }
 
 impl Chain {
@@ -42,6 +44,7 @@ impl Chain {
             home: tempfile::tempdir().unwrap(),
             oracle_facts: BTreeMap::new(),
             load_bulk_rows: None,
+            load_key_values: None,
         }
     }
 
@@ -60,6 +63,9 @@ impl Chain {
         .into();
         if let Some(rows) = self.load_bulk_rows {
             vars.insert("TOTE_LOAD_BULK_ROWS", rows.to_string());
+        }
+        if let Some(values) = self.load_key_values {
+            vars.insert("TOTE_LOAD_KEY_VALUES", values.to_string());
         }
         Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
     }
