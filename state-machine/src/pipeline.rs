@@ -140,7 +140,28 @@ pub fn alert_for(record: &ExecutionRecord) -> Value {
         "error": record.error,
         "cause": record.cause,
         "redrive": format!("tote executions redrive {}", record.name),
+        "what_to_do": what_to_do(record),
     })
+}
+
+/// What recovers a failed execution, by its error. A redrive re-runs the failed states with the
+/// same input, so it cannot help when the input itself was refused.
+pub fn what_to_do(record: &ExecutionRecord) -> String {
+    let name = &record.name;
+    match record.error.as_deref() {
+        Some("Tote.BadRequest") => "the execution's input was refused, and a redrive would send it \
+             again: start a new execution with corrected input (`tote run --tables …`)"
+            .to_string(),
+        Some("Tote.SchemaDrift") => format!(
+            "a source table's schema changed: accept it with a full refresh of that table \
+             (`tote run --tables <table> --full-refresh`), then redrive with `tote executions \
+             redrive {name}` or let the next run catch up"
+        ),
+        _ => format!(
+            "after fixing the cause, redrive it with `tote executions redrive {name}` (only what \
+             failed runs again), or start a new execution, which catches up too"
+        ),
+    }
 }
 
 /// Runs executions of the pipeline against one configuration, recording them in

@@ -211,11 +211,11 @@ fn report(record: &ExecutionRecord, started: Instant, json: bool) -> anyhow::Res
     }
     if record.status != ExecutionStatus::Succeeded {
         anyhow::bail!(
-            "execution {} {}: {}; after fixing the cause, redrive it with `tote executions redrive {}`",
+            "execution {} {}: {}; {}",
             record.name,
             record.status,
             record.error.as_deref().unwrap_or("no error recorded"),
-            record.name
+            pipeline::what_to_do(record)
         );
     }
     Ok(())

@@ -41,9 +41,33 @@ async fn tote_run_succeeds_with_a_summary_and_fails_with_a_non_zero_status() {
     assert!(!ok, "a refused table fails the execution: {text}");
     assert!(text.contains("Tote.BadRequest"), "{text}");
     assert!(
-        text.contains("tote executions redrive bad"),
-        "says what to do: {text}"
+        text.contains("start a new execution with corrected input"),
+        "says what to do, and not to redrive the same input: {text}"
     );
+
+    // An injection attempt in the execution input is refused the same way, and nothing runs.
+    let (ok, text) = tote(
+        &chain,
+        &[
+            "run",
+            "--name",
+            "hostile",
+            "--tables",
+            "staff\"; DROP TABLE staff; --",
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("Tote.BadRequest") && text.contains("not a ToteSys table"),
+        "{text}"
+    );
+    let staff: i64 = chain
+        .client
+        .query_one("SELECT count(*) FROM staff", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(staff > 0, "the source is untouched");
 
     let (ok, text) = tote(&chain, &["verify"]);
     assert!(ok, "the warehouse reconciles after a run: {text}");

@@ -283,7 +283,9 @@ fn bad_object(store: &Store, manifest: &Manifest, object: &ObjectEntry, why: Str
     Error::new(
         ErrorKind::BadBatch,
         format!(
-            "object {} of batch {} ({}) in {}: {why}; re-run the stage that wrote it with a full refresh",
+            "object {} of batch {} ({}) in {}: {why}; restore the object (the S3 stores keep earlier versions; \
+             the manifest records its size and SHA-256): a committed batch is immutable, and no stage \
+             writes it again",
             object.key,
             manifest.batch_id,
             manifest.table,

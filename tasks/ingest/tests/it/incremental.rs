@@ -8,6 +8,24 @@ use crate::it::common::Fixture;
 #[tokio::test]
 async fn full_then_incremental_ingest_captures_exactly_the_changed_versions() {
     let f = Fixture::seeded().await;
+    // The source server's time zone is not UTC, nor a whole hour from it: last_updated is a naive
+    // timestamp, so the cursor must not shift (every session below, the ingest's included, gets
+    // this zone).
+    f.client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET timezone = 'Asia/Kathmandu'",
+            tote_core::tables::quote_ident(f.db.name())
+        ))
+        .await
+        .unwrap();
+    let fresh = tote_core::pg::connect(f.db.url(), tote_core::pg::Role::Source)
+        .await
+        .unwrap();
+    let zone: String = fresh.query_one("SHOW timezone", &[]).await.unwrap().get(0);
+    assert_eq!(
+        zone, "Asia/Kathmandu",
+        "a new session, as the ingest's, runs in that zone"
+    );
     let mut high_water = Vec::new();
     for table in SOURCE_TABLES {
         let r = f.ingest(table).await.unwrap();

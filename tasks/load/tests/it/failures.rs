@@ -79,7 +79,7 @@ async fn a_fact_with_a_missing_dimension_fails_its_batch_and_writes_nothing() {
 }
 
 #[tokio::test]
-async fn a_corrupt_processed_object_is_a_bad_batch_and_nothing_of_it_is_loaded() {
+async fn a_truncated_changed_or_missing_processed_object_is_a_bad_batch_and_nothing_of_it_is_loaded() {
     let mut chain = Chain::seeded().await;
     chain.ingest_and_transform().await;
     let store = chain.processed_store();
@@ -97,6 +97,29 @@ async fn a_corrupt_processed_object_is_a_bad_batch_and_nothing_of_it_is_loaded()
     let counts = chain.warehouse_counts().await;
     assert_eq!(counts["dim_design"], 0, "nothing of the corrupt batch");
     assert!(counts["dim_staff"] > 0, "the batches before it committed");
+
+    // The same size with one byte changed: the checksum catches it.
+    let mut flipped = bytes.clone();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0x55;
+    std::fs::write(&part, &flipped).unwrap();
+    let err = chain.load(Phase::Dimensions).await.expect_err("changed object");
+    assert_eq!(err.kind(), ErrorKind::BadBatch, "{err}");
+    assert!(err.message().contains("checksum"), "{err}");
+
+    // A manifest pointing at an object that is not there.
+    std::fs::remove_file(&part).unwrap();
+    let err = chain.load(Phase::Dimensions).await.expect_err("missing object");
+    assert_eq!(err.kind(), ErrorKind::BadBatch, "{err}");
+    assert!(err.message().contains("missing"), "{err}");
+    assert_eq!(chain.warehouse_counts().await["dim_design"], 0);
+
+    // The object restored, the load picks up where it stopped.
+    std::fs::write(&part, &bytes).unwrap();
+    chain.load(Phase::All).await.unwrap();
+    chain
+        .assert_warehouse_equals_oracle("after the object was restored")
+        .await;
 }
 
 /// Commits a hand-made processed batch of `model` with one row.
