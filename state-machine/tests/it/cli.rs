@@ -107,3 +107,68 @@ async fn tote_run_succeeds_with_a_summary_and_fails_with_a_non_zero_status() {
         assert!(!alerts.contains(&secret));
     }
 }
+
+/// Everything a failing run prints at debug level, and every file it leaves under `TOTE_HOME`
+/// (history, alerts), searched for the passwords: a wrong warehouse password (the load fails),
+/// then a wrong source password (the ingest fails).
+#[tokio::test]
+async fn no_password_reaches_any_output_of_a_failing_run_even_at_debug_level() {
+    let chain = Chain::seeded().await;
+    let with_password = |url: &str, secret: &str| {
+        let mut url = url::Url::parse(url).unwrap();
+        url.set_password(Some(secret)).unwrap();
+        url.to_string()
+    };
+    let wrong_warehouse = with_password(chain.warehouse.url(), "Wr0ng-Warehouse-Secret");
+    let wrong_source = with_password(chain.source.url(), "Wr0ng-Source-Secret");
+    let runs = [
+        ("bad-warehouse", chain.source.url().to_string(), wrong_warehouse),
+        ("bad-source", wrong_source, chain.warehouse.url().to_string()),
+    ];
+    let mut everything = String::new();
+    for (name, source, warehouse) in &runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_tote"))
+            .args(["-vv", "run", "--name", name])
+            .env("TOTE_SOURCE_URL", source)
+            .env("TOTE_WAREHOUSE_URL", warehouse)
+            .env("TOTE_LANDING", chain.landing.path())
+            .env("TOTE_PROCESSED", chain.processed.path())
+            .env("TOTE_HOME", chain.home.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{name} fails");
+        assert!(text.contains("refused the credentials"), "{name} says why");
+        everything.push_str(&text);
+    }
+    let mut dirs = vec![chain.home.path().to_path_buf()];
+    let mut files = 0;
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                everything.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+                files += 1;
+            }
+        }
+    }
+    assert!(files >= 3, "the histories and the alerts were searched too");
+    assert!(
+        everything.contains(":***@"),
+        "the URLs do appear, redacted, so the search below looks where a leak would be"
+    );
+    for secret in [
+        "Wr0ng-Warehouse-Secret".to_string(),
+        "Wr0ng-Source-Secret".to_string(),
+        password(chain.source.url()),
+        password(chain.warehouse.url()),
+    ] {
+        assert!(!everything.contains(&secret), "a password reached the output");
+    }
+}
