@@ -53,9 +53,14 @@ impl Chain {
     }
 
     pub fn config_with_warehouse(&self, url: &str) -> Config {
+        self.config_with(self.source.url(), url)
+    }
+
+    /// The chain's configuration with other source and warehouse URLs (e.g. one that is down).
+    pub fn config_with(&self, source: &str, warehouse: &str) -> Config {
         let mut vars: HashMap<&str, String> = [
-            ("TOTE_SOURCE_URL", self.source.url().to_string()),
-            ("TOTE_WAREHOUSE_URL", url.to_string()),
+            ("TOTE_SOURCE_URL", source.to_string()),
+            ("TOTE_WAREHOUSE_URL", warehouse.to_string()),
             ("TOTE_LANDING", self.landing.path().display().to_string()),
             ("TOTE_PROCESSED", self.processed.path().display().to_string()),
             ("TOTE_HOME", self.home.path().display().to_string()),
