@@ -6,6 +6,8 @@
 
 use std::process::Command;
 
+use crate::it::cli::outcome;
+
 /// A state machine in moto that fails when the input asks for a full refresh.
 const DEFINITION: &str = r#"{
   "StartAt": "Plan",
@@ -58,22 +60,16 @@ async fn moto_state_machine() -> String {
 
 fn tote(args: &[&str]) -> (bool, String) {
     let moto = std::env::var("TOTE_TEST_MOTO").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_tote"))
-        .args(["aws"])
-        .args(args)
-        .env("AWS_ENDPOINT_URL", moto)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "eu-west-2")
-        .env_remove("TOTE_STATE_MACHINE_ARN")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    outcome(
+        Command::new(env!("CARGO_BIN_EXE_tote"))
+            .args(["aws"])
+            .args(args)
+            .env("AWS_ENDPOINT_URL", moto)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "eu-west-2")
+            .env_remove("TOTE_STATE_MACHINE_ARN"),
+    )
 }
 
 #[tokio::test]

@@ -4,22 +4,31 @@ use std::process::Command;
 
 use crate::it::common::Chain;
 
-fn tote(chain: &Chain, args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tote"))
-        .args(args)
+/// The `tote` command with `chain`'s configuration.
+fn tote_command(chain: &Chain) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tote"));
+    command
         .env("TOTE_SOURCE_URL", chain.source.url())
         .env("TOTE_WAREHOUSE_URL", chain.warehouse.url())
         .env("TOTE_LANDING", chain.landing.path())
         .env("TOTE_PROCESSED", chain.processed.path())
-        .env("TOTE_HOME", chain.home.path())
-        .output()
-        .unwrap();
+        .env("TOTE_HOME", chain.home.path());
+    command
+}
+
+/// Runs `command`: whether it succeeded, and its stdout and stderr together.
+pub(crate) fn outcome(command: &mut Command) -> (bool, String) {
+    let out = command.output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
+}
+
+fn tote(chain: &Chain, args: &[&str]) -> (bool, String) {
+    outcome(tote_command(chain).args(args))
 }
 
 fn password(url: &str) -> String {
@@ -127,21 +136,13 @@ async fn no_password_reaches_any_output_of_a_failing_run_even_at_debug_level() {
     ];
     let mut everything = String::new();
     for (name, source, warehouse) in &runs {
-        let out = Command::new(env!("CARGO_BIN_EXE_tote"))
-            .args(["-vv", "run", "--name", name])
-            .env("TOTE_SOURCE_URL", source)
-            .env("TOTE_WAREHOUSE_URL", warehouse)
-            .env("TOTE_LANDING", chain.landing.path())
-            .env("TOTE_PROCESSED", chain.processed.path())
-            .env("TOTE_HOME", chain.home.path())
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let (ok, text) = outcome(
+            tote_command(&chain)
+                .args(["-vv", "run", "--name", name])
+                .env("TOTE_SOURCE_URL", source)
+                .env("TOTE_WAREHOUSE_URL", warehouse),
         );
-        assert!(!out.status.success(), "{name} fails");
+        assert!(!ok, "{name} fails");
         assert!(text.contains("refused the credentials"), "{name} says why");
         everything.push_str(&text);
     }

@@ -117,22 +117,8 @@ impl Config {
                 ))
             })?,
         };
-        let load_bulk_rows = match get("TOTE_LOAD_BULK_ROWS") {
-            None => 10_000,
-            Some(text) => text.parse().map_err(|_| {
-                Error::config(format!(
-                    "TOTE_LOAD_BULK_ROWS={text} is not a row count; use a whole number such as 10000"
-                ))
-            })?,
-        };
-        let load_key_values = match get("TOTE_LOAD_KEY_VALUES") {
-            None => 100_000,
-            Some(text) => text.parse().map_err(|_| {
-                Error::config(format!(
-                    "TOTE_LOAD_KEY_VALUES={text} is not a count; use a whole number such as 100000"
-                ))
-            })?,
-        };
+        let load_bulk_rows = parse_count(get("TOTE_LOAD_BULK_ROWS"), "TOTE_LOAD_BULK_ROWS", 10_000)?;
+        let load_key_values = parse_count(get("TOTE_LOAD_KEY_VALUES"), "TOTE_LOAD_KEY_VALUES", 100_000)?;
         for var in ["TOTE_SOURCE_URL", "TOTE_WAREHOUSE_URL"] {
             if let Some(url) = get(var) {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -204,6 +190,21 @@ impl Config {
     }
 }
 
+/// A whole-number setting `name`: `default` when unset, a `Tote.Config` error naming it when not
+/// a number.
+fn parse_count<T: std::str::FromStr + std::fmt::Display>(
+    value: Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T> {
+    match value {
+        None => Ok(default),
+        Some(text) => text
+            .parse()
+            .map_err(|_| Error::config(format!("{name}={text} is not a whole number; use e.g. {default}"))),
+    }
+}
+
 fn parse_tables(list: &str) -> Result<Vec<String>> {
     let mut tables = Vec::new();
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
@@ -253,6 +254,8 @@ mod tests {
             ("TOTE_TABLES", "staff,_prisma_migrations"),
             ("TOTE_LANDING_FORMAT", "xml"),
             ("TOTE_LOOKBACK", "ten minutes"),
+            ("TOTE_LOAD_BULK_ROWS", "many"),
+            ("TOTE_LOAD_KEY_VALUES", "-1"),
             ("TOTE_SOURCE_URL", "mysql://u:hunter2@h/db"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();

@@ -237,53 +237,51 @@ pub enum Written<'a> {
 
 /// Finds (and locks) gathered `values` of `key` in its dimension; the first missing one.
 async fn check_values(tx: &Transaction<'_>, key: &ForeignKey, values: &Values) -> Result<Option<String>> {
-    {
-        let mut texts: Vec<String> = match values {
-            Values::Int(set) => set.iter().map(i64::to_string).collect(),
-            Values::Date(set) => set
-                .iter()
-                .map(|d| {
-                    (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-                        + chrono::Duration::days(i64::from(*d)))
-                    .to_string()
-                })
-                .collect(),
-            Values::Text(set) => set.iter().cloned().collect(),
-            Values::Many => unreachable!("read back by the warehouse"),
-        };
-        if texts.is_empty() {
-            return Ok(None);
-        }
-        texts.sort_unstable();
-        let (table, column, ty) = (&key.ref_table, quote_ident(&key.ref_column), key.ref_type);
-        let present: i64 = tx
-            .query_one(
-                &format!(
-                    "SELECT count(*) FROM (SELECT 1 FROM {table} r \
-                         WHERE r.{column} = ANY($1::text[]::{ty}[]) FOR KEY SHARE OF r) AS present"
-                ),
-                &[&texts],
-            )
-            .await
-            .map_err(warehouse_error)?
-            .get(0);
-        if present == texts.len() as i64 {
-            return Ok(None);
-        }
-        let missing: String = tx
-            .query_one(
-                &format!(
-                    "SELECT k::text FROM unnest($1::text[]::{ty}[]) AS k \
-                         WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = k) \
-                         ORDER BY k LIMIT 1"
-                ),
-                &[&texts],
-            )
-            .await
-            .map_err(warehouse_error)?
-            .get(0);
-        Ok(Some(missing))
+    let mut texts: Vec<String> = match values {
+        Values::Int(set) => set.iter().map(i64::to_string).collect(),
+        Values::Date(set) => set
+            .iter()
+            .map(|d| {
+                (chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+                    + chrono::Duration::days(i64::from(*d)))
+                .to_string()
+            })
+            .collect(),
+        Values::Text(set) => set.iter().cloned().collect(),
+        Values::Many => unreachable!("read back by the warehouse"),
+    };
+    if texts.is_empty() {
+        return Ok(None);
     }
+    texts.sort_unstable();
+    let (table, column, ty) = (&key.ref_table, quote_ident(&key.ref_column), key.ref_type);
+    let present: i64 = tx
+        .query_one(
+            &format!(
+                "SELECT count(*) FROM (SELECT 1 FROM {table} r \
+                     WHERE r.{column} = ANY($1::text[]::{ty}[]) FOR KEY SHARE OF r) AS present"
+            ),
+            &[&texts],
+        )
+        .await
+        .map_err(warehouse_error)?
+        .get(0);
+    if present == texts.len() as i64 {
+        return Ok(None);
+    }
+    let missing: String = tx
+        .query_one(
+            &format!(
+                "SELECT k::text FROM unnest($1::text[]::{ty}[]) AS k \
+                     WHERE NOT EXISTS (SELECT 1 FROM {table} r WHERE r.{column} = k) \
+                     ORDER BY k LIMIT 1"
+            ),
+            &[&texts],
+        )
+        .await
+        .map_err(warehouse_error)?
+        .get(0);
+    Ok(Some(missing))
 }
 
 /// Finds (and locks) the values of `key` in the rows the batch wrote; the first missing one.
