@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'fs';
+import { mkdtempSync, rmSync } from 'fs';
 import { tmpdir } from 'os';
 import * as path from 'path';
 import { CfnElement } from 'aws-cdk-lib';
@@ -23,20 +23,26 @@ export interface Synthesized {
 
 /**
  * Builds the real app (lib/app.ts, cdk.json flags included) with `context` on top of the defaults,
- * without cdk-nag unless asked, in a throw-away output directory.
+ * without cdk-nag unless asked, in a throw-away output directory that is removed again.
  */
 export function synth(context: Record<string, unknown> = {}, nag = false): Synthesized {
   const outdir = mkdtempSync(path.join(tmpdir(), 'tote-cdk-test-'));
-  const { stack } = buildApp({ nag, outdir, context, env: { account: TEST_ACCOUNT, region: TEST_REGION } });
-  const template = Template.fromStack(stack);
-  return {
-    stack,
-    template,
-    logicalId: (construct) => {
-      const element = construct instanceof CfnElement ? construct : (construct.node.defaultChild as CfnElement);
-      return stack.getLogicalId(element);
-    },
-  };
+  try {
+    const { stack } = buildApp({ nag, outdir, context, env: { account: TEST_ACCOUNT, region: TEST_REGION } });
+    const template = Template.fromStack(stack);
+    return {
+      stack,
+      template,
+      logicalId: (construct) => {
+        const element = construct instanceof CfnElement ? construct : (construct.node.defaultChild as CfnElement);
+        return stack.getLogicalId(element);
+      },
+    };
+  } finally {
+    // The template is in memory; the assets copied into outdir (the Lambda images, ~360 MB)
+    // would otherwise stay behind after every test, and after every synth that throws.
+    rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 /** A statement of an IAM policy document as CloudFormation renders it. */
