@@ -16,7 +16,8 @@ describe('parseConfig', () => {
       vpc: undefined,
       alertEmail: undefined,
     });
-    expect(c.sizing.transform).toEqual({ memoryMb: DEFAULTS.memoryMb.transform, timeoutSeconds: 900 });
+    expect(c.sizing.transform).toEqual({ memoryMb: DEFAULTS.memoryMb.transform, tmpMb: 4096, timeoutSeconds: 900 });
+    expect(c.sizing.load.tmpMb).toBe(512);
   });
 
   test('cdk.json may give numbers and lists where -c gives strings', () => {
@@ -28,6 +29,7 @@ describe('parseConfig', () => {
   test.each([
     ['architecture', 'arm'],
     ['memoryMb', '64'],
+    ['transformTmpMb', '256'],
     ['ingestTimeoutSeconds', '901'],
     ['logRetentionDays', '2'],
     ['logLevel', 'LOUD'],

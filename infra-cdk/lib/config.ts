@@ -9,10 +9,15 @@ export type Stage = (typeof STAGES)[number];
 /** CPU architecture of the stage Lambdas; the images must be built for the same one. */
 export type StageArchitecture = 'arm64' | 'x86_64';
 
-/** Memory and timeout of one stage Lambda. */
+/** Memory, local disk and timeout of one stage Lambda. */
 export interface StageSizing {
   /** Memory in MiB (128..10240). */
   readonly memoryMb: number;
+  /**
+   * Ephemeral `/tmp` storage in MiB (512..10240). The transform spills a run's new versions and
+   * its large sorts there, so it gets more by default.
+   */
+  readonly tmpMb: number;
   /** Timeout in seconds (1..900). */
   readonly timeoutSeconds: number;
 }
@@ -43,7 +48,7 @@ export interface SecretReference {
 export interface ToteConfig {
   /** Architecture of every stage Lambda (context `architecture`, default `arm64`). */
   readonly architecture: StageArchitecture;
-  /** Memory and timeout per stage (context `memoryMb`/`timeoutSeconds`, or `<stage>MemoryMb`/`<stage>TimeoutSeconds`). */
+  /** Memory, `/tmp` and timeout per stage (context `memoryMb`/`tmpMb`/`timeoutSeconds`, or `<stage>MemoryMb`/`<stage>TmpMb`/`<stage>TimeoutSeconds`). */
   readonly sizing: Record<Stage, StageSizing>;
   /** Retention of every log group in days (context `logRetentionDays`, default 30). */
   readonly logRetentionDays: number;
@@ -71,6 +76,7 @@ export interface ToteConfig {
 export const DEFAULTS = {
   architecture: 'arm64' as StageArchitecture,
   memoryMb: { ingest: 1024, transform: 2048, load: 1024 } as Record<Stage, number>,
+  tmpMb: { ingest: 512, transform: 4096, load: 512 } as Record<Stage, number>,
   timeoutSeconds: 900,
   logRetentionDays: 30,
   logLevel: 'INFO' as const,
@@ -140,11 +146,13 @@ export function parseConfig(read: ContextReader): ToteConfig {
   }
 
   const memoryMb = integer(read, 'memoryMb', -1, 128, 10240);
+  const tmpMb = integer(read, 'tmpMb', -1, 512, 10240);
   const timeoutSeconds = integer(read, 'timeoutSeconds', DEFAULTS.timeoutSeconds, 1, 900);
   const sizing = {} as Record<Stage, StageSizing>;
   for (const stage of STAGES) {
     sizing[stage] = {
       memoryMb: integer(read, `${stage}MemoryMb`, memoryMb > 0 ? memoryMb : DEFAULTS.memoryMb[stage], 128, 10240),
+      tmpMb: integer(read, `${stage}TmpMb`, tmpMb > 0 ? tmpMb : DEFAULTS.tmpMb[stage], 512, 10240),
       timeoutSeconds: integer(read, `${stage}TimeoutSeconds`, timeoutSeconds, 1, 900),
     };
   }

@@ -57,8 +57,12 @@ describe('StageFunctions', () => {
 
   test('default sizing: transform gets more memory, every stage the 15-minute maximum timeout', () => {
     expect(fnResource('ingest').Properties).toMatchObject({ MemorySize: 1024, Timeout: 900 });
-    expect(fnResource('transform').Properties).toMatchObject({ MemorySize: 2048, Timeout: 900 });
-    expect(fnResource('load').Properties).toMatchObject({ MemorySize: 1024, Timeout: 900 });
+    expect(fnResource('transform').Properties).toMatchObject({
+      MemorySize: 2048,
+      Timeout: 900,
+      EphemeralStorage: { Size: 4096 },
+    });
+    expect(fnResource('load').Properties).toMatchObject({ MemorySize: 1024, Timeout: 900, EphemeralStorage: { Size: 512 } });
   });
 
   test('environment: store URLs with prefixes, and only the secret each stage needs', () => {
@@ -75,6 +79,7 @@ describe('StageFunctions', () => {
     expect(fnResource('transform').Properties.Environment.Variables).toEqual({
       TOTE_LANDING: landing,
       TOTE_PROCESSED: processed,
+      TOTE_TRANSFORM_MEMORY_MB: '512',
       TOTE_STAGE: 'transform',
       RUST_BACKTRACE: '1',
     });
@@ -157,6 +162,7 @@ describe('StageFunctions', () => {
       architecture: 'x86_64',
       memoryMb: '512',
       loadMemoryMb: '3008',
+      transformTmpMb: '10240',
       timeoutSeconds: '600',
       ingestTimeoutSeconds: '300',
       logRetentionDays: '90',
@@ -169,7 +175,8 @@ describe('StageFunctions', () => {
       expect(props(stage).LoggingConfig.ApplicationLogLevel).toBe('DEBUG');
     }
     expect(props('ingest')).toMatchObject({ MemorySize: 512, Timeout: 300 });
-    expect(props('transform')).toMatchObject({ MemorySize: 512, Timeout: 600 });
+    expect(props('transform')).toMatchObject({ MemorySize: 512, Timeout: 600, EphemeralStorage: { Size: 10240 } });
+    expect(props('transform').Environment.Variables.TOTE_TRANSFORM_MEMORY_MB).toBe('128');
     expect(props('load')).toMatchObject({ MemorySize: 3008, Timeout: 600 });
     c.template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 90 });
   });

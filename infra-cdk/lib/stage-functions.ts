@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { Annotations, Duration, Fn, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Fn, Size, Stack, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -105,6 +105,8 @@ export class StageFunctions extends Construct {
     this.transform = this.stageFunction('transform', {
       TOTE_LANDING: landingUrl,
       TOTE_PROCESSED: processedUrl,
+      // A quarter of the function's memory for the query engine's sorts; the rest spills to /tmp.
+      TOTE_TRANSFORM_MEMORY_MB: String(Math.max(16, Math.floor(props.sizing.transform.memoryMb / 4))),
     });
     this.grantRead(this.transform, props.landing, LANDING_PREFIX);
     this.grantReadWrite(this.transform, props.processed, PROCESSED_PREFIX);
@@ -151,6 +153,7 @@ export class StageFunctions extends Construct {
       }),
       architecture: arm ? lambda.Architecture.ARM_64 : lambda.Architecture.X86_64,
       memorySize: sizing.memoryMb,
+      ephemeralStorageSize: Size.mebibytes(sizing.tmpMb),
       timeout: Duration.seconds(sizing.timeoutSeconds),
       role,
       logGroup,

@@ -60,6 +60,10 @@ pub struct Config {
     /// from a batch before it lets the warehouse read them back from the rows written instead
     /// (default 100000): bounds the loader's memory whatever the batch size.
     pub load_key_values: usize,
+    /// `TOTE_TRANSFORM_MEMORY_MB`: memory the transform's query engine may hold for sorts and
+    /// aggregations before it spills them to local disk (default 64): bounds the transform's
+    /// memory whatever the size of a run.
+    pub transform_memory_mb: usize,
 }
 
 impl std::fmt::Debug for Config {
@@ -78,6 +82,7 @@ impl std::fmt::Debug for Config {
             .field("lookback", &self.lookback)
             .field("load_bulk_rows", &self.load_bulk_rows)
             .field("load_key_values", &self.load_key_values)
+            .field("transform_memory_mb", &self.transform_memory_mb)
             .finish()
     }
 }
@@ -119,6 +124,13 @@ impl Config {
         };
         let load_bulk_rows = parse_count(get("TOTE_LOAD_BULK_ROWS"), "TOTE_LOAD_BULK_ROWS", 10_000)?;
         let load_key_values = parse_count(get("TOTE_LOAD_KEY_VALUES"), "TOTE_LOAD_KEY_VALUES", 100_000)?;
+        let transform_memory_mb =
+            parse_count(get("TOTE_TRANSFORM_MEMORY_MB"), "TOTE_TRANSFORM_MEMORY_MB", 64)?;
+        if transform_memory_mb < 16 {
+            return Err(Error::config(format!(
+                "TOTE_TRANSFORM_MEMORY_MB={transform_memory_mb} is too small for the transform's sorts; use at least 16"
+            )));
+        }
         for var in ["TOTE_SOURCE_URL", "TOTE_WAREHOUSE_URL"] {
             if let Some(url) = get(var) {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -142,6 +154,7 @@ impl Config {
             lookback,
             load_bulk_rows,
             load_key_values,
+            transform_memory_mb,
         })
     }
 
@@ -256,6 +269,8 @@ mod tests {
             ("TOTE_LOOKBACK", "ten minutes"),
             ("TOTE_LOAD_BULK_ROWS", "many"),
             ("TOTE_LOAD_KEY_VALUES", "-1"),
+            ("TOTE_TRANSFORM_MEMORY_MB", "lots"),
+            ("TOTE_TRANSFORM_MEMORY_MB", "8"),
             ("TOTE_SOURCE_URL", "mysql://u:hunter2@h/db"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();

@@ -3,10 +3,12 @@
 //! The first run after a full ingest sees every row of every table; holding those in memory made
 //! the transform's peak grow with the source (589 MB at scale 100). Instead, [`Changes::read`]
 //! streams the new landing batches, drops versions already seen in this run (re-reads and full
-//! refreshes repeat `(primary key, last_updated)` pairs), and appends the rest to a zstd Parquet
+//! refreshes repeat `(primary key, last_updated)` pairs; only the versions a later batch could
+//! read again are remembered, see [`remember_floors`]), and appends the rest to a zstd Parquet
 //! file in a temporary directory. Models then scan that file through a DataFusion
 //! [`StreamingTable`], one bounded record batch at a time, as often as they name it. In Lambda
-//! the directory is `/tmp` (ephemeral storage, 512 MB by default; the stack sets more).
+//! the directory is `/tmp`: ephemeral storage, which the stack sets to 4 GiB for the transform
+//! (context `transformTmpMb`).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -78,19 +80,34 @@ impl Changes {
             .set_max_row_group_row_count(Some(SPILL_BATCH_ROWS))
             .build();
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(internal)?;
+        let floors = remember_floors(manifests);
         let mut seen: HashSet<(i64, i64)> = HashSet::new();
         let mut rows = 0u64;
-        for manifest in manifests {
+        for (manifest, floor) in manifests.iter().zip(floors) {
             for object in &manifest.objects {
                 let bytes = batch::read_object(landing, manifest, object).await?;
                 for b in batch::object_batches(landing, manifest, object, bytes)? {
                     let b = align(&b?, &schema)?;
                     let keys = row_keys(&b, &pk)?;
-                    let mask: BooleanArray = keys.iter().map(|k| Some(seen.insert(*k))).collect();
+                    let mask: BooleanArray = keys
+                        .iter()
+                        .map(|k| {
+                            let new = !seen.contains(k);
+                            if new && floor.is_some_and(|f| k.1 >= f) {
+                                seen.insert(*k);
+                            }
+                            Some(new)
+                        })
+                        .collect();
                     let kept = arrow::compute::filter_record_batch(&b, &mask).map_err(internal)?;
                     rows += kept.num_rows() as u64;
                     writer.write(&kept).map_err(internal)?;
                 }
+            }
+            // Versions below the floor can no longer be re-read by a later batch of this run.
+            match floor {
+                Some(f) => seen.retain(|k| k.1 >= f),
+                None => seen.clear(),
             }
         }
         writer.close().map_err(internal)?;
@@ -208,6 +225,30 @@ fn empty_schema(table: &str) -> Schema {
             false,
         ),
     ])
+}
+
+/// For each batch, the oldest `last_updated` (µs) a later batch of the same run could read again:
+/// the least `since` of the batches after it, `i64::MIN` when one of them is a full read (a full
+/// refresh, or a manifest without a cursor), and `None` after the last batch.
+///
+/// Only versions at or above its floor are remembered for de-duplication, so the set holds the
+/// lookback window of an incremental chain, and nothing at all for a first run's single full
+/// batch per table: the transform's memory does not grow with the source. (Ingest already drops
+/// re-reads it can tell by the cursor's `recent` keys; this also covers full refreshes and a
+/// lookback widened between runs.)
+fn remember_floors(manifests: &[Manifest]) -> Vec<Option<i64>> {
+    let mut floors = vec![None; manifests.len()];
+    let mut floor: Option<i64> = None;
+    for (i, manifest) in manifests.iter().enumerate().rev() {
+        floors[i] = floor;
+        let since = manifest
+            .cursor
+            .as_ref()
+            .and_then(|c| c.since)
+            .map_or(i64::MIN, |t| t.and_utc().timestamp_micros());
+        floor = Some(floor.map_or(since, |f| f.min(since)));
+    }
+    floors
 }
 
 /// `(primary key, last_updated µs)` of each row.

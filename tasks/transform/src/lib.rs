@@ -112,8 +112,6 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         return Ok(TransformResponse::default());
     }
 
-    let ctx = SessionContext::new();
-    ctx.register_udf(iso_currency_name_udf());
     let mut response = TransformResponse {
         changed: true,
         run: Some(run),
@@ -130,6 +128,8 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
                 "cannot create a temporary directory for the transform: {e}"
             ))
         })?;
+    let ctx = session(config, spill.path())?;
+    ctx.register_udf(iso_currency_name_udf());
     let mut changes: BTreeMap<&str, Changes> = BTreeMap::new();
     for table in SOURCE_TABLES {
         let log = CommitLog::new(landing.clone(), table);
@@ -304,6 +304,23 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     }
     fault::point("transform.after_checkpoint")?;
     Ok(response)
+}
+
+/// The query engine for one run: sorts and aggregations may hold `TOTE_TRANSFORM_MEMORY_MB`
+/// between them and spill the rest to `spill` (the run's temporary directory), so a first run
+/// over the whole source needs no more memory than a small one.
+fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
+    use datafusion::execution::memory_pool::FairSpillPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_pool(Arc::new(FairSpillPool::new(config.transform_memory_mb << 20)))
+        .with_temp_file_path(spill)
+        .build_arc()
+        .map_err(internal)?;
+    Ok(SessionContext::new_with_config_rt(
+        datafusion::prelude::SessionConfig::new(),
+        runtime,
+    ))
 }
 
 /// Last consumed landing seq per table, from a checkpoint's `inputs` (`table/seq`).
