@@ -16,8 +16,11 @@ export const LAMBDA_SERVICE_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 
-/** The stages' own transient errors (Lambda `errorType`), retried with full jitter. */
-export const TOTE_TRANSIENT_ERRORS = ['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable'];
+/**
+ * The stages' own transient errors (Lambda `errorType`), retried with full jitter: a database
+ * that is down, or (`Tote.Busy`) another execution doing the same stage's work at the same time.
+ */
+export const TOTE_TRANSIENT_ERRORS = ['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable', 'Tote.Busy'];
 
 /** Retry of {@link TOTE_TRANSIENT_ERRORS}: 5 s, ×2, 6 attempts, each wait capped at 2 minutes, full jitter. */
 export const TOTE_TRANSIENT_RETRY = {

@@ -38,7 +38,9 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         scale: args.scale,
         days: 730,
         seed: 1,
-        end: super::sim::default_end(),
+        // A day before the default end, so that the simulated day the demo plays ends no
+        // later than now.
+        end: super::sim::default_end() - chrono::Duration::days(1),
         replace: true,
     };
     let report = tote_sim::seed(&source_url, &options).await?;

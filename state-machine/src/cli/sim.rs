@@ -91,11 +91,17 @@ fn parse_end(s: &str) -> Result<NaiveDateTime, String> {
         .map_err(|_| format!("`{s}` is not a date or time; use YYYY-MM-DD or 'YYYY-MM-DD HH:MM'"))
 }
 
-/// Today at 08:00 (local date), the default end of a seeded history.
+/// The default end of a seeded history: the latest 08:00 (local time) that is not after now,
+/// so that no seeded row is dated after the source's clock (tote reads such rows again on every
+/// ingest until the clock catches up, and warns).
 pub fn default_end() -> NaiveDateTime {
-    chrono::Local::now()
-        .date_naive()
-        .and_time(NaiveTime::from_hms_opt(8, 0, 0).unwrap())
+    let now = chrono::Local::now().naive_local();
+    let eight = now.date().and_time(NaiveTime::from_hms_opt(8, 0, 0).unwrap());
+    if eight <= now {
+        eight
+    } else {
+        eight - chrono::Duration::days(1)
+    }
 }
 
 impl SeedArgs {

@@ -350,3 +350,62 @@ async fn a_retryable_error_succeeds_on_the_second_attempt() {
     );
     chain.assert_warehouse_equals_oracle("after a retried load").await;
 }
+
+/// Two executions started together (the schedule overlapping a slow run, or a console start
+/// during one), several times over with changes in between: each either succeeds or stops with
+/// the retryable `Tote.Busy` after its retries (with a real clock, those retries wait for the
+/// other), and after the next scheduled run the warehouse equals the oracle, no batch loaded
+/// twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_executions_at_once_neither_lose_nor_double_a_row() {
+    let mut chain = Chain::seeded().await;
+    chain.observe_source().await;
+    let p = pipeline(&chain);
+    for round in 0..3u64 {
+        if round > 0 {
+            chain.play(round).await;
+            chain.observe_source().await;
+        }
+        let (scheduled, console) = (format!("scheduled-{round}"), format!("console-{round}"));
+        let (a, b) = tokio::join!(p.start(&scheduled, json!({})), p.start(&console, json!({})));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        for record in [&a, &b] {
+            if record.status != ExecutionStatus::Succeeded {
+                assert_eq!(record.status, ExecutionStatus::Failed);
+                assert_eq!(
+                    record.error.as_deref(),
+                    Some("Tote.Busy"),
+                    "round {round}: a loser stops only for the other: {:?}",
+                    record.cause
+                );
+            }
+        }
+        assert!(
+            a.status == ExecutionStatus::Succeeded || b.status == ExecutionStatus::Succeeded,
+            "round {round}: one of the two finishes"
+        );
+        let busy = [&a, &b]
+            .iter()
+            .flat_map(|r| &r.events)
+            .filter(|e| {
+                e.event_type == EventType::TaskFailed && e.details.error.as_deref() == Some("Tote.Busy")
+            })
+            .count();
+        eprintln!(
+            "round {round}: {:?} / {:?}, {busy} Tote.Busy retried",
+            a.status, b.status
+        );
+    }
+    let next = p.start("next", json!({})).await.unwrap();
+    assert_recovered(&chain, &next, "after overlapping executions and the next run").await;
+    let wh = chain.warehouse_client().await;
+    let twice: i64 = wh
+        .query_one(
+            "SELECT count(*) FROM (SELECT batch_id FROM tote.load_ledger GROUP BY batch_id HAVING count(*) > 1) d",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(twice, 0, "no batch loaded twice");
+}

@@ -54,8 +54,16 @@ pub struct Cursor {
     /// The high-water mark `(last_updated, primary key)` after this batch: the greatest seen so far.
     pub high_water: Option<(NaiveDateTime, i64)>,
     /// Keys `(primary key, last_updated)` of every version seen within the lookback window below
-    /// the high-water mark, so that the next read can tell a re-read from a late commit.
+    /// the mark (the high-water mark, or the source's clock when that is earlier), so that the
+    /// next read can tell a re-read from a late commit.
     pub recent: Vec<(i64, NaiveDateTime)>,
+    /// The source's own clock (`clock_timestamp()` as a naive timestamp in the reading session's
+    /// time zone) just after the read's snapshot was taken. No row of the snapshot can be dated
+    /// later unless a clock ran ahead, so the next read starts below the earlier of this and the
+    /// high-water mark; and a clock that reads earlier next time has jumped back (absent in
+    /// batches written before tote recorded it).
+    #[serde(default)]
+    pub source_clock: Option<NaiveDateTime>,
 }
 
 /// A data-quality finding: something the source holds that the warehouse cannot take as is.

@@ -25,6 +25,9 @@ pub enum ErrorKind {
     BadBatch,
     /// A fact refers to a dimension key the warehouse does not have.
     MissingDimension,
+    /// Another execution is doing the same stage's work right now (two executions overlapping);
+    /// retrying once it has finished succeeds.
+    Busy,
     /// Anything else: a bug or an unexpected state. Not retried.
     Internal,
 }
@@ -42,6 +45,7 @@ impl ErrorKind {
             ErrorKind::ModelFailed => "Tote.ModelFailed",
             ErrorKind::BadBatch => "Tote.BadBatch",
             ErrorKind::MissingDimension => "Tote.MissingDimension",
+            ErrorKind::Busy => "Tote.Busy",
             ErrorKind::Internal => "Tote.Internal",
         }
     }
@@ -50,7 +54,7 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(
             self,
-            ErrorKind::SourceUnavailable | ErrorKind::WarehouseUnavailable
+            ErrorKind::SourceUnavailable | ErrorKind::WarehouseUnavailable | ErrorKind::Busy
         )
     }
 }

@@ -13,13 +13,22 @@ pub fn point(name: &'static str) -> Result<()> {
     #[cfg(feature = "fault-injection")]
     {
         let mut armed = armed().lock().expect("fault registry");
-        if let Some((count, kind)) = armed.get_mut(name) {
-            if *count > 0 {
-                *count -= 1;
-                return Err(crate::error::Error::new(
-                    *kind,
-                    format!("injected fault at {name}"),
-                ));
+        if let Some(fault) = armed.get_mut(name) {
+            match fault {
+                Fault::Fail(count, kind) if *count > 0 => {
+                    *count -= 1;
+                    return Err(crate::error::Error::new(
+                        *kind,
+                        format!("injected fault at {name}"),
+                    ));
+                }
+                Fault::Act(count, action) if *count > 0 => {
+                    *count -= 1;
+                    let action = action.clone();
+                    drop(armed);
+                    action();
+                }
+                _ => {}
             }
         }
     }
@@ -27,9 +36,18 @@ pub fn point(name: &'static str) -> Result<()> {
     Ok(())
 }
 
+/// What an armed point does on its next passes.
 #[cfg(feature = "fault-injection")]
+enum Fault {
+    /// Fail that many times with an error of this kind.
+    Fail(u32, crate::error::ErrorKind),
+    /// Run the action that many times, then carry on: e.g. kill the stage's database connection
+    /// from outside, as a network failure would.
+    Act(u32, std::sync::Arc<dyn Fn() + Send + Sync>),
+}
+
 #[cfg(feature = "fault-injection")]
-type Registry = std::collections::HashMap<String, (u32, crate::error::ErrorKind)>;
+type Registry = std::collections::HashMap<String, Fault>;
 
 #[cfg(feature = "fault-injection")]
 fn armed() -> &'static std::sync::Mutex<Registry> {
@@ -51,7 +69,17 @@ pub fn arm_with(name: &str, times: u32, kind: crate::error::ErrorKind) {
     armed()
         .lock()
         .expect("fault registry")
-        .insert(name.to_string(), (times, kind));
+        .insert(name.to_string(), Fault::Fail(times, kind));
+}
+
+/// Makes the next `times` passes through `name` run `action` (synchronously, on the stage's
+/// thread) and then carry on, so a test can break something real at that exact moment.
+#[cfg(feature = "fault-injection")]
+pub fn arm_action(name: &str, times: u32, action: impl Fn() + Send + Sync + 'static) {
+    armed()
+        .lock()
+        .expect("fault registry")
+        .insert(name.to_string(), Fault::Act(times, std::sync::Arc::new(action)));
 }
 
 /// Disarms every fault point.

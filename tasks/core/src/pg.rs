@@ -134,6 +134,23 @@ fn is_tls_failure(text: &str) -> bool {
         || t.contains("server does not support ssl")
 }
 
+/// Whether a driver error without a server error is the connection failing (closed, reset,
+/// timed out: worth a retry) rather than the client refusing something itself (a value it cannot
+/// encode, an unexpected reply: a bug a retry would repeat).
+pub fn is_connection_failure(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<std::io::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// A driver error as one line: the server's message and detail when there is one, else the
 /// error chain.
 pub fn describe(e: &tokio_postgres::Error) -> String {

@@ -226,10 +226,6 @@ async fn ingest_once(
         previous.as_ref().and_then(|m| m.cursor.clone())
     };
     let lookback = config.lookback_span();
-    let since = prev_cursor
-        .as_ref()
-        .and_then(|c| c.high_water)
-        .map(|(lu, _)| lu - lookback);
 
     let mut client = pg::connect(url, Role::Source).await?;
     let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, url);
@@ -247,6 +243,13 @@ async fn ingest_once(
             "table {table} does not exist in the source's public schema"
         )));
     }
+    // The source's clock, read after the snapshot was taken (by the query above).
+    let clock: NaiveDateTime = tx
+        .query_one("SELECT clock_timestamp()::timestamp(6)", &[])
+        .await
+        .map_err(err)?
+        .get(0);
+    let since = read_from(table, prev_cursor.as_ref(), clock, lookback);
     let layout = TableLayout::new(table, columns)?;
     if !request.full_refresh {
         if let Some(prev) = &previous {
@@ -301,6 +304,7 @@ async fn ingest_once(
     let mut window = Window::new(
         lookback.num_microseconds().unwrap_or(i64::MAX),
         prev_cursor.as_ref(),
+        clock.and_utc().timestamp_micros(),
     );
 
     let stream = tx.copy_out(&sql).await.map_err(err)?;
@@ -344,6 +348,15 @@ async fn ingest_once(
     tx.commit().await.map_err(err)?;
 
     let high_water = window.high_water();
+    if let Some((lu, _)) = high_water.filter(|(lu, _)| *lu > clock + chrono::Duration::minutes(1)) {
+        tracing::warn!(
+            table,
+            ahead_seconds = (lu - clock).num_seconds(),
+            "{table} has rows dated after the source's own clock; tote reads again from the clock, so nothing \
+             is missed, but if the application writes UTC while tote's session uses another time zone, \
+             every read re-reads that much: set TimeZone = 'UTC' for tote's user (ALTER ROLE … SET TimeZone)"
+        );
+    }
     let Some(sink) = sink else {
         tracing::info!(table, rows_read, "no new versions");
         return Ok(Some(IngestResponse {
@@ -374,6 +387,7 @@ async fn ingest_once(
             since,
             high_water,
             recent: window.recent(),
+            source_clock: Some(clock),
         }),
         full_refresh: request.full_refresh,
         objects: vec![object],
@@ -405,6 +419,37 @@ async fn ingest_once(
         high_water: high_water.map(|(lu, _)| lu),
         keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
     }))
+}
+
+/// Where an incremental read starts: `lookback` below the earlier of the previous read's
+/// high-water mark and the source's clock at that read (a row dated in the future by a clock
+/// that ran ahead must not lift the start past rows written once it was set right). `None`, the
+/// whole table, for a first read, a full refresh, or when the source's clock now reads earlier
+/// than at the previous read: it jumped back (a correction, a daylight-saving change in a
+/// non-UTC zone), so rows written since may be dated anywhere below the mark. Versions re-read
+/// that way are harmless downstream (the transform and the load skip versions they have).
+fn read_from(
+    table: &str,
+    previous: Option<&Cursor>,
+    clock: NaiveDateTime,
+    lookback: chrono::Duration,
+) -> Option<NaiveDateTime> {
+    let previous = previous?;
+    let (high, _) = previous.high_water?;
+    match previous.source_clock {
+        Some(then) if clock < then => {
+            tracing::warn!(
+                table,
+                %then,
+                now = %clock,
+                "the source's clock reads earlier than at the last read (it jumped back); \
+                 re-reading the whole table so that no row dated before the jump is missed"
+            );
+            None
+        }
+        Some(then) => Some(high.min(then) - lookback),
+        None => Some(high - lookback),
+    }
 }
 
 /// The table's columns, in physical order, from the catalog (in the caller's snapshot).
@@ -474,14 +519,18 @@ fn keep_unseen(batch: RecordBatch, keys: &[RowKey], seen: &HashSet<RowKey>) -> R
 /// memory: keys that fall out of the window as the mark rises are pruned.
 struct Window {
     lookback_us: i64,
+    clock: i64,
     high: Option<RowKey>,
     recent: Vec<RowKey>,
 }
 
 impl Window {
-    fn new(lookback_us: i64, previous: Option<&Cursor>) -> Window {
+    /// `clock`: the source's clock at this read (µs); the window ends at the earlier of it and
+    /// the high-water mark, as the next read's start does ([`read_from`]).
+    fn new(lookback_us: i64, previous: Option<&Cursor>, clock: i64) -> Window {
         let mut w = Window {
             lookback_us,
+            clock,
             high: None,
             recent: Vec::new(),
         };
@@ -507,7 +556,7 @@ impl Window {
 
     fn prune(&mut self) {
         if let Some((_, hlu)) = self.high {
-            let floor = hlu.saturating_sub(self.lookback_us);
+            let floor = hlu.min(self.clock).saturating_sub(self.lookback_us);
             self.recent.retain(|(_, lu)| *lu >= floor);
         }
         self.recent.sort_unstable();

@@ -220,9 +220,15 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
         allowed: None,
         key_values: config.load_key_values,
     };
+    // Every star table's columns before anything is loaded: a table dropped after the migration
+    // fails the load here, naming it, rather than after other tables took their batches.
+    let mut star: BTreeMap<&str, Vec<WarehouseColumn>> = BTreeMap::new();
+    for model in WAREHOUSE_TABLES.iter().copied() {
+        star.insert(model, warehouse_columns(&client, model).await?);
+    }
     for model in models(request.phase) {
         let shape = shape(model).expect("models() only yields known tables");
-        let columns = warehouse_columns(&client, model).await?;
+        let columns = star.remove(model).expect("every star table was read");
         let foreign_keys = match shape {
             Shape::Fact { .. } => ForeignKeys::of(&client, model).await?,
             Shape::Dimension { .. } => ForeignKeys::default(),
@@ -652,6 +658,7 @@ async fn copy_rows(
             }
         }
     }
+    fault::point("load.during_copy").map_err(CopyFailure::Tote)?;
     buf.extend_from_slice(copy_binary::TRAILER);
     sink.send(buf.split().freeze()).await.map_err(CopyFailure::Db)?;
     sink.as_mut().finish().await.map_err(CopyFailure::Db)
@@ -787,10 +794,13 @@ pub(crate) fn warehouse_error<E: std::borrow::Borrow<tokio_postgres::Error>>(e: 
     let e = e.borrow();
     let text = pg::describe(e);
     match e.as_db_error().map(|db| db.code().code().to_string()) {
-        None => Error::new(
+        None if pg::is_connection_failure(e) => Error::new(
             ErrorKind::WarehouseUnavailable,
             format!("lost the connection to the warehouse: {text}; retry later"),
         ),
+        // Raised by the client itself (a value it cannot encode, a reply it does not expect):
+        // retrying would fail the same way.
+        None => Error::internal(format!("the warehouse client failed: {text}")),
         Some(code)
             if code.starts_with("08")
                 || code.starts_with("57P")

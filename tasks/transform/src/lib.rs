@@ -14,7 +14,10 @@
 //!    processed batch (Parquet, manifest, log entry), then the checkpoint.
 //!
 //! Retrying a run after a crash redoes it from the same checkpoint; a model whose batch for that
-//! run is already committed is skipped, so the same input never gives two outputs.
+//! run is already committed (from the same input) is skipped, so the same input never gives two
+//! outputs. Two transforms at once (overlapping executions) race for each model's next log
+//! position: the loser stops with the retryable `Tote.Busy`, and never checkpoints input that a
+//! committed model did not see.
 
 mod changes;
 pub mod models;
@@ -111,6 +114,17 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         tracing::info!("no new landing batches");
         return Ok(TransformResponse::default());
     }
+    // A run some model has already committed (an attempt that crashed, or another execution's
+    // transform running now) keeps the input it started with: batches committed since wait for
+    // the next run, so every output of a run, and its checkpoint, cover the same input.
+    let run_tag = format!("{CHECKPOINT}/{run}");
+    if let Some(pinned) = run_input(&processed, &models, &run_tag).await? {
+        tracing::info!(run, "continuing a run already partly committed, with its input");
+        for (table, entries) in new_entries.iter_mut() {
+            entries.retain(|e| pinned.contains(&format!("{table}/{}", e.seq)));
+        }
+        new_entries.retain(|_, entries| !entries.is_empty());
+    }
 
     let mut response = TransformResponse {
         changed: true,
@@ -199,9 +213,8 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     for model in &models {
         let log = CommitLog::new(processed.clone(), &model.name);
         let last_entry = log.last().await?;
-        let run_tag = format!("{CHECKPOINT}/{run}");
         if let Some(entry) = &last_entry {
-            if log.manifest(entry).await?.inputs.first() == Some(&run_tag) {
+            if same_run(&log, entry, &model.name, run, &inputs).await? {
                 tracing::info!(model = %model.name, run, "already committed by an earlier attempt of this run");
                 response.rows.insert(model.name.clone(), entry.rows);
                 response.batches.push(entry.batch_id.clone());
@@ -259,19 +272,24 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             cursor: None,
             full_refresh: false,
             objects: vec![object],
-            inputs: std::iter::once(run_tag).chain(inputs.iter().cloned()).collect(),
+            inputs: std::iter::once(run_tag.clone())
+                .chain(inputs.iter().cloned())
+                .collect(),
             findings,
         };
         batch::write_manifest(&processed, &manifest).await?;
         let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
         if !log.commit(next, &manifest).await? {
-            return Err(Error::new(
-                ErrorKind::ModelFailed,
-                format!(
-                    "{}: another transform committed at the same time; run again",
-                    model.name
-                ),
-            ));
+            // Another transform of this run won the position: its output stands if it came
+            // from the same input (and this attempt's objects stay invisible).
+            match log.last().await? {
+                Some(entry) if same_run(&log, &entry, &model.name, run, &inputs).await? => {
+                    response.rows.insert(model.name.clone(), entry.rows);
+                    response.batches.push(entry.batch_id.clone());
+                    continue;
+                }
+                _ => return Err(busy(&model.name, run)),
+            }
         }
         fault::point("transform.after_model_commit")?;
         tracing::info!(model = %model.name, rows, batch_id, "committed processed batch");
@@ -304,6 +322,57 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     }
     fault::point("transform.after_checkpoint")?;
     Ok(response)
+}
+
+/// The input (`table/seq` of each landing batch) of run `run_tag`, if some model has already
+/// committed its output for that run.
+async fn run_input(
+    processed: &Store,
+    models: &[models::Model],
+    run_tag: &str,
+) -> Result<Option<std::collections::BTreeSet<String>>> {
+    for model in models {
+        let log = CommitLog::new(processed.clone(), &model.name);
+        if let Some(entry) = log.last().await? {
+            let manifest = log.manifest(&entry).await?;
+            if manifest.inputs.first().map(String::as_str) == Some(run_tag) {
+                return Ok(Some(manifest.inputs[1..].iter().cloned().collect()));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Whether `entry` is run `run`'s output of `model`, made from the same `inputs`; an output of
+/// this run from other input means another transform is running this run now ([`busy`]).
+async fn same_run(
+    log: &CommitLog,
+    entry: &batch::LogEntry,
+    model: &str,
+    run: u64,
+    inputs: &[String],
+) -> Result<bool> {
+    let committed = log.manifest(entry).await?;
+    if committed.inputs.first() != Some(&format!("{CHECKPOINT}/{run}")) {
+        return Ok(false);
+    }
+    if committed.inputs[1..] != *inputs {
+        return Err(busy(model, run));
+    }
+    Ok(true)
+}
+
+/// Another transform (another execution's) committed `model` for the same run first, from other
+/// input: this attempt stops, leaving only invisible objects, and its retry starts over from
+/// whatever that transform checkpoints.
+fn busy(model: &str, run: u64) -> Error {
+    Error::new(
+        ErrorKind::Busy,
+        format!(
+            "another transform committed {model} for run {run} while this one ran (two executions \
+             overlap); retry once it has finished (the state machine retries Tote.Busy by itself)"
+        ),
+    )
 }
 
 /// The query engine for one run: sorts and aggregations may hold `TOTE_TRANSFORM_MEMORY_MB`

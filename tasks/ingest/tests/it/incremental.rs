@@ -162,3 +162,101 @@ async fn many_rows_sharing_one_last_updated_across_batch_boundaries_are_all_kept
     };
     assert_eq!(all, f.source_keys("design", "true").await.len());
 }
+
+/// The source's clock now, as a naive timestamp in a new session's time zone (the ingest's), to
+/// the millisecond as `last_updated` holds it.
+async fn source_clock(f: &Fixture) -> NaiveDateTime {
+    tote_core::pg::connect(f.db.url(), tote_core::pg::Role::Source)
+        .await
+        .unwrap()
+        .query_one("SELECT clock_timestamp()::timestamp(3)", &[])
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A writer whose clock ran two hours ahead stamps a row in the future; once its clock is set
+/// right, rows are stamped two hours below the high-water mark. They must not be missed.
+#[tokio::test]
+async fn a_row_stamped_by_a_clock_that_ran_ahead_does_not_hide_the_rows_after_it() {
+    let f = Fixture::seeded().await;
+    let now = source_clock(&f).await;
+    insert_sales_order(&f.client, now - Duration::minutes(1)).await;
+    f.ingest("sales_order").await.unwrap();
+
+    let ahead = insert_sales_order(&f.client, now + Duration::hours(2)).await;
+    let second = f.ingest("sales_order").await.unwrap();
+    assert_eq!(second.rows, 1);
+    assert_eq!(second.high_water.unwrap(), now + Duration::hours(2));
+
+    let after = insert_sales_order(&f.client, source_clock(&f).await).await;
+    let third = f.ingest("sales_order").await.unwrap();
+    assert!(
+        third.changed,
+        "the row stamped after the clock was set right is read"
+    );
+    let manifests = f.manifests("sales_order").await;
+    let keys: Vec<i64> = f
+        .keys_of(manifests.last().unwrap())
+        .await
+        .iter()
+        .map(|k| k.0)
+        .collect();
+    assert_eq!(
+        keys,
+        vec![after as i64],
+        "only it: the row from the future is a re-read ({ahead})"
+    );
+    let quiet = f.ingest("sales_order").await.unwrap();
+    assert!(!quiet.changed, "and nothing after that");
+}
+
+/// The source's clock jumps back twelve hours between two ingests (here: the zone its sessions
+/// use changes, which is what a naive-timestamp source sees of a clock correction or a
+/// daylight-saving change). A row stamped after the jump lies far below the high-water mark;
+/// the next read is whole, so it is captured, and the one after is incremental again.
+#[tokio::test]
+async fn a_source_clock_that_jumps_back_makes_the_next_read_whole() {
+    let f = Fixture::seeded().await;
+    let before = source_clock(&f).await;
+    insert_sales_order(&f.client, before - Duration::minutes(1)).await;
+    let first = f.ingest("sales_order").await.unwrap();
+    assert!(first.since.is_none());
+    insert_sales_order(&f.client, source_clock(&f).await).await;
+    let second = f.ingest("sales_order").await.unwrap();
+    assert!(second.since.is_some(), "an ordinary incremental read");
+
+    f.client
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET timezone = 'Etc/GMT+12'",
+            tote_core::tables::quote_ident(f.db.name())
+        ))
+        .await
+        .unwrap();
+    let after = source_clock(&f).await;
+    assert!(
+        after < before - Duration::hours(6),
+        "the clock went back: {before} → {after}"
+    );
+    let stamped = insert_sales_order(&f.client, after).await;
+
+    let third = f.ingest("sales_order").await.unwrap();
+    assert!(third.since.is_none(), "the read after a jump back is whole");
+    let manifests = f.manifests("sales_order").await;
+    let keys = f.keys_of(manifests.last().unwrap()).await;
+    assert!(
+        keys.iter().any(|k| k.0 == stamped as i64),
+        "the row stamped after the jump is captured"
+    );
+    let next = insert_sales_order(&f.client, source_clock(&f).await).await;
+    let fourth = f.ingest("sales_order").await.unwrap();
+    assert!(fourth.since.is_some(), "then incremental again");
+    let manifests = f.manifests("sales_order").await;
+    let keys: Vec<i64> = f
+        .keys_of(manifests.last().unwrap())
+        .await
+        .iter()
+        .map(|k| k.0)
+        .collect();
+    assert_eq!(keys, vec![next as i64]);
+}

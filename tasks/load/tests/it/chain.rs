@@ -147,3 +147,76 @@ async fn two_loads_at_once_load_each_batch_once() {
     let ledger = chain.warehouse_counts().await["tote.load_ledger"];
     assert_eq!(ledger as u64, processed_batches);
 }
+
+/// Text the warehouse must hold exactly as the source has it: emoji and other astral-plane
+/// characters, quotes, backslashes, tabs and newlines, a control character (BEL; Postgres text cannot hold NUL), and strings
+/// of 100,000 characters, in dimension columns and in a fact column.
+#[tokio::test]
+async fn unusual_and_very_long_text_reaches_the_warehouse_unchanged() {
+    let mut chain = Chain::seeded().await;
+    let long: String = "Ω≈ç√∫ 🦀 xy".repeat(10_000); // 100,000 characters, 4-byte ones among them
+    let odd =
+        "O'Brien \"quoted\" back\\slash\ttab\nnew line\r\nCRLF \u{1F600}\u{200D}\u{1F469} 𝔘𝔫𝔦𝔠𝔬𝔡𝔢 \u{7}bell";
+    chain
+        .client
+        .execute(
+            "UPDATE design SET design_name = $1, file_location = $2, last_updated = last_updated + interval '1 ms' \
+             WHERE design_id IN (SELECT min(design_id) FROM design UNION SELECT max(design_id) FROM design)",
+            &[&odd, &long],
+        )
+        .await
+        .unwrap();
+    chain
+        .client
+        .execute(
+            "UPDATE address SET address_line_1 = $1, district = $2, last_updated = last_updated + interval '1 ms' \
+             WHERE address_id = (SELECT min(address_id) FROM address)",
+            &[&long, &odd],
+        )
+        .await
+        .unwrap();
+    chain
+        .client
+        .execute(
+            "UPDATE purchase_order SET item_code = $1, last_updated = last_updated + interval '1 ms' \
+             WHERE purchase_order_id IN (SELECT purchase_order_id FROM purchase_order ORDER BY purchase_order_id LIMIT 2)",
+            &[&odd],
+        )
+        .await
+        .unwrap();
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    chain
+        .assert_warehouse_equals_oracle("with unusual and long text")
+        .await;
+    // And byte for byte, not only as the oracle renders it.
+    let wh = chain.warehouse_client().await;
+    let design: String = wh
+        .query_one(
+            "SELECT design_name FROM dim_design WHERE design_id = (SELECT min(design_id) FROM dim_design)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(design, odd);
+    let codes: i64 = wh
+        .query_one(
+            "SELECT count(*) FROM fact_purchase_order WHERE item_code = $1",
+            &[&odd],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(codes, 2, "both updated purchase orders' new versions");
+    let location: String = wh
+        .query_one(
+            "SELECT address_line_1 FROM dim_location WHERE location_id = (SELECT min(location_id) FROM dim_location)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(location.chars().count(), 100_000);
+    assert_eq!(location, long);
+}

@@ -276,3 +276,90 @@ async fn migrations_are_idempotent_and_an_edited_migration_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Config);
     assert!(err.message().contains("migration 1"), "{err}");
 }
+
+/// The loader's connection is really killed (`pg_terminate_backend`, from outside) while its COPY
+/// is open: the load fails as retryable, nothing of the batch is visible, and the retry loads
+/// every version exactly once.
+#[tokio::test]
+async fn a_connection_killed_mid_copy_is_retryable_and_the_retry_loads_exactly_once() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::Dimensions).await.unwrap();
+    let before = chain.warehouse_counts().await;
+    let url = chain.warehouse.url().to_string();
+    let killed = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let count = killed.clone();
+    fault::arm_action("load.during_copy", 1, move || {
+        // On its own thread and runtime: the stage's runtime is blocked in this call.
+        let url = url.clone();
+        let n = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let admin = tote_core::pg::connect(&url, tote_core::pg::Role::Warehouse)
+                        .await
+                        .unwrap();
+                    admin
+                        .query_one(
+                            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+                             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+                             AND backend_type = 'client backend'",
+                            &[],
+                        )
+                        .await
+                        .unwrap()
+                        .get::<_, i64>(0)
+                })
+        })
+        .join()
+        .unwrap();
+        count.store(n, std::sync::atomic::Ordering::SeqCst);
+    });
+    let err = chain
+        .load(Phase::Facts)
+        .await
+        .expect_err("the connection was killed");
+    fault::disarm_all();
+    assert!(
+        killed.load(std::sync::atomic::Ordering::SeqCst) >= 1,
+        "the loader's backend was terminated"
+    );
+    assert_eq!(err.kind(), ErrorKind::WarehouseUnavailable, "{err}");
+    assert!(err.kind().is_retryable());
+    assert_eq!(
+        chain.warehouse_counts().await,
+        before,
+        "nothing of the batch is visible"
+    );
+    chain.load(Phase::All).await.unwrap();
+    chain
+        .assert_warehouse_equals_oracle("after a connection killed mid-COPY and a retry")
+        .await;
+}
+
+/// A star table dropped from a migrated warehouse: the load names the table and what to do, and
+/// loads nothing (not even the tables that are still there).
+#[tokio::test]
+async fn a_star_table_dropped_after_migration_is_named_and_nothing_is_loaded() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    tote_load::connect_and_migrate(&chain.config()).await.unwrap();
+    let wh = chain.warehouse_client().await;
+    wh.batch_execute("DROP TABLE fact_payment").await.unwrap();
+    let err = chain.load(Phase::All).await.expect_err("a star table is missing");
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.message().contains("fact_payment"), "names the table: {err}");
+    assert!(
+        err.message().contains("recorded as applied"),
+        "says why migrate will not help: {err}"
+    );
+    let counts = chain.warehouse_counts().await;
+    assert!(
+        counts
+            .iter()
+            .all(|(table, n)| *n == 0 || (table == "fact_payment" && *n == -1)),
+        "nothing loaded: {counts:?}"
+    );
+}
