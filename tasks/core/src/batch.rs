@@ -279,8 +279,8 @@ pub async fn read_manifest(store: &Store, key: &str) -> Result<Manifest> {
 pub async fn read_batch(store: &Store, manifest: &Manifest) -> Result<Vec<arrow::array::RecordBatch>> {
     let mut batches = Vec::new();
     for object in &manifest.objects {
-        let bytes = read_object(store, manifest, object).await?;
-        for batch in object_batches(store, manifest, object, bytes)? {
+        let body = read_object(store, manifest, object).await?;
+        for batch in object_batches(store, manifest, object, body)? {
             batches.push(batch?);
         }
     }
@@ -302,29 +302,47 @@ fn bad_object(store: &Store, manifest: &Manifest, object: &ObjectEntry, why: Str
     )
 }
 
-/// The bytes of one data object of a batch, checked against the manifest's size and SHA-256.
-pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntry) -> Result<bytes::Bytes> {
+/// One data object of a batch, downloaded to an anonymous local temporary file while its size and
+/// SHA-256 are checked against the manifest: memory stays at one chunk whatever the object's
+/// size, and no row of a corrupt object is ever decoded. The file is removed when dropped; the
+/// stage needs local disk (`TMPDIR`, `/tmp` in Lambda) about the size of its largest object.
+pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntry) -> Result<std::fs::File> {
+    use futures_util::StreamExt;
     use sha2::Digest;
+    use std::io::{Seek, Write};
     let bad = |why: String| bad_object(store, manifest, object, why);
-    let bytes = store
-        .get(&object.key)
+    let local = |e: std::io::Error| {
+        Error::internal(format!(
+            "cannot buffer object {} in a local temporary file: {e}; the stage needs local disk \
+             (TMPDIR) about the size of its largest object",
+            object.key
+        ))
+    };
+    let mut stream = store
+        .get_stream(&object.key)
         .await?
         .ok_or_else(|| bad("missing".to_string()))?;
-    if bytes.len() as u64 != object.bytes {
+    let mut file = tempfile::tempfile().map_err(local)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut size = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        hasher.update(&chunk);
+        size += chunk.len() as u64;
+        file.write_all(&chunk).map_err(local)?;
+    }
+    if size != object.bytes {
         return Err(bad(format!(
-            "{} bytes, the manifest says {}",
-            bytes.len(),
+            "{size} bytes, the manifest says {}",
             object.bytes
         )));
     }
-    let sum: String = sha2::Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let sum: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     if sum != object.sha256 {
         return Err(bad("its checksum does not match the manifest".to_string()));
     }
-    Ok(bytes)
+    file.rewind().map_err(local)?;
+    Ok(file)
 }
 
 /// The record batches of one data object (from [`read_object`]), decoded lazily in bounded
@@ -333,13 +351,13 @@ pub fn object_batches<'a>(
     store: &'a Store,
     manifest: &'a Manifest,
     object: &'a ObjectEntry,
-    bytes: bytes::Bytes,
+    body: std::fs::File,
 ) -> Result<Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send + 'a>> {
     const BATCH_ROWS: usize = 64 * 1024;
     let bad = move |why: String| bad_object(store, manifest, object, why);
     match manifest.format.as_str() {
         "parquet" => {
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
                 .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
                 .map_err(|e| bad(format!("not readable as Parquet: {e}")))?;
             Ok(Box::new(reader.map(move |batch| {
@@ -351,7 +369,7 @@ pub fn object_batches<'a>(
             let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(schema))
                 .with_header(true)
                 .with_batch_size(BATCH_ROWS)
-                .build(std::io::Cursor::new(bytes))
+                .build(std::io::BufReader::new(body))
                 .map_err(|e| bad(format!("not readable as CSV: {e}")))?;
             Ok(Box::new(reader.map(move |batch| {
                 batch.map_err(|e| bad(format!("not readable as CSV: {e}")))

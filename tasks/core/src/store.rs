@@ -138,6 +138,26 @@ impl Store {
         }
     }
 
+    /// Streams the object at `key` in the chunks the store delivers; `None` when there is none.
+    /// Readers of data objects use this, so memory does not grow with the object.
+    pub async fn get_stream(
+        &self,
+        key: &str,
+    ) -> Result<Option<futures_util::stream::BoxStream<'static, Result<Bytes>>>> {
+        match self.inner.get(&self.path(key)).await {
+            Ok(result) => {
+                let (store, key) = (self.clone(), key.to_string());
+                Ok(Some(Box::pin(
+                    result
+                        .into_stream()
+                        .map_err(move |e| store.error("read", &key, e)),
+                )))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error("read", key, e)),
+        }
+    }
+
     /// Whether an object exists at `key`.
     pub async fn exists(&self, key: &str) -> Result<bool> {
         match self.inner.head(&self.path(key)).await {

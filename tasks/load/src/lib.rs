@@ -625,11 +625,11 @@ async fn copy_rows(
     buf.extend_from_slice(copy_binary::HEADER);
     let (store, manifest) = (batch.store, batch.manifest);
     for object in &manifest.objects {
-        let bytes = batch::read_object(store, manifest, object)
+        let body = batch::read_object(store, manifest, object)
             .await
             .map_err(CopyFailure::Tote)?;
         for record_batch in
-            batch::object_batches(store, manifest, object, bytes).map_err(CopyFailure::Tote)?
+            batch::object_batches(store, manifest, object, body).map_err(CopyFailure::Tote)?
         {
             let record_batch = record_batch.map_err(CopyFailure::Tote)?;
             if let Some(keys) = keys.as_deref_mut() {

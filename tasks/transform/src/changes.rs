@@ -85,8 +85,8 @@ impl Changes {
         let mut rows = 0u64;
         for (manifest, floor) in manifests.iter().zip(floors) {
             for object in &manifest.objects {
-                let bytes = batch::read_object(landing, manifest, object).await?;
-                for b in batch::object_batches(landing, manifest, object, bytes)? {
+                let body = batch::read_object(landing, manifest, object).await?;
+                for b in batch::object_batches(landing, manifest, object, body)? {
                     let b = align(&b?, &schema)?;
                     let keys = row_keys(&b, &pk)?;
                     let mask: BooleanArray = keys
