@@ -302,42 +302,63 @@ fn bad_object(store: &Store, manifest: &Manifest, object: &ObjectEntry, why: Str
     )
 }
 
-/// One data object of a batch, downloaded to an anonymous local temporary file while its size and
-/// SHA-256 are checked against the manifest: memory stays at one chunk whatever the object's
-/// size, and no row of a corrupt object is ever decoded. The file is removed when dropped; the
-/// stage needs local disk (`TMPDIR`, `/tmp` in Lambda) about the size of its largest object.
+/// One data object of a batch, as a local file whose size and SHA-256 have been checked against
+/// the manifest: a local store's own file, or a remote object downloaded to an anonymous
+/// temporary file (removed when dropped). Memory stays at one buffer whatever the object's size,
+/// and no row of a corrupt object is ever decoded. With a remote store the stage needs local disk
+/// (`TMPDIR`, `/tmp` in Lambda) about the size of its largest object.
 pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntry) -> Result<std::fs::File> {
     use futures_util::StreamExt;
     use sha2::Digest;
-    use std::io::{Seek, Write};
+    use std::io::{Read, Seek, Write};
     let bad = |why: String| bad_object(store, manifest, object, why);
     let local = |e: std::io::Error| {
         Error::internal(format!(
-            "cannot buffer object {} in a local temporary file: {e}; the stage needs local disk \
-             (TMPDIR) about the size of its largest object",
+            "cannot read object {} through a local file: {e}; with a remote store the stage needs \
+             local disk (TMPDIR) about the size of its largest object",
             object.key
         ))
     };
-    let mut stream = store
-        .get_stream(&object.key)
+    let (mut file, size, digest) = match store
+        .open_object(&object.key)
         .await?
-        .ok_or_else(|| bad("missing".to_string()))?;
-    let mut file = tempfile::tempfile().map_err(local)?;
-    let mut hasher = sha2::Sha256::new();
-    let mut size = 0u64;
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        hasher.update(&chunk);
-        size += chunk.len() as u64;
-        file.write_all(&chunk).map_err(local)?;
-    }
+        .ok_or_else(|| bad("missing".to_string()))?
+    {
+        crate::store::Body::File(file) => tokio::task::spawn_blocking(move || {
+            let mut file = file;
+            let mut hasher = sha2::Sha256::new();
+            let mut buf = vec![0u8; 1 << 20];
+            let mut size = 0u64;
+            loop {
+                let n = file.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+                size += n as u64;
+            }
+            Ok::<_, std::io::Error>((file, size, hasher.finalize()))
+        })
+        .await
+        .map_err(|e| Error::internal(format!("reading object {}: {e}", object.key)))?
+        .map_err(local)?,
+        crate::store::Body::Stream(mut stream) => {
+            let mut file = tempfile::tempfile().map_err(local)?;
+            let mut hasher = sha2::Sha256::new();
+            let mut size = 0u64;
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk?;
+                hasher.update(&chunk);
+                size += chunk.len() as u64;
+                file.write_all(&chunk).map_err(local)?;
+            }
+            (file, size, hasher.finalize())
+        }
+    };
     if size != object.bytes {
-        return Err(bad(format!(
-            "{size} bytes, the manifest says {}",
-            object.bytes
-        )));
+        return Err(bad(format!("{size} bytes, the manifest says {}", object.bytes)));
     }
-    let sum: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let sum: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     if sum != object.sha256 {
         return Err(bad("its checksum does not match the manifest".to_string()));
     }

@@ -34,6 +34,14 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// An object opened by [`Store::open_object`].
+pub enum Body {
+    /// A local store's file, positioned at its start.
+    File(std::fs::File),
+    /// A remote store's bytes, in the chunks it delivers them.
+    Stream(futures_util::stream::BoxStream<'static, Result<Bytes>>),
+}
+
 /// The outcome of a create-if-absent write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Created {
@@ -138,21 +146,17 @@ impl Store {
         }
     }
 
-    /// Streams the object at `key` in the chunks the store delivers; `None` when there is none.
-    /// Readers of data objects use this, so memory does not grow with the object.
-    pub async fn get_stream(
-        &self,
-        key: &str,
-    ) -> Result<Option<futures_util::stream::BoxStream<'static, Result<Bytes>>>> {
+    /// Opens the object at `key` for reading without holding it in memory: a local store's file
+    /// itself, or a remote store's byte stream; `None` when there is none.
+    pub async fn open_object(&self, key: &str) -> Result<Option<Body>> {
         match self.inner.get(&self.path(key)).await {
-            Ok(result) => {
-                let (store, key) = (self.clone(), key.to_string());
-                Ok(Some(Box::pin(
-                    result
-                        .into_stream()
-                        .map_err(move |e| store.error("read", &key, e)),
-                )))
-            }
+            Ok(result) => Ok(Some(match result.payload {
+                object_store::GetResultPayload::File(file, _) => Body::File(file),
+                object_store::GetResultPayload::Stream(stream) => {
+                    let (store, key) = (self.clone(), key.to_string());
+                    Body::Stream(Box::pin(stream.map_err(move |e| store.error("read", &key, e))))
+                }
+            })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error("read", key, e)),
         }

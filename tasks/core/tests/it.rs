@@ -317,3 +317,47 @@ mod s3 {
         assert_eq!(log.entries_after(Some(30)).await.unwrap().len(), 7);
     }
 }
+
+mod connection {
+    use tote_core::pg::{self, Role};
+    use tote_core::private_pg::test_database;
+
+    /// A driver error tote's retry decision hangs on: a connection that is gone is a connection
+    /// failure (retried), a value the client itself refuses to send is not (a retry would fail the
+    /// same way).
+    #[tokio::test]
+    async fn a_lost_connection_is_told_apart_from_an_error_the_client_raises_itself() {
+        let db = test_database().await.unwrap();
+        let client = pg::connect(db.url(), Role::Warehouse).await.unwrap();
+        let refused = client
+            .query("SELECT $1::int", &[&"not an int"])
+            .await
+            .expect_err("a &str cannot be sent as int4");
+        assert!(refused.as_db_error().is_none(), "raised by the client: {refused}");
+        assert!(!pg::is_connection_failure(&refused), "{refused}");
+
+        let killer = pg::connect(db.url(), Role::Warehouse).await.unwrap();
+        let pid: i32 = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        // With a timeout, it returns once the backend has exited.
+        let gone: bool = killer
+            .query_one("SELECT pg_terminate_backend($1, $2)", &[&pid, &10_000i64])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(gone);
+        let lost = loop {
+            // The server's FATAL message and the close can arrive after the next query is sent;
+            // either way the query fails, and once the client knows, it reports the close.
+            match client.query_one("SELECT 1", &[]).await {
+                Err(e) if e.as_db_error().is_none() => break e,
+                Err(_) => continue,
+                Ok(_) => panic!("the backend was terminated"),
+            }
+        };
+        assert!(pg::is_connection_failure(&lost), "{lost}");
+    }
+}

@@ -628,9 +628,7 @@ async fn copy_rows(
         let body = batch::read_object(store, manifest, object)
             .await
             .map_err(CopyFailure::Tote)?;
-        for record_batch in
-            batch::object_batches(store, manifest, object, body).map_err(CopyFailure::Tote)?
-        {
+        for record_batch in batch::object_batches(store, manifest, object, body).map_err(CopyFailure::Tote)? {
             let record_batch = record_batch.map_err(CopyFailure::Tote)?;
             if let Some(keys) = keys.as_deref_mut() {
                 keys.observe(&record_batch);

@@ -303,7 +303,7 @@ async fn a_connection_killed_mid_copy_is_retryable_and_the_retry_loads_exactly_o
                         .unwrap();
                     admin
                         .query_one(
-                            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+                            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 10000)) FROM pg_stat_activity \
                              WHERE datname = current_database() AND pid <> pg_backend_pid() \
                              AND backend_type = 'client backend'",
                             &[],
