@@ -49,6 +49,17 @@ ensure_nextest() {
     fi
 }
 
+# cargo-deny (licenses, duplicate versions, sources, advisories of the dependencies), pinned. A
+# debug build: it installs in about 2 minutes instead of 5, and its checks still take seconds.
+ensure_cargo_deny() {
+    local tools="$ROOT/target/tools"
+    export PATH="$tools/bin:$PATH"
+    if ! cargo deny --version 2>/dev/null | grep -q '^cargo-deny 0\.20\.'; then
+        say "installing cargo-deny into $tools"
+        cargo install --locked --debug cargo-deny --version 0.20.2 --root "$tools" >&2
+    fi
+}
+
 # Python tools of the tests, in a venv of the project's own: pyarrow (the independent Parquet
 # reader) and moto (a local AWS-protocol server: S3, Secrets Manager, SNS, Step Functions).
 ensure_pytools() {
