@@ -272,6 +272,7 @@ mod tests {
             ("TOTE_TRANSFORM_MEMORY_MB", "lots"),
             ("TOTE_TRANSFORM_MEMORY_MB", "8"),
             ("TOTE_SOURCE_URL", "mysql://u:hunter2@h/db"),
+            ("TOTE_WAREHOUSE_URL", "redshift://u:hunter2@h/db"),
         ] {
             let err = config(&[(var, value)]).unwrap_err();
             assert_eq!(err.kind(), crate::ErrorKind::Config);

@@ -209,3 +209,22 @@ impl Store {
         Error::new(kind, format!("cannot {action} {key} in {}: {e}", self.location))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unusable_location_names_its_variable_and_the_accepted_forms() {
+        for (location, expect) in [
+            ("ftp://host/landing", "unsupported scheme"),
+            ("gs://bucket/landing", "unsupported scheme"),
+            ("s3:///landing", "names no bucket"),
+        ] {
+            let err = Store::open(location, "TOTE_LANDING").expect_err(location);
+            assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+            assert!(err.message().contains("TOTE_LANDING"), "{err}");
+            assert!(err.message().contains(expect), "{location}: {err}");
+        }
+    }
+}

@@ -381,15 +381,21 @@ fn busy(model: &str, run: u64) -> Error {
 fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
     use datafusion::execution::memory_pool::FairSpillPool;
     use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    let pool = config.transform_memory_mb << 20;
     let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(config.transform_memory_mb << 20)))
+        .with_memory_pool(Arc::new(FairSpillPool::new(pool)))
         .with_temp_file_path(spill)
         .build_arc()
         .map_err(internal)?;
-    Ok(SessionContext::new_with_config_rt(
-        datafusion::prelude::SessionConfig::new(),
-        runtime,
-    ))
+    // Each sort reserves memory for merging its spill files (10 MiB by default), once per
+    // partition: with many cores and a small pool the reservations alone would not fit, so they
+    // are a share of the pool instead.
+    let partitions = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(1, 8);
+    let mut session = datafusion::prelude::SessionConfig::new().with_target_partitions(partitions);
+    session.options_mut().execution.sort_spill_reservation_bytes = pool / (4 * partitions);
+    Ok(SessionContext::new_with_config_rt(session, runtime))
 }
 
 /// Last consumed landing seq per table, from a checkpoint's `inputs` (`table/seq`).

@@ -363,3 +363,66 @@ async fn a_star_table_dropped_after_migration_is_named_and_nothing_is_loaded() {
         "nothing loaded: {counts:?}"
     );
 }
+
+/// A NULL in a column the warehouse requires, with no model rule to replace it (here a
+/// hand-made `dim_staff` batch whose location is NULL): the batch is refused naming the column,
+/// and the warehouse keeps what it had.
+#[tokio::test]
+async fn a_null_the_warehouse_requires_is_refused_naming_the_column() {
+    use arrow::array::StringArray;
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    let wh = chain.warehouse_client().await;
+    let staff_id: i32 = wh
+        .query_one("SELECT min(staff_id) FROM dim_staff", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let text = |v: Option<&str>| Arc::new(StringArray::from(vec![v])) as _;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("staff_id", DataType::Int32, false),
+        Field::new("first_name", DataType::Utf8, true),
+        Field::new("last_name", DataType::Utf8, true),
+        Field::new("department_name", DataType::Utf8, true),
+        Field::new("location", DataType::Utf8, true),
+        Field::new("email_address", DataType::Utf8, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(Int32Array::from(vec![staff_id])) as _,
+            text(Some("Ada")),
+            text(Some("Lovelace")),
+            text(Some("Finance")),
+            text(None),
+            text(Some("ada@example.com")),
+        ],
+    )
+    .unwrap();
+    commit_batch(&chain, "dim_staff", batch).await;
+    let before = chain.warehouse_counts().await;
+    let row_before = wh
+        .query_one(
+            "SELECT first_name, location FROM dim_staff WHERE staff_id = $1",
+            &[&staff_id],
+        )
+        .await
+        .unwrap();
+    let err = chain.load(Phase::Dimensions).await.expect_err("NULL refused");
+    assert_eq!(err.kind(), ErrorKind::BadBatch, "{err}");
+    assert!(err.message().contains("location"), "names the column: {err}");
+    assert_eq!(chain.warehouse_counts().await, before, "nothing written");
+    let row_after = wh
+        .query_one(
+            "SELECT first_name, location FROM dim_staff WHERE staff_id = $1",
+            &[&staff_id],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row_after.get::<_, String>(0), row_after.get::<_, String>(1)),
+        (row_before.get::<_, String>(0), row_before.get::<_, String>(1)),
+        "the staff row is as it was"
+    );
+}

@@ -276,7 +276,13 @@ async fn one_run_over_repeated_versions_emits_each_version_once() {
     .len();
     assert_eq!(sales_batches, 4, "four landing batches in one transform run");
 
-    let response = p.transform().await.unwrap();
+    // The smallest memory limit allowed: every sort spills (or would), and the result is the same.
+    let response = transform(
+        &p.config_with(&[("TOTE_TRANSFORM_MEMORY_MB", "16")]),
+        &TransformRequest::default(),
+    )
+    .await
+    .unwrap();
     for (fact, _) in oracle::FACTS {
         let actual = as_set(p.model_rows(fact).await, fact); // asserts no version twice
         assert_eq!(&actual, &oracle_facts[fact], "{fact}: every version");
@@ -422,6 +428,39 @@ async fn a_retry_after_a_crash_mid_run_gives_exactly_one_output() {
         !again.changed,
         "the same input transformed twice gives no second output"
     );
+}
+
+/// A landing batch whose data object is gone, and one whose manifest is gone: the transform fails
+/// with Tote.BadBatch naming what is missing, and commits nothing.
+#[tokio::test]
+async fn a_missing_input_object_or_manifest_fails_with_bad_batch_and_commits_nothing() {
+    for what in ["object", "manifest"] {
+        let p = Pipeline::seeded().await;
+        p.ingest_all().await;
+        let staff_dir = p.landing.path().join("staff");
+        let batch_dir = std::fs::read_dir(&staff_dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|d| d.join("part-00000.parquet").exists())
+            .unwrap();
+        let file = match what {
+            "object" => "part-00000.parquet",
+            _ => "manifest.json",
+        };
+        std::fs::remove_file(batch_dir.join(file)).unwrap();
+        let err = p.transform().await.expect_err("missing input refused");
+        assert_eq!(err.kind(), ErrorKind::BadBatch, "{what}: {err}");
+        assert!(err.message().contains("staff/"), "{what}: names it: {err}");
+        assert!(
+            p.processed_store()
+                .list("", None)
+                .await
+                .unwrap()
+                .iter()
+                .all(|k| !k.contains("/_log/")),
+            "{what}: nothing committed"
+        );
+    }
 }
 
 #[tokio::test]
