@@ -36,7 +36,7 @@ pub struct SeedArgs {
     /// RNG seed; the same arguments give byte-identical data.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// End of the history, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (08:00); default today 08:00.
+    /// End of the history, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD` (08:00); default the latest 08:00 that is not after now.
     #[arg(long, value_parser = parse_end)]
     pub end: Option<NaiveDateTime>,
     /// Drop existing ToteSys tables first.

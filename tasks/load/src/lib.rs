@@ -220,15 +220,22 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
         allowed: None,
         key_values: config.load_key_values,
     };
-    // Every star table's columns before anything is loaded: a table dropped after the migration
-    // fails the load here, naming it, rather than after other tables took their batches.
-    let mut star: BTreeMap<&str, Vec<WarehouseColumn>> = BTreeMap::new();
-    for model in WAREHOUSE_TABLES.iter().copied() {
-        star.insert(model, warehouse_columns(&client, model).await?);
+    // Every star table must exist before anything is loaded (one catalog query): a table dropped
+    // after the migration fails the load here, naming it, not after other tables took batches.
+    let tables: Vec<&str> = WAREHOUSE_TABLES.to_vec();
+    if let Some(row) = client
+        .query_opt(
+            "SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(quote_ident(t)) IS NULL LIMIT 1",
+            &[&tables],
+        )
+        .await
+        .map_err(warehouse_error)?
+    {
+        return Err(missing_table(row.get(0)));
     }
     for model in models(request.phase) {
         let shape = shape(model).expect("models() only yields known tables");
-        let columns = star.remove(model).expect("every star table was read");
+        let columns = warehouse_columns(&client, model).await?;
         let foreign_keys = match shape {
             Shape::Fact { .. } => ForeignKeys::of(&client, model).await?,
             Shape::Dimension { .. } => ForeignKeys::default(),
@@ -303,6 +310,14 @@ pub struct WarehouseColumn {
     pub type_name: String,
 }
 
+/// A star table that a migrated warehouse lacks.
+fn missing_table(model: &str) -> Error {
+    Error::config(format!(
+        "the warehouse has no table {model}, although its migrations are recorded as applied; \
+         restore it, or drop the schema tote and the star tables and let tote migrate again"
+    ))
+}
+
 /// The columns of warehouse table `model`, from the catalog (the allow-list of column names).
 pub async fn warehouse_columns(client: &Client, model: &str) -> Result<Vec<WarehouseColumn>> {
     let rows = client
@@ -316,10 +331,7 @@ pub async fn warehouse_columns(client: &Client, model: &str) -> Result<Vec<Wareh
         .await
         .map_err(warehouse_error)?;
     if rows.is_empty() {
-        return Err(Error::config(format!(
-            "the warehouse has no table {model}, although its migrations are recorded as applied; \
-             restore it, or drop the schema tote and the star tables and let tote migrate again"
-        )));
+        return Err(missing_table(model));
     }
     Ok(rows
         .iter()
