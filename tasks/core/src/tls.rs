@@ -193,4 +193,37 @@ mod tests {
         let err = split_url("postgres://u:secret@h/db?sslmode=sometimes", "source").unwrap_err();
         assert!(err.message().contains("sslmode=sometimes") && !err.message().contains("secret"));
     }
+
+    /// A `sslrootcert` that is missing, a directory, empty, or PEM without a certificate: a
+    /// configuration error naming the file and the database, before any connection is tried.
+    #[test]
+    fn an_unusable_rootcert_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, b"").unwrap();
+        let key_only = dir.path().join("key.pem");
+        std::fs::write(
+            &key_only,
+            b"-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let cases = [
+            (dir.path().join("missing.pem"), "cannot be read"),
+            (dir.path().to_path_buf(), "cannot be read"),
+            (empty, "holds no certificate"),
+            (key_only, "holds no certificate"),
+        ];
+        for (path, expected) in cases {
+            let mode = TlsMode::VerifyFull {
+                root_cert: Some(path.clone()),
+            };
+            let err = client_config(&mode, "warehouse").unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
+            let message = err.message();
+            assert!(
+                message.contains(&format!("sslrootcert={}", path.display())) && message.contains(expected),
+                "{path:?}: {message}"
+            );
+        }
+    }
 }

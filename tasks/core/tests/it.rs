@@ -215,6 +215,96 @@ mod secrets {
             "password leaked: {err}"
         );
     }
+
+    fn config_with(vars: &[(&str, String)]) -> Config {
+        let vars: HashMap<&str, String> = vars.iter().cloned().collect();
+        Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
+    }
+
+    /// The warehouse's secret: it resolves and connects; a missing one and one that holds binary
+    /// instead of a string are configuration errors naming `TOTE_WAREHOUSE_SECRET_ARN`.
+    #[tokio::test]
+    async fn the_warehouse_secret_resolves_and_bad_ones_name_their_variable() {
+        use_moto();
+        let db = test_database().await.unwrap();
+        let url = url::Url::parse(db.url()).unwrap();
+        let secret = serde_json::json!({
+            "host": url.host_str().unwrap(), "port": url.port().unwrap(),
+            "username": url.username(), "password": url.password().unwrap(),
+            "dbname": db.name(), "sslmode": "disable"
+        });
+        let arn = put_secret(&unique("tote/warehouse"), &secret.to_string()).await;
+        let resolved = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", arn)])
+            .warehouse_url()
+            .await
+            .unwrap();
+        let client = tote_core::pg::connect(&resolved, tote_core::pg::Role::Warehouse)
+            .await
+            .unwrap();
+        let name: String = client
+            .query_one("SELECT current_database()::text", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(name, db.name());
+
+        let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", "tote/no-such-warehouse".into())])
+            .warehouse_url()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(
+            err.message()
+                .starts_with("TOTE_WAREHOUSE_SECRET_ARN=tote/no-such-warehouse: no such secret"),
+            "{err}"
+        );
+
+        let sdk = tote_core::secrets::sdk_config().await;
+        let binary = aws_sdk_secretsmanager::Client::new(&sdk)
+            .create_secret()
+            .name(unique("tote/binary"))
+            .secret_binary(aws_sdk_secretsmanager::primitives::Blob::new(secret.to_string()))
+            .send()
+            .await
+            .unwrap()
+            .arn()
+            .unwrap()
+            .to_string();
+        let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", binary)])
+            .warehouse_url()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        assert!(err.message().contains("holds no string"), "{err}");
+        assert!(!err.message().contains(url.password().unwrap()), "{err}");
+    }
+
+    /// Secrets Manager not answering (nothing listens at the endpoint) is the stage's retryable
+    /// "unavailable" error, for each database, after the SDK's own retries.
+    #[tokio::test]
+    async fn secrets_manager_not_answering_is_retryable() {
+        use_moto();
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        std::env::set_var("AWS_ENDPOINT_URL", endpoint);
+        let err = config_with(&[("TOTE_SOURCE_SECRET_ARN", "tote/source".into())])
+            .source_url()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SourceUnavailable, "{err}");
+        assert!(err.message().contains("Secrets Manager did not answer"), "{err}");
+        let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", "tote/warehouse".into())])
+            .warehouse_url()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WarehouseUnavailable, "{err}");
+        assert!(
+            err.message()
+                .starts_with("TOTE_WAREHOUSE_SECRET_ARN=tote/warehouse: "),
+            "{err}"
+        );
+    }
 }
 
 /// The object-store layer on the S3 protocol (moto, started by scripts/test): create-if-absent,
