@@ -32,6 +32,47 @@ use tokio::io::AsyncWriteExt;
 /// Rows per Parquet row group: bounds the writer's memory.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// The Parquet settings of every file tote writes: its landing and processed objects and the
+/// transform's spill files. zstd level 1; at most `row_group_rows` rows per row group, which bounds
+/// the writer's buffers; dictionary encoding only for text; and no min/max statistics for columns
+/// stored as `FIXED_LEN_BYTE_ARRAY` (decimals of more than 18 digits, such as ToteSys's amounts).
+///
+/// Why those statistics are off: parquet's Arrow writer turns each record batch of such a column
+/// into one shared buffer of values, and a row group's min and max are slices of that buffer. The
+/// file's metadata keeps every row group's min and max until the file is closed, so the writer
+/// held on to up to two record batches of each such column per row group: memory that grew with
+/// the table (76 MB of the transform's 97 MB of heap at scale 300, see docs/benchmarks.md).
+/// Nothing in tote reads Parquet statistics; a query engine reading these objects loses pruning
+/// on amounts only.
+///
+/// Dictionary encoding: for ids, timestamps and amounts (mostly distinct), building the
+/// dictionary was a quarter of ingest's CPU and then fell back to plain pages anyway; zstd
+/// compresses repeated numbers well.
+pub fn parquet_properties(schema: &Schema, row_group_rows: usize) -> WriterProperties {
+    use parquet::arrow::ArrowSchemaConverter;
+    use parquet::basic::Type as PhysicalType;
+    use parquet::file::properties::EnabledStatistics;
+
+    let mut props = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
+        .set_max_row_group_row_count(Some(row_group_rows))
+        .set_created_by("tote".to_string());
+    for field in schema.fields() {
+        if !matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
+        }
+    }
+    // A schema Parquet cannot store fails when the writer starts, with its own message.
+    if let Ok(parquet_schema) = ArrowSchemaConverter::new().convert(schema) {
+        for column in parquet_schema.columns() {
+            if column.physical_type() == PhysicalType::FIXED_LEN_BYTE_ARRAY {
+                props = props.set_column_statistics_enabled(column.path().clone(), EnabledStatistics::None);
+            }
+        }
+    }
+    props.build()
+}
+
 /// The upload of one object, hashing and counting what passes through.
 struct Upload {
     writer: BufWriter,
@@ -93,20 +134,7 @@ impl ObjectSink {
         };
         let format = match format {
             LandingFormat::Parquet => {
-                let mut props = WriterProperties::builder()
-                    .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
-                    .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-                    .set_created_by("tote".to_string());
-                // Dictionary encoding only for text: for ids, timestamps and amounts (mostly
-                // distinct) building the dictionary was a quarter of ingest's CPU and then
-                // fell back to plain pages anyway; zstd compresses repeated numbers well.
-                for field in schema.fields() {
-                    if !matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8) {
-                        props = props
-                            .set_column_dictionary_enabled(ColumnPath::from(field.name().as_str()), false);
-                    }
-                }
-                let props = props.build();
+                let props = parquet_properties(&schema, ROW_GROUP_ROWS);
                 let writer = AsyncArrowWriter::try_new(upload, schema, Some(props))
                     .map_err(|e| Error::internal(format!("cannot start Parquet object {key}: {e}")))?;
                 Format::Parquet(Box::new(writer))
@@ -313,4 +341,92 @@ fn csv_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
         buf.push(b'\n');
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Decimal128Array, Int32Array, StringArray};
+    use arrow::datatypes::Field;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Encoding;
+
+    /// An amount column (numeric → Decimal128(38, 2)), an id and a text column, over several row
+    /// groups: the row groups the writer keeps until the file is closed carry no statistics for
+    /// the amount (which would hold a batch of it each), the other columns keep theirs, only
+    /// text is dictionary-encoded, and every amount reads back exact.
+    #[test]
+    fn parquet_settings_keep_no_amount_statistics_and_amounts_exact() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("payment_id", DataType::Int32, false),
+            Field::new("payment_amount", DataType::Decimal128(38, 2), false),
+            Field::new("payment_type", DataType::Utf8, false),
+        ]));
+        let rows = 10_000;
+        let amounts: Vec<i128> = (0..rows).map(|i| i as i128 * 1_000_003 - 7).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Int32Array::from_iter_values(0..rows)),
+                Arc::new(
+                    Decimal128Array::from(amounts.clone())
+                        .with_precision_and_scale(38, 2)
+                        .unwrap(),
+                ),
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| ["SALES_RECEIPT", "PURCHASE_PAYMENT"][i as usize % 2]),
+                )),
+            ],
+        )
+        .unwrap();
+        let mut writer = ArrowWriter::try_new(
+            Vec::new(),
+            schema.clone(),
+            Some(parquet_properties(&schema, 1_000)),
+        )
+        .unwrap();
+        writer.write(&batch).unwrap();
+        writer.flush().unwrap();
+        let kept = writer.flushed_row_groups();
+        assert_eq!(kept.len(), 10);
+        for group in kept {
+            assert!(
+                group.column(0).statistics().is_some(),
+                "ids keep their statistics"
+            );
+            assert!(
+                group.column(1).statistics().is_none(),
+                "an amount's statistics are slices of a whole batch, held until the file closes"
+            );
+            assert!(
+                group.column(2).statistics().is_some(),
+                "text keeps its statistics"
+            );
+            let dictionary = |c: usize| {
+                group
+                    .column(c)
+                    .encodings()
+                    .any(|e| matches!(e, Encoding::RLE_DICTIONARY | Encoding::PLAIN_DICTIONARY))
+            };
+            assert!(!dictionary(0) && !dictionary(1) && dictionary(2));
+        }
+        let bytes = Bytes::from(writer.into_inner().unwrap());
+        let read: Vec<RecordBatch> = ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap()
+            .build()
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        let back: Vec<i128> = read
+            .iter()
+            .flat_map(|b| {
+                b.column(1)
+                    .as_primitive::<arrow::datatypes::Decimal128Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(back, amounts);
+    }
 }

@@ -26,8 +26,6 @@ use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, ZstdLevel};
-use parquet::file::properties::WriterProperties;
 use tote_core::batch::{self, Manifest};
 use tote_core::store::Store;
 use tote_core::tables::primary_key;
@@ -75,10 +73,7 @@ impl Changes {
         let pk = primary_key(table);
         let path = dir.join(format!("{table}.parquet"));
         let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(internal)?))
-            .set_max_row_group_row_count(Some(SPILL_BATCH_ROWS))
-            .build();
+        let properties = tote_core::sink::parquet_properties(&schema, SPILL_BATCH_ROWS);
         let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(internal)?;
         let floors = remember_floors(manifests);
         let mut seen: HashSet<(i64, i64)> = HashSet::new();

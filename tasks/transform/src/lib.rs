@@ -375,6 +375,13 @@ fn busy(model: &str, run: u64) -> Error {
     )
 }
 
+/// How many sorted runs a sort that spilled merges at once; more runs take more merge passes.
+/// Every run being merged has read and decode buffers that the memory pool does not count, so
+/// with no limit the merge's memory grew with the table: 23 MB of heap at scale 300, 51 MB at
+/// scale 600. At 8, the transform's peak heap is 61 MB at scale 300 and 63 MB at scale 600, and
+/// the run is no slower (docs/benchmarks.md).
+const SPILL_MERGE_FAN_IN: usize = 8;
+
 /// The query engine for one run: sorts and aggregations may hold `TOTE_TRANSFORM_MEMORY_MB`
 /// between them and spill the rest to `spill` (the run's temporary directory), so a first run
 /// over the whole source needs no more memory than a small one.
@@ -385,6 +392,7 @@ fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_pool(Arc::new(FairSpillPool::new(pool)))
         .with_temp_file_path(spill)
+        .with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN)
         .build_arc()
         .map_err(internal)?;
     // Each sort reserves memory for merging its spill files (10 MiB by default), once per
