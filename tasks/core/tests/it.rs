@@ -146,8 +146,27 @@ mod secrets {
     }
 
     fn config_with_secret(arn: &str) -> Config {
-        let vars: HashMap<&str, String> = [("TOTE_SOURCE_SECRET_ARN", arn.to_string())].into();
-        Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
+        config_with(&[("TOTE_SOURCE_SECRET_ARN", arn.to_string())])
+    }
+
+    /// The secret RDS would store for `db`: host, port, username, password, dbname.
+    fn rds_secret(db: &tote_core::private_pg::TestDatabase) -> serde_json::Value {
+        let url = url::Url::parse(db.url()).unwrap();
+        serde_json::json!({
+            "engine": "postgres", "host": url.host_str().unwrap(), "port": url.port().unwrap(),
+            "username": url.username(), "password": url.password().unwrap(),
+            "dbname": db.name(), "sslmode": "disable"
+        })
+    }
+
+    /// The database a connection to `url` lands in.
+    async fn connected_database(url: &str, role: tote_core::pg::Role) -> String {
+        let client = tote_core::pg::connect(url, role).await.unwrap();
+        client
+            .query_one("SELECT current_database()::text", &[])
+            .await
+            .unwrap()
+            .get(0)
     }
 
     fn unique(prefix: &str) -> String {
@@ -165,23 +184,13 @@ mod secrets {
     async fn an_rds_shaped_secret_connects_and_bad_ones_say_what_is_wrong() {
         use_moto();
         let db = test_database().await.unwrap();
-        let url = url::Url::parse(db.url()).unwrap();
-        let secret = serde_json::json!({
-            "engine": "postgres", "host": url.host_str().unwrap(), "port": url.port().unwrap(),
-            "username": url.username(), "password": url.password().unwrap(),
-            "dbname": db.name(), "sslmode": "disable"
-        });
+        let secret = rds_secret(&db);
         let arn = put_secret(&unique("tote/source"), &secret.to_string()).await;
         let resolved = config_with_secret(&arn).source_url().await.unwrap();
-        let client = tote_core::pg::connect(&resolved, tote_core::pg::Role::Source)
-            .await
-            .unwrap();
-        let name: String = client
-            .query_one("SELECT current_database()::text", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(name, db.name());
+        assert_eq!(
+            connected_database(&resolved, tote_core::pg::Role::Source).await,
+            db.name()
+        );
 
         // A secret that does not exist.
         let err = config_with_secret("tote/no-such-secret")
@@ -227,26 +236,17 @@ mod secrets {
     async fn the_warehouse_secret_resolves_and_bad_ones_name_their_variable() {
         use_moto();
         let db = test_database().await.unwrap();
-        let url = url::Url::parse(db.url()).unwrap();
-        let secret = serde_json::json!({
-            "host": url.host_str().unwrap(), "port": url.port().unwrap(),
-            "username": url.username(), "password": url.password().unwrap(),
-            "dbname": db.name(), "sslmode": "disable"
-        });
+        let secret = rds_secret(&db);
+        let password = secret["password"].as_str().unwrap().to_string();
         let arn = put_secret(&unique("tote/warehouse"), &secret.to_string()).await;
         let resolved = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", arn)])
             .warehouse_url()
             .await
             .unwrap();
-        let client = tote_core::pg::connect(&resolved, tote_core::pg::Role::Warehouse)
-            .await
-            .unwrap();
-        let name: String = client
-            .query_one("SELECT current_database()::text", &[])
-            .await
-            .unwrap()
-            .get(0);
-        assert_eq!(name, db.name());
+        assert_eq!(
+            connected_database(&resolved, tote_core::pg::Role::Warehouse).await,
+            db.name()
+        );
 
         let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", "tote/no-such-warehouse".into())])
             .warehouse_url()
@@ -276,7 +276,7 @@ mod secrets {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
         assert!(err.message().contains("holds no string"), "{err}");
-        assert!(!err.message().contains(url.password().unwrap()), "{err}");
+        assert!(!err.message().contains(&password), "{err}");
     }
 
     /// Secrets Manager not answering (nothing listens at the endpoint) is the stage's retryable
