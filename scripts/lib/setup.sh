@@ -5,7 +5,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
-say() { printf '\033[1m▸ %s\033[0m\n' "$*" >&2; }
+# Each step is announced with the seconds since the script started, so a slow step is easy to find.
+say() { printf '\033[1m▸ [%4d s] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
