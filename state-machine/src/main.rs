@@ -2,6 +2,7 @@
 //! executions. Every subcommand is a thin layer over a library function; see `tote --help`.
 
 mod cli;
+mod progress;
 
 use std::process::ExitCode;
 
@@ -10,6 +11,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
     cli::init_logging(args.verbose);
+    // A command asked for JSON prints no bars (its flag is `--json` on every such command).
+    progress::install(std::env::args_os().any(|a| a == "--json"));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

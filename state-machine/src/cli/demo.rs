@@ -89,7 +89,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     ]
     .into();
     let config = tote_core::config::Config::from_lookup(|n| lookup.get(n).cloned())?;
-    let pipeline = tote::pipeline::Pipeline::new(config);
+    let pipeline = tote::pipeline::Pipeline::new(config).with_listener(super::run::progress_listener());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let mut runs = Vec::new();
     for round in ["full", "incremental", "quiet"] {
@@ -104,15 +104,16 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             tote_sim::run(&source_url, &day, |_| {}).await?;
         }
         let name = format!("demo-{stamp}-{round}");
-        eprintln!("▸ {round} run of the pipeline: execution {name}");
+        tote_core::progress::println(&format!("▸ {round} run of the pipeline: execution {name}"));
         let started = std::time::Instant::now();
         let record = pipeline.start(&name, serde_json::json!({})).await?;
         if record.status != tote_asl::ExecutionStatus::Succeeded {
             anyhow::bail!(
-                "execution {name} {}: {} {}; see `tote executions show {name}`",
+                "execution {name} {}: {} {}; see `{} executions show {name}`",
                 record.status,
                 record.error.unwrap_or_default(),
-                record.cause.unwrap_or_default()
+                record.cause.unwrap_or_default(),
+                tote_command()
             );
         }
         runs.push((round, name, started.elapsed(), record.output.unwrap_or_default()));
@@ -177,16 +178,42 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!();
     println!("  landing zone:   {}", landing.display());
     println!("  processed zone: {}", processed.display());
-    println!(
-        "  executions:     tote executions list --home {}",
-        args.home.display()
-    );
+    let tote = tote_command();
+    let home = shell_word(&args.home.display().to_string());
+    let cluster_dir = shell_word(&cluster.root().display().to_string());
+    println!("  executions:     {tote} executions list --home {home}");
 
     println!();
-    println!(
-        "Connect:  psql \"$(tote postgres start --dir {} --database warehouse)\"   (or --database totesys)",
-        cluster.root().display()
-    );
-    println!("Stop:     tote postgres stop --dir {}", cluster.root().display());
+    println!("Connect:  psql \"$({tote} postgres start --dir {cluster_dir} --database warehouse)\"   (or --database totesys)");
+    println!("Stop:     {tote} postgres stop --dir {cluster_dir}");
     Ok(())
+}
+
+/// How to call this very `tote` from a shell, so that the printed commands work when pasted:
+/// `tote` when the shell's PATH finds this binary, its full path otherwise.
+fn tote_command() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "tote".to_string();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| dir.join("tote").canonicalize().is_ok_and(|p| p == exe))
+    });
+    if on_path {
+        "tote".to_string()
+    } else {
+        shell_word(&exe.display().to_string())
+    }
+}
+
+/// `word` quoted for a POSIX shell when it holds anything but safe characters.
+fn shell_word(word: &str) -> String {
+    if !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
 }

@@ -1,12 +1,14 @@
 //! `tote run` and `tote executions list|show|redrive`: the deployed definition, run locally, with
 //! a history and redrive like the Step Functions console's.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use tote::pipeline::{self, Pipeline};
 use tote_asl::{EventType, ExecutionRecord, ExecutionStatus, HistoryEvent};
+use tote_core::progress::{self, Unit};
 
 use super::stages::ConfigArgs;
 
@@ -65,19 +67,38 @@ pub enum ExecutionsCommand {
     },
 }
 
-/// Prints top-level progress on stderr as the history grows.
-fn progress(event: &HistoryEvent) {
-    let name = event.details.name.as_deref().unwrap_or("");
-    match event.event_type {
-        EventType::TaskStateEntered | EventType::MapStateEntered if event.scope.is_empty() => {
-            eprintln!("▸ {name}");
+/// Reports an execution's progress as its history grows: each top-level state as it is entered,
+/// each failed attempt, and the Map's iterations as a task (tables done of all).
+pub(crate) fn progress_listener() -> impl Fn(&HistoryEvent) + Send + Sync + 'static {
+    let map: Mutex<Option<progress::Task>> = Mutex::new(None);
+    move |event: &HistoryEvent| {
+        let name = event.details.name.as_deref().unwrap_or("");
+        let top = event.scope.is_empty();
+        match event.event_type {
+            EventType::TaskStateEntered | EventType::MapStateEntered if top => {
+                progress::println(&format!("▸ {name}"));
+            }
+            EventType::MapStateStarted if top => {
+                let total = event.details.length.map(|n| n as u64);
+                *map.lock().expect("not poisoned") = Some(progress::task("tables", Unit::Steps, total));
+            }
+            EventType::MapIterationSucceeded | EventType::MapIterationFailed if top => {
+                if let Some(task) = &*map.lock().expect("not poisoned") {
+                    task.advance(1, 0);
+                }
+            }
+            EventType::MapStateSucceeded | EventType::MapStateFailed if top => {
+                map.lock().expect("not poisoned").take();
+            }
+            EventType::TaskFailed => {
+                let error = event.details.error.as_deref().unwrap_or("?");
+                progress::println(&format!(
+                    "  ! {error} (the state's Retry decides what happens next)"
+                ));
+            }
+            EventType::ExecutionRedriven => progress::println("▸ redriving"),
+            _ => {}
         }
-        EventType::TaskFailed => {
-            let error = event.details.error.as_deref().unwrap_or("?");
-            eprintln!("  ! {error} (the state's Retry decides what happens next)");
-        }
-        EventType::ExecutionRedriven => eprintln!("▸ redriving"),
-        _ => {}
     }
 }
 
@@ -88,7 +109,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let input = pipeline::execution_input(args.only.as_deref(), args.full_refresh);
     let started = Instant::now();
     let record = Pipeline::new(config)
-        .with_listener(progress)
+        .with_listener(progress_listener())
         .start(&name, input)
         .await?;
     report(&record, started, args.json)
@@ -185,7 +206,7 @@ pub async fn executions(command: ExecutionsCommand) -> anyhow::Result<()> {
         ExecutionsCommand::Redrive { name, json, config } => {
             let started = Instant::now();
             let record = Pipeline::new(config.config()?)
-                .with_listener(progress)
+                .with_listener(progress_listener())
                 .redrive(&name)
                 .await?;
             report(&record, started, json)

@@ -12,6 +12,7 @@
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
+//! - [`progress`]: how far long work has got, drawn by the `tote` command, silent in a Lambda;
 //! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
 //! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds);
 //! - `lambda` (feature `lambda`): the shared shape of the three Lambda binaries.
@@ -26,6 +27,7 @@ pub mod lambda;
 pub mod logging;
 pub mod pg;
 pub mod private_pg;
+pub mod progress;
 pub mod secrets;
 pub mod sink;
 pub mod store;

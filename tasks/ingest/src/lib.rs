@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, ColumnSpec, CommitLog, Cursor, Manifest};
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
+use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident};
 use tote_core::{fault, Error, ErrorKind, Result};
@@ -312,15 +313,21 @@ async fn ingest_once(
     let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
     let mut sink: Option<tote_core::sink::BackgroundSink> = None;
     let (mut rows_read, mut rows_new) = (0u64, 0u64);
+    // Rows read and bytes of COPY data received from the source so far.
+    let progress = progress::task(&format!("ingest {table}"), Unit::Rows, None);
+    let mut bytes_received = 0u64;
     loop {
         let chunk = stream.next().await;
         let done = chunk.is_none();
         if let Some(chunk) = chunk {
-            decoder.push(&chunk.map_err(err)?)?;
+            let chunk = chunk.map_err(err)?;
+            bytes_received += chunk.len() as u64;
+            decoder.push(&chunk)?;
         }
         if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
             let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
             rows_read += keys.len() as u64;
+            progress.advance(keys.len() as u64, std::mem::take(&mut bytes_received));
             let fresh = keep_unseen(batch, &keys, &seen)?;
             for k in &keys {
                 window.observe(*k);

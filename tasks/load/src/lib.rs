@@ -35,6 +35,7 @@ use tokio_postgres::{Client, Transaction};
 use tote_core::batch::{self, CommitLog, LogEntry, Manifest};
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
+use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{fault, Error, ErrorKind, Result};
@@ -242,7 +243,15 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
         };
         let log = CommitLog::new(processed.clone(), model);
         let after = last_loaded(&client, &log, model).await?;
-        for entry in log.entries_after(after).await? {
+        let entries = log.entries_after(after).await?;
+        let batches = (!entries.is_empty()).then(|| {
+            progress::task(
+                &format!("load {model}: batches"),
+                Unit::Steps,
+                Some(entries.len() as u64),
+            )
+        });
+        for entry in entries {
             let manifest = log.manifest(&entry).await?;
             let target = Target {
                 model,
@@ -270,6 +279,9 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
                     tracing::info!(model, batch = %entry.batch_id, "already in the ledger");
                     response.already_loaded += 1;
                 }
+            }
+            if let Some(batches) = &batches {
+                batches.advance(1, 0);
             }
         }
     }

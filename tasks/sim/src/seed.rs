@@ -16,6 +16,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio_postgres::{Client, CopyInSink};
 use tote_core::pg::{self, Role};
+use tote_core::progress::{self, Unit};
 use tote_core::tables::{quote_ident, SOURCE_TABLES};
 use tote_core::{Error, Result};
 
@@ -129,22 +130,40 @@ pub async fn seed(url: &str, options: &SeedOptions) -> Result<SeedReport> {
         let at = ref_time + chrono::Duration::milliseconds(i as i64);
         writer.design(model::design(&mut rng, at));
     }
+    let days = progress::task(
+        "seed: days of history",
+        Unit::Steps,
+        Some(((options.end.date() - history_start).num_days() + 1) as u64),
+    );
+    let tables: Vec<_> = BIG_TABLES
+        .iter()
+        .map(|t| progress::task(&format!("seed {t}"), Unit::Rows, None))
+        .collect();
+    let mut sent = [0u64; BIG_TABLES.len()];
     let mut day = history_start;
     while day <= options.end.date() {
         writer.day(&mut rng, day, options);
         for (i, buf) in writer.buffers.iter_mut().enumerate() {
             if buf.len() >= FLUSH_BYTES {
-                send(&mut sinks[i].1, buf.take(), url).await?;
+                let data = buf.take();
+                tables[i].advance(buf.rows() - sent[i], data.len() as u64);
+                sent[i] = buf.rows();
+                send(&mut sinks[i].1, data, url).await?;
             }
         }
+        days.advance(1, 0);
         day = day.succ_opt().expect("date in range");
     }
+    drop(days);
     for (i, buf) in writer.buffers.iter_mut().enumerate() {
         if !buf.is_empty() {
-            send(&mut sinks[i].1, buf.take(), url).await?;
+            let data = buf.take();
+            tables[i].advance(buf.rows() - sent[i], data.len() as u64);
+            send(&mut sinks[i].1, data, url).await?;
         }
         rows.insert(BIG_TABLES[i], buf.rows());
     }
+    drop(tables);
     for (_, sink) in &mut sinks {
         sink.as_mut()
             .finish()

@@ -34,6 +34,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
 use tote_core::config::{Config, LandingFormat};
+use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, SOURCE_TABLES};
 
@@ -210,7 +211,12 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     fault::point("transform.after_state")?;
 
     // The models.
-    for model in &models {
+    let models_done = progress::task("transform: models", Unit::Steps, Some(models.len() as u64));
+    for (done, model) in models.iter().enumerate() {
+        // The model before this one is done (every path through the loop body ends a model).
+        if done > 0 {
+            models_done.advance(1, 0);
+        }
         release_freed_memory();
         let log = CommitLog::new(processed.clone(), &model.name);
         let last_entry = log.last().await?;
@@ -235,11 +241,13 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             .map_err(|e| model_error(&model.name, e))?;
         let mut output: Option<(tote_core::sink::ObjectSink, SchemaRef)> = None;
         let mut rows = 0u64;
+        let model_rows = progress::task(&format!("model {}", model.name), Unit::Rows, None);
         while let Some(b) = stream.next().await {
             let b = b.map_err(|e| model_error(&model.name, e))?;
             if b.num_rows() == 0 {
                 continue;
             }
+            model_rows.advance(b.num_rows() as u64, 0);
             let (sink, _) = match &mut output {
                 Some(open) => open,
                 None => output.insert((
@@ -297,6 +305,11 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         response.rows.insert(model.name.clone(), rows);
         response.batches.push(batch_id);
     }
+
+    if !models.is_empty() {
+        models_done.advance(1, 0);
+    }
+    drop(models_done);
 
     // The checkpoint: what was consumed, and the snapshots that are now current.
     let checkpoint = Manifest {
