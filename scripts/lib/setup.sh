@@ -109,3 +109,47 @@ ensure_lambda_tools() {
     fi
     export PATH="$venv/bin:$PATH"
 }
+
+# The RustSec advisory database for `cargo deny check advisories`. Where it can be fetched (it
+# lives on GitHub) the fetched copy is used; otherwise the offline copy in ../shared/rustsec
+# (TOTE_RUSTSEC_ARCHIVE to name another archive) is unpacked into target/advisory-dbs, as the
+# folder cargo-deny expects for the default database: a git repository with one commit, whose
+# commit time cargo-deny reads as the database's age. Sets DENY_OFFLINE to the flag
+# `cargo deny` then needs ("--offline" for the unpacked copy, empty for a fetched one) and exports
+# TOTE_ADVISORY_DB_PATH, which deny.toml's db-path reads.
+ensure_advisory_db() {
+    DENY_OFFLINE=""
+    if timeout 60 cargo deny fetch db >/dev/null 2>&1; then
+        say "cargo deny: using the freshly fetched RustSec database"
+        return 0
+    fi
+    local archive="${TOTE_RUSTSEC_ARCHIVE:-$ROOT/../shared/rustsec/advisory-db.tar.gz}"
+    if [ ! -f "$archive" ]; then
+        echo "cargo deny: the RustSec database cannot be fetched and there is no offline copy at $archive;" >&2
+        echo "  set TOTE_RUSTSEC_ARCHIVE to a tarball of github.com/rustsec/advisory-db" >&2
+        return 1
+    fi
+    local root="$ROOT/target/advisory-dbs"
+    local db="$root/advisory-db-3157b0e258782691"
+    local stamp
+    stamp="$(sha256sum "$archive" | cut -c1-16)"
+    if [ ! -f "$db/.tote-archive-$stamp" ]; then
+        rm -rf "$db"
+        mkdir -p "$db"
+        tar -xzf "$archive" -C "$db"
+        # The commit's time is the newest advisory's date, so the database's age is the copy's age.
+        local when
+        when="$(grep -rhoE '^date = "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$db/crates" | grep -oE '[0-9-]{10}' | sort | tail -1)T00:00:00Z"
+        (
+            cd "$db" &&
+                git init -q &&
+                git add -A &&
+                GIT_AUTHOR_DATE="$when" GIT_COMMITTER_DATE="$when" git -c user.name=tote -c user.email=tote@localhost \
+                    commit -q -m "RustSec advisory database, offline copy"
+        )
+        touch "$db/.tote-archive-$stamp"
+    fi
+    export TOTE_ADVISORY_DB_PATH="$root"
+    DENY_OFFLINE="--offline"
+    say "cargo deny: the RustSec database cannot be fetched here; using the offline copy $archive (newest advisory $(git -C "$db" log -1 --format=%cs))"
+}

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
@@ -103,7 +104,7 @@ pub fn client_config(mode: &TlsMode, describe: &str) -> Result<Option<ClientConf
                         ))
                     })?;
                     let mut added = 0;
-                    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+                    for cert in CertificateDer::pem_slice_iter(&pem) {
                         let cert = cert.map_err(|e| {
                             Error::config(format!("sslrootcert={} is not PEM: {e}", path.display()))
                         })?;
