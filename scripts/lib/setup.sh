@@ -116,9 +116,11 @@ ensure_lambda_tools() {
 # folder cargo-deny expects for the default database: a git repository with one commit, whose
 # commit time cargo-deny reads as the database's age. Sets DENY_OFFLINE to the flag
 # `cargo deny` then needs ("--offline" for the unpacked copy, empty for a fetched one) and exports
-# TOTE_ADVISORY_DB_PATH, which deny.toml's db-path reads.
+# TOTE_ADVISORY_DB_PATH (target/advisory-dbs), which deny.toml's db-path reads.
 ensure_advisory_db() {
     DENY_OFFLINE=""
+    local root="$ROOT/target/advisory-dbs"
+    export TOTE_ADVISORY_DB_PATH="$root"
     if timeout 60 cargo deny fetch db >/dev/null 2>&1; then
         say "cargo deny: using the freshly fetched RustSec database"
         return 0
@@ -129,7 +131,6 @@ ensure_advisory_db() {
         echo "  set TOTE_RUSTSEC_ARCHIVE to a tarball of github.com/rustsec/advisory-db" >&2
         return 1
     fi
-    local root="$ROOT/target/advisory-dbs"
     local db="$root/advisory-db-3157b0e258782691"
     local stamp
     stamp="$(sha256sum "$archive" | cut -c1-16)"
@@ -149,7 +150,6 @@ ensure_advisory_db() {
         )
         touch "$db/.tote-archive-$stamp"
     fi
-    export TOTE_ADVISORY_DB_PATH="$root"
     DENY_OFFLINE="--offline"
     say "cargo deny: the RustSec database cannot be fetched here; using the offline copy $archive (newest advisory $(git -C "$db" log -1 --format=%cs))"
 }
