@@ -375,29 +375,50 @@ pub fn object_batches<'a>(
     body: std::fs::File,
 ) -> Result<Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send + 'a>> {
     const BATCH_ROWS: usize = 64 * 1024;
-    let bad = move |why: String| bad_object(store, manifest, object, why);
+    // The body's size and SHA-256 matched the manifest (read_object), so the bytes are the ones
+    // tote wrote: a decoding error is tote's own, not damage, and restoring the object would not help.
+    let unreadable = move |why: String| unreadable_object(store, manifest, object, why);
     match manifest.format.as_str() {
         "parquet" => {
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
                 .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-                .map_err(|e| bad(format!("not readable as Parquet: {e}")))?;
+                .map_err(|e| unreadable(format!("not readable as Parquet: {e}")))?;
             Ok(Box::new(reader.map(move |batch| {
-                batch.map_err(|e| bad(format!("not readable as Parquet: {e}")))
+                batch.map_err(|e| unreadable(format!("not readable as Parquet: {e}")))
             })))
         }
         "csv" => {
-            let schema = schema_of(manifest).map_err(bad)?;
-            let reader = arrow::csv::ReaderBuilder::new(std::sync::Arc::new(schema))
-                .with_header(true)
-                .with_batch_size(BATCH_ROWS)
-                .build(std::io::BufReader::new(body))
-                .map_err(|e| bad(format!("not readable as CSV: {e}")))?;
+            let schema = schema_of(manifest).map_err(unreadable)?;
+            let reader = crate::csv_format::Reader::new(
+                std::io::BufReader::with_capacity(1 << 20, body),
+                std::sync::Arc::new(schema),
+                BATCH_ROWS,
+            );
             Ok(Box::new(reader.map(move |batch| {
-                batch.map_err(|e| bad(format!("not readable as CSV: {e}")))
+                batch.map_err(|e| unreadable(format!("not readable as tote's CSV: {e}")))
             })))
         }
-        other => Err(bad(format!("unknown format `{other}`"))),
+        other => Err(bad_object(
+            store,
+            manifest,
+            object,
+            format!("unknown format `{other}`"),
+        )),
     }
+}
+
+/// An object whose bytes match its manifest but that tote cannot decode: a fault in tote (a
+/// reader that disagrees with the writer of its own format), never the object's damage.
+fn unreadable_object(store: &Store, manifest: &Manifest, object: &ObjectEntry, why: String) -> Error {
+    Error::internal(format!(
+        "object {} of batch {} ({}) in {}: {why}. Its size and SHA-256 match the manifest, so it is \
+         exactly what tote wrote and is not damaged: do not restore it. This is a fault in tote's reader \
+         of its own format; report it with this message",
+        object.key,
+        manifest.batch_id,
+        manifest.table,
+        store.location()
+    ))
 }
 
 /// The columns of an Arrow schema, as a manifest records them; `source_type` says where the
@@ -428,4 +449,68 @@ pub fn schema_of(manifest: &Manifest) -> std::result::Result<arrow::datatypes::S
         })
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(arrow::datatypes::Schema::new(fields))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest;
+
+    /// An object whose size and SHA-256 match its manifest is exactly what tote wrote: if tote
+    /// then cannot decode it, the error is tote's own (`Tote.Internal`) and does not tell the user to
+    /// restore an object that is not damaged.
+    #[tokio::test]
+    async fn an_intact_object_tote_cannot_decode_is_its_own_fault_not_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().display().to_string(), "TOTE_LANDING").unwrap();
+        let body = bytes::Bytes::from_static(b"\"design_id\",\"design_name\"\n1,\"unclosed\n");
+        let key = "design/b1/part-00000.csv";
+        store.create(key, body.clone()).await.unwrap();
+        let object = ObjectEntry {
+            key: key.to_string(),
+            rows: 1,
+            bytes: body.len() as u64,
+            sha256: sha2::Sha256::digest(&body)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
+        };
+        let manifest = Manifest {
+            batch_id: "b1".to_string(),
+            stage: "ingest".to_string(),
+            table: "design".to_string(),
+            execution: None,
+            written_at: Utc::now(),
+            format: "csv".to_string(),
+            rows: 1,
+            schema: vec![
+                ColumnSpec {
+                    name: "design_id".to_string(),
+                    source_type: "int4".to_string(),
+                    arrow_type: "Int32".to_string(),
+                    nullable: false,
+                },
+                ColumnSpec {
+                    name: "design_name".to_string(),
+                    source_type: "varchar".to_string(),
+                    arrow_type: "Utf8".to_string(),
+                    nullable: false,
+                },
+            ],
+            cursor: None,
+            full_refresh: false,
+            objects: vec![object.clone()],
+            inputs: vec![],
+            findings: vec![],
+        };
+        let file = read_object(&store, &manifest, &object).await.unwrap();
+        let err = object_batches(&store, &manifest, &object, file)
+            .unwrap()
+            .find_map(|b| b.err())
+            .expect("an unclosed quote is an error");
+        assert_eq!(err.kind(), ErrorKind::Internal, "{err}");
+        let message = err.to_string();
+        assert!(message.contains("not damaged: do not restore it"), "{message}");
+        assert!(message.contains("a quoted value is not closed"), "{message}");
+    }
 }

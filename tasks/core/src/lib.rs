@@ -8,6 +8,7 @@
 //! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
 //! - [`store`]: the landing and processed object stores (local directory or S3);
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
+//! - [`csv_format`]: the CSV landing format, written and read back exactly ('' vs NULL);
 //! - [`sink`]: streaming a batch's rows to a Parquet or CSV object, hashed for its manifest;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
@@ -19,6 +20,7 @@
 
 pub mod batch;
 pub mod config;
+pub mod csv_format;
 pub mod error;
 pub mod event;
 pub mod fault;

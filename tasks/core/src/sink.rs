@@ -5,10 +5,7 @@
 //! (Parquet) or one record batch (CSV) whatever the table's size, and both hash what they write
 //! so the manifest can carry the object's SHA-256.
 //!
-//! CSV follows PostgreSQL's `COPY … (FORMAT csv, HEADER)` convention, so that NULL and the empty
-//! string stay distinguishable: **NULL is an empty, unquoted field; every text value is quoted**
-//! (so the empty string is `""`), with embedded quotes doubled. Numbers, booleans (`true`/`false`),
-//! dates and timestamps (`YYYY-MM-DD HH:MM:SS.ffffff`) are bare; bytea is `\x` followed by hex.
+//! CSV follows the convention of [`crate::csv_format`], which also reads it back.
 
 use std::sync::Arc;
 
@@ -16,9 +13,8 @@ use crate::batch::ObjectEntry;
 use crate::config::LandingFormat;
 use crate::error::{Error, Result};
 use crate::store::Store;
-use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use object_store::buffered::BufWriter;
@@ -140,8 +136,7 @@ impl ObjectSink {
                 Format::Parquet(Box::new(writer))
             }
             LandingFormat::Csv => {
-                let header: Vec<String> = schema.fields().iter().map(|f| quote(f.name())).collect();
-                let mut buf = header.join(",").into_bytes();
+                let mut buf = crate::csv_format::header(&schema);
                 buf.push(b'\n');
                 Format::Csv {
                     upload: Box::new(upload),
@@ -166,7 +161,7 @@ impl ObjectSink {
                 .await
                 .map_err(|e| Error::internal(format!("cannot write Parquet object {key}: {e}"))),
             Format::Csv { upload, buf } => {
-                csv_rows(batch, buf)?;
+                crate::csv_format::write_rows(batch, buf)?;
                 if buf.len() >= 4 << 20 {
                     upload
                         .put(Bytes::from(std::mem::take(buf)))
@@ -281,72 +276,10 @@ impl Drop for BackgroundSink {
     }
 }
 
-fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-fn csv_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
-    let options = FormatOptions::default().with_timestamp_format(Some("%Y-%m-%d %H:%M:%S%.6f"));
-    let columns = batch.columns();
-    // Arrow's display formatters for the bare types; text, bytes and UTC instants are written by hand.
-    let formatters = columns
-        .iter()
-        .map(|c| match c.data_type() {
-            DataType::Utf8 | DataType::Binary | DataType::Timestamp(_, Some(_)) => Ok(None),
-            _ => ArrayFormatter::try_new(c.as_ref(), &options).map(Some),
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::internal(format!("cannot format CSV: {e}")))?;
-    use std::io::Write;
-    for row in 0..batch.num_rows() {
-        for (i, column) in columns.iter().enumerate() {
-            if i > 0 {
-                buf.push(b',');
-            }
-            if column.is_null(row) {
-                continue;
-            }
-            match column.data_type() {
-                DataType::Utf8 => {
-                    buf.push(b'"');
-                    for b in column.as_string::<i32>().value(row).bytes() {
-                        if b == b'"' {
-                            buf.push(b'"');
-                        }
-                        buf.push(b);
-                    }
-                    buf.push(b'"');
-                }
-                DataType::Timestamp(_, Some(_)) => {
-                    // Stored as UTC instants: write them with an explicit offset.
-                    let us = column
-                        .as_primitive::<arrow::datatypes::TimestampMicrosecondType>()
-                        .value(row);
-                    let t = chrono::DateTime::from_timestamp_micros(us).unwrap_or_default();
-                    let _ = write!(buf, "{}", t.format("%Y-%m-%d %H:%M:%S%.6f+00:00"));
-                }
-                DataType::Binary => {
-                    buf.extend_from_slice(b"\\x");
-                    for b in column.as_binary::<i32>().value(row) {
-                        let _ = write!(buf, "{b:02x}");
-                    }
-                }
-                _ => {
-                    if let Some(f) = &formatters[i] {
-                        let _ = write!(buf, "{}", f.value(row));
-                    }
-                }
-            }
-        }
-        buf.push(b'\n');
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Decimal128Array, Int32Array, StringArray};
+    use arrow::array::{AsArray, Decimal128Array, Int32Array, StringArray};
     use arrow::datatypes::Field;
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::arrow::ArrowWriter;

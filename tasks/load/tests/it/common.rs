@@ -26,6 +26,8 @@ pub struct Chain {
     pub load_bulk_rows: Option<u64>,
     /// `TOTE_LOAD_KEY_VALUES` for this chain's loads (the default when `None`).
     pub load_key_values: Option<usize>,
+    /// `TOTE_LANDING_FORMAT` for this chain's ingests (`parquet` when `None`).
+    pub landing_format: Option<&'static str>,
 }
 
 impl Chain {
@@ -45,6 +47,7 @@ impl Chain {
             oracle_facts: BTreeMap::new(),
             load_bulk_rows: None,
             load_key_values: None,
+            landing_format: None,
         }
     }
 
@@ -71,6 +74,9 @@ impl Chain {
         }
         if let Some(values) = self.load_key_values {
             vars.insert("TOTE_LOAD_KEY_VALUES", values.to_string());
+        }
+        if let Some(format) = self.landing_format {
+            vars.insert("TOTE_LANDING_FORMAT", format.to_string());
         }
         Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
     }
