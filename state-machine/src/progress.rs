@@ -42,6 +42,41 @@ fn summary(label: &str, unit: Unit, units: u64, total: Option<u64>, bytes: u64) 
     line
 }
 
+/// What both reporters know of a task: its name, what it counts, and when it began.
+struct TaskInfo {
+    label: String,
+    unit: Unit,
+    total: Option<u64>,
+    started: Instant,
+}
+
+impl TaskInfo {
+    fn new(label: &str, unit: Unit, total: Option<u64>) -> Self {
+        TaskInfo {
+            label: label.to_string(),
+            unit,
+            total,
+            started: Instant::now(),
+        }
+    }
+
+    fn summary(&self, units: u64, bytes: u64) -> String {
+        summary(&self.label, self.unit, units, self.total, bytes)
+    }
+
+    /// The line a finished task leaves, if it ran long enough to be worth one.
+    fn done_line(&self, units: u64, bytes: u64) -> Option<String> {
+        let elapsed = self.started.elapsed();
+        (elapsed >= WORTH_A_LINE).then(|| {
+            format!(
+                "  ✓ {} in {:.1} s",
+                self.summary(units, bytes),
+                elapsed.as_secs_f64()
+            )
+        })
+    }
+}
+
 /// Bars drawn on a terminal, one per running task.
 struct Bars {
     multi: MultiProgress,
@@ -65,11 +100,8 @@ impl Reporter for Bars {
         Box::new(Bar {
             bar,
             multi: self.multi.clone(),
-            label: label.to_string(),
-            unit,
-            total,
+            info: TaskInfo::new(label, unit, total),
             bytes: Mutex::new(0),
-            started: Instant::now(),
         })
     }
 
@@ -82,11 +114,8 @@ impl Reporter for Bars {
 struct Bar {
     bar: ProgressBar,
     multi: MultiProgress,
-    label: String,
-    unit: Unit,
-    total: Option<u64>,
+    info: TaskInfo,
     bytes: Mutex<u64>,
-    started: Instant,
 }
 
 impl TaskReporter for Bar {
@@ -102,13 +131,9 @@ impl TaskReporter for Bar {
     fn finish(&self) {
         self.bar.finish_and_clear();
         self.multi.remove(&self.bar);
-        let elapsed = self.started.elapsed();
-        if elapsed >= WORTH_A_LINE {
-            let bytes = *self.bytes.lock().expect("not poisoned");
-            let line = summary(&self.label, self.unit, self.bar.position(), self.total, bytes);
-            let _ = self
-                .multi
-                .println(format!("  ✓ {line} in {:.1} s", elapsed.as_secs_f64()));
+        let bytes = *self.bytes.lock().expect("not poisoned");
+        if let Some(line) = self.info.done_line(self.bar.position(), bytes) {
+            let _ = self.multi.println(line);
         }
     }
 }
@@ -118,17 +143,13 @@ struct Lines;
 
 impl Reporter for Lines {
     fn start(&self, label: &str, unit: Unit, total: Option<u64>) -> Box<dyn TaskReporter> {
-        let now = Instant::now();
         Box::new(Line {
-            label: label.to_string(),
-            unit,
-            total,
+            info: TaskInfo::new(label, unit, total),
             state: Mutex::new(LineState {
                 units: 0,
                 bytes: 0,
-                last_printed: now,
+                last_printed: Instant::now(),
             }),
-            started: now,
         })
     }
 
@@ -138,11 +159,8 @@ impl Reporter for Lines {
 }
 
 struct Line {
-    label: String,
-    unit: Unit,
-    total: Option<u64>,
+    info: TaskInfo,
     state: Mutex<LineState>,
-    started: Instant,
 }
 
 struct LineState {
@@ -158,22 +176,14 @@ impl TaskReporter for Line {
         state.bytes += bytes;
         if state.last_printed.elapsed() >= PLAIN_EVERY {
             state.last_printed = Instant::now();
-            eprintln!(
-                "  … {} so far",
-                summary(&self.label, self.unit, state.units, self.total, state.bytes)
-            );
+            eprintln!("  … {} so far", self.info.summary(state.units, state.bytes));
         }
     }
 
     fn finish(&self) {
-        let elapsed = self.started.elapsed();
-        if elapsed >= WORTH_A_LINE {
-            let state = self.state.lock().expect("not poisoned");
-            eprintln!(
-                "  ✓ {} in {:.1} s",
-                summary(&self.label, self.unit, state.units, self.total, state.bytes),
-                elapsed.as_secs_f64()
-            );
+        let state = self.state.lock().expect("not poisoned");
+        if let Some(line) = self.info.done_line(state.units, state.bytes) {
+            eprintln!("{line}");
         }
     }
 }
