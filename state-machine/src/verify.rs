@@ -4,13 +4,15 @@
 //! current values)` ordered by id, and the two streams are merged, so memory stays flat however
 //! big the tables are. The source side is the source's current state expressed in Postgres SQL
 //! (the same rules as the models: staff ⨝ department with 'Unknown' for a missing location,
-//! dates and times split, prices at two places); the warehouse side is each dimension's row, or
-//! each fact's latest version. Unconstrained numerics are compared by value (`trim_scale`).
+//! dates and times split, prices at two places); the warehouse side is schema `current`, the
+//! source's current state as the warehouse holds it (each dimension row and each fact's latest
+//! version whose source row still exists). Unconstrained numerics are compared by value
+//! (`trim_scale`).
 //!
-//! An id only in the source, or with different values, is a mismatch. An id only in the
-//! warehouse was deleted at the source: the warehouse keeps history (deletes are invisible to
-//! a `last_updated` cursor), so it is reported but is not a mismatch. `dim_date` has no source
-//! counterpart; its foreign keys already guarantee that every date a fact uses is there.
+//! An id only in the source, only in `current`, or with different values, is a mismatch. Rows
+//! deleted at the source are counted from the warehouse's `deletion` table (deletions in force):
+//! the warehouse keeps their history, so they are reported, not a mismatch. `dim_date` has no
+//! source counterpart; its foreign keys already guarantee that every date a fact uses is there.
 
 use std::cmp::Ordering;
 
@@ -35,7 +37,7 @@ const CHECKS: &[Check] = &[
                  COALESCE(d.location, 'Unknown'), s.email_address)::text) \
                  FROM staff s JOIN department d USING (department_id) ORDER BY 1",
         warehouse: "SELECT staff_id::bigint, md5(ROW(first_name, last_name, department_name, location, \
-                    email_address)::text) FROM dim_staff ORDER BY 1",
+                    email_address)::text) FROM current.dim_staff ORDER BY 1",
         versions: false,
     },
     Check {
@@ -43,20 +45,20 @@ const CHECKS: &[Check] = &[
         source: "SELECT address_id::bigint, md5(ROW(address_line_1, address_line_2, district, city, postal_code, \
                  country, phone)::text) FROM address ORDER BY 1",
         warehouse: "SELECT location_id::bigint, md5(ROW(address_line_1, address_line_2, district, city, \
-                    postal_code, country, phone)::text) FROM dim_location ORDER BY 1",
+                    postal_code, country, phone)::text) FROM current.dim_location ORDER BY 1",
         versions: false,
     },
     Check {
         table: "dim_currency",
         source: "SELECT currency_id::bigint, md5(currency_code::text) FROM currency ORDER BY 1",
-        warehouse: "SELECT currency_id::bigint, md5(currency_code::text) FROM dim_currency ORDER BY 1",
+        warehouse: "SELECT currency_id::bigint, md5(currency_code::text) FROM current.dim_currency ORDER BY 1",
         versions: false,
     },
     Check {
         table: "dim_design",
         source: "SELECT design_id::bigint, md5(ROW(design_name, file_location, file_name)::text) FROM design ORDER BY 1",
         warehouse: "SELECT design_id::bigint, md5(ROW(design_name, file_location, file_name)::text) \
-                    FROM dim_design ORDER BY 1",
+                    FROM current.dim_design ORDER BY 1",
         versions: false,
     },
     Check {
@@ -68,13 +70,13 @@ const CHECKS: &[Check] = &[
                     counterparty_legal_address_line_1, counterparty_legal_address_line_2, \
                     counterparty_legal_district, counterparty_legal_city, counterparty_legal_postal_code, \
                     counterparty_legal_country, counterparty_legal_phone_number)::text) \
-                    FROM dim_counterparty ORDER BY 1",
+                    FROM current.dim_counterparty ORDER BY 1",
         versions: false,
     },
     Check {
         table: "dim_payment_type",
         source: "SELECT payment_type_id::bigint, md5(payment_type_name::text) FROM payment_type ORDER BY 1",
-        warehouse: "SELECT payment_type_id::bigint, md5(payment_type_name::text) FROM dim_payment_type ORDER BY 1",
+        warehouse: "SELECT payment_type_id::bigint, md5(payment_type_name::text) FROM current.dim_payment_type ORDER BY 1",
         versions: false,
     },
     Check {
@@ -82,7 +84,7 @@ const CHECKS: &[Check] = &[
         source: "SELECT transaction_id::bigint, md5(ROW(transaction_type, sales_order_id, purchase_order_id)::text) \
                  FROM \"transaction\" ORDER BY 1",
         warehouse: "SELECT transaction_id::bigint, md5(ROW(transaction_type, sales_order_id, \
-                    purchase_order_id)::text) FROM dim_transaction ORDER BY 1",
+                    purchase_order_id)::text) FROM current.dim_transaction ORDER BY 1",
         versions: false,
     },
     Check {
@@ -91,11 +93,10 @@ const CHECKS: &[Check] = &[
                  last_updated::time(3), staff_id, counterparty_id, units_sold, unit_price::numeric(10,2), \
                  currency_id, design_id, agreed_payment_date::date, agreed_delivery_date::date, \
                  agreed_delivery_location_id)::text) FROM sales_order ORDER BY 1",
-        warehouse: "SELECT DISTINCT ON (sales_order_id) sales_order_id::bigint, md5(ROW(created_date, created_time, \
+        warehouse: "SELECT sales_order_id::bigint, md5(ROW(created_date, created_time, \
                     last_updated_date, last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, \
                     currency_id, design_id, agreed_payment_date, agreed_delivery_date, \
-                    agreed_delivery_location_id)::text) FROM fact_sales_order \
-                    ORDER BY sales_order_id, last_updated_date DESC, last_updated_time DESC",
+                    agreed_delivery_location_id)::text) FROM current.fact_sales_order ORDER BY 1",
         versions: true,
     },
     Check {
@@ -104,11 +105,11 @@ const CHECKS: &[Check] = &[
                  last_updated::date, last_updated::time(3), staff_id, counterparty_id, item_code, item_quantity, \
                  trim_scale(item_unit_price), currency_id, agreed_delivery_date::date, agreed_payment_date::date, \
                  agreed_delivery_location_id)::text) FROM purchase_order ORDER BY 1",
-        warehouse: "SELECT DISTINCT ON (purchase_order_id) purchase_order_id::bigint, md5(ROW(created_date, \
+        warehouse: "SELECT purchase_order_id::bigint, md5(ROW(created_date, \
                     created_time, last_updated_date, last_updated_time, staff_id, counterparty_id, item_code, \
                     item_quantity, trim_scale(item_unit_price), currency_id, agreed_delivery_date, \
-                    agreed_payment_date, agreed_delivery_location_id)::text) FROM fact_purchase_order \
-                    ORDER BY purchase_order_id, last_updated_date DESC, last_updated_time DESC",
+                    agreed_payment_date, agreed_delivery_location_id)::text) FROM current.fact_purchase_order \
+                    ORDER BY 1",
         versions: true,
     },
     Check {
@@ -116,10 +117,9 @@ const CHECKS: &[Check] = &[
         source: "SELECT payment_id::bigint, md5(ROW(created_at::date, created_at::time(3), last_updated::date, \
                  last_updated::time(3), transaction_id, counterparty_id, trim_scale(payment_amount), currency_id, \
                  payment_type_id, paid, payment_date::date)::text) FROM payment ORDER BY 1",
-        warehouse: "SELECT DISTINCT ON (payment_id) payment_id::bigint, md5(ROW(created_date, created_time, \
+        warehouse: "SELECT payment_id::bigint, md5(ROW(created_date, created_time, \
                     last_updated_date, last_updated, transaction_id, counterparty_id, trim_scale(payment_amount), \
-                    currency_id, payment_type_id, paid, payment_date)::text) FROM fact_payment \
-                    ORDER BY payment_id, last_updated_date DESC, last_updated DESC",
+                    currency_id, payment_type_id, paid, payment_date)::text) FROM current.fact_payment ORDER BY 1",
         versions: true,
     },
 ];
@@ -134,7 +134,7 @@ pub struct TableReport {
     pub table: String,
     /// Current rows in the source.
     pub source_rows: u64,
-    /// Current rows (ids) in the warehouse.
+    /// Rows (ids) in the warehouse's current state (schema `current`).
     pub warehouse_rows: u64,
     /// All fact versions in the warehouse (facts only).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -145,7 +145,9 @@ pub struct TableReport {
     pub missing: u64,
     /// Ids whose current values differ.
     pub differing: u64,
-    /// Ids only in the warehouse: deleted at the source, kept as history.
+    /// Ids in the warehouse's current state the source no longer has (a deletion not yet loaded).
+    pub extra: u64,
+    /// Ids deleted at the source that the warehouse records as deleted (history kept).
     pub deleted_at_source: u64,
     /// The first few problems, e.g. `missing 42`, `differs 7`.
     pub examples: Vec<String>,
@@ -154,7 +156,7 @@ pub struct TableReport {
 impl TableReport {
     /// Whether the table reconciles.
     pub fn ok(&self) -> bool {
-        self.missing == 0 && self.differing == 0
+        self.missing == 0 && self.differing == 0 && self.extra == 0
     }
 }
 
@@ -221,10 +223,14 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
                     report.examples.push(format!("id {id} missing"));
                 }
             }
-            _ => {
+            (_, _, Some((id, _))) => {
                 report.warehouse_rows += 1;
-                report.deleted_at_source += 1;
+                report.extra += 1;
+                if report.examples.len() < SHOWN {
+                    report.examples.push(format!("id {id} deleted at the source"));
+                }
             }
+            _ => unreachable!("one side has a row"),
         }
         if step != Ordering::Greater {
             l = next(left.try_next().await.map_err(|e| failed("source", e))?);
@@ -233,6 +239,15 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
             r = next(right.try_next().await.map_err(|e| failed("warehouse", e))?);
         }
     }
+    let deleted: i64 = warehouse
+        .query_one(
+            "SELECT count(*) FROM deletion WHERE star_table = $1 AND restored_by IS NULL",
+            &[&check.table],
+        )
+        .await
+        .map_err(|e| failed("warehouse", e))?
+        .get(0);
+    report.deleted_at_source = deleted as u64;
     if check.versions {
         let sql = format!(
             "SELECT count(*) FROM {}",
@@ -251,18 +266,19 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
 /// The reports as a table for a terminal.
 pub fn render(reports: &[TableReport]) -> String {
     let mut out = format!(
-        "  {:<22}{:>10}{:>11}{:>10}{:>9}{:>9}{:>9}  {}\n",
-        "table", "source", "warehouse", "versions", "missing", "differ", "deleted", "verdict"
+        "  {:<22}{:>10}{:>11}{:>10}{:>9}{:>9}{:>9}{:>9}  {}\n",
+        "table", "source", "current", "versions", "missing", "differ", "extra", "deleted", "verdict"
     );
     for r in reports {
         out.push_str(&format!(
-            "  {:<22}{:>10}{:>11}{:>10}{:>9}{:>9}{:>9}  {}\n",
+            "  {:<22}{:>10}{:>11}{:>10}{:>9}{:>9}{:>9}{:>9}  {}\n",
             r.table,
             r.source_rows,
             r.warehouse_rows,
             r.versions.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
             r.missing,
             r.differing,
+            r.extra,
             r.deleted_at_source,
             if r.ok() {
                 "ok".to_string()

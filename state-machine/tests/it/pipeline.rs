@@ -197,6 +197,7 @@ async fn a_redrive_after_a_failed_map_iteration_reruns_only_that_table() {
 
 /// Every commit boundary of every stage (the fault points compiled in for tests).
 pub const FAULT_POINTS: &[&str] = &[
+    "ingest.after_keys",
     "ingest.after_data",
     "ingest.after_manifest",
     "ingest.after_commit",
@@ -205,6 +206,7 @@ pub const FAULT_POINTS: &[&str] = &[
     "transform.after_state",
     "transform.after_checkpoint",
     "load.after_copy",
+    "load.after_deletions",
     "load.before_commit",
     "load.after_commit",
 ];

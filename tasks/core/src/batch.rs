@@ -66,6 +66,40 @@ pub struct Cursor {
     pub source_clock: Option<NaiveDateTime>,
 }
 
+/// An order-independent summary of a set of primary keys, computed by the source in the
+/// snapshot that read them: how many, their sum, and the sum of a hash of each
+/// (`count(*)`, `sum(k)`, `sum(hashint8(k))`). Equal fingerprints mean the key set is unchanged,
+/// so a quiet table is reconciled with one aggregate instead of reading every key; any
+/// difference, a new key or a deleted one, makes ingest read the keys and compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyFingerprint {
+    /// How many keys.
+    pub count: i64,
+    /// Their sum.
+    pub sum: i64,
+    /// The sum of Postgres's `hashint8` of each.
+    pub hash_sum: i64,
+}
+
+/// A table's primary keys as one ingest's snapshot saw them: the set the next ingest compares
+/// the source's keys with to find the rows deleted since.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeySet {
+    /// A Parquet object with one `Int64` column `key`, ascending. It may belong to an earlier
+    /// batch of the same table: an unchanged key set is not written again.
+    pub object: ObjectEntry,
+    /// The source's fingerprint of the same keys, from the same snapshot.
+    pub fingerprint: KeyFingerprint,
+}
+
+/// The column of a deletions object that says when the deletion was found: the source's own
+/// clock (naive, milliseconds) in the ingest snapshot that no longer saw the key.
+pub const DETECTED_AT: &str = "detected_at";
+
+/// The column of a processed deletions object that says a later version in the same transform
+/// run brought the key back (so the deletion is history, not the current state).
+pub const RESTORED: &str = "restored";
+
 /// A data-quality finding: something the source holds that the warehouse cannot take as is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -108,6 +142,15 @@ pub struct Manifest {
     /// Data-quality findings.
     #[serde(default)]
     pub findings: Vec<Finding>,
+    /// The table's keys as of this batch's snapshot (ingest only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<KeySet>,
+    /// The keys this batch records as deleted: a Parquet object (whatever the batch's `format`)
+    /// with the key column (`Int64`, named as the table's or model's key) and [`DETECTED_AT`],
+    /// and in a processed batch [`RESTORED`]. Disjoint from the batch's versions in ingest (a
+    /// deleted key has no row in the snapshot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletions: Option<ObjectEntry>,
 }
 
 impl Manifest {
@@ -407,6 +450,33 @@ pub fn object_batches<'a>(
     }
 }
 
+/// The record batches of one of a batch's Parquet side objects (its [`KeySet`] or its deletions,
+/// from [`read_object`]), whatever the batch's own data format.
+pub fn parquet_object_batches<'a>(
+    store: &'a Store,
+    manifest: &'a Manifest,
+    object: &'a ObjectEntry,
+    body: std::fs::File,
+) -> Result<Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send + 'a>> {
+    const BATCH_ROWS: usize = 64 * 1024;
+    let unreadable = move |why: String| unreadable_object(store, manifest, object, why);
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
+        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+        .map_err(|e| unreadable(format!("not readable as Parquet: {e}")))?;
+    Ok(Box::new(reader.map(move |batch| {
+        batch.map_err(|e| unreadable(format!("not readable as Parquet: {e}")))
+    })))
+}
+
+/// Every deletion a batch records, read whole (deletions are few next to versions).
+pub async fn read_deletions(store: &Store, manifest: &Manifest) -> Result<Vec<arrow::array::RecordBatch>> {
+    let Some(object) = &manifest.deletions else {
+        return Ok(Vec::new());
+    };
+    let body = read_object(store, manifest, object).await?;
+    parquet_object_batches(store, manifest, object, body)?.collect()
+}
+
 /// An object whose bytes match its manifest but that tote cannot decode: a fault in tote (a
 /// reader that disagrees with the writer of its own format), never the object's damage.
 fn unreadable_object(store: &Store, manifest: &Manifest, object: &ObjectEntry, why: String) -> Error {
@@ -502,6 +572,8 @@ mod tests {
             objects: vec![object.clone()],
             inputs: vec![],
             findings: vec![],
+            keys: None,
+            deletions: None,
         };
         let file = read_object(&store, &manifest, &object).await.unwrap();
         let err = object_batches(&store, &manifest, &object, file)

@@ -393,6 +393,8 @@ mod s3 {
                 objects: vec![],
                 inputs: vec![],
                 findings: vec![],
+                keys: None,
+                deletions: None,
             };
             assert!(
                 log.commit(seq, &manifest).await.unwrap(),

@@ -2,7 +2,8 @@
 //!
 //! Each supported source type has one Arrow representation that loses nothing: integers stay
 //! integers, `numeric` becomes a 128-bit decimal (its declared precision and scale, or
-//! `Decimal128(38, 10)` when unconstrained), timestamps keep microseconds (so milliseconds are
+//! for an unconstrained column `Decimal128(38, s)` with `s` the largest scale its values in the
+//! read have), timestamps keep microseconds (so milliseconds are
 //! always kept) and stay naive unless the source says `timestamptz`. Anything else is refused
 //! before a byte is read, naming the table, column and type.
 
@@ -12,10 +13,13 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use tote_core::batch::ColumnSpec;
 use tote_core::{Error, Result};
 
+/// The type oid of `numeric`.
+pub const NUMERIC_OID: u32 = 1700;
+
 /// Precision of the decimal an unconstrained `numeric` column is stored as.
 pub const UNCONSTRAINED_PRECISION: u8 = 38;
-/// Scale of the decimal an unconstrained `numeric` column is stored as: values with more
-/// fractional digits than this are refused, never rounded.
+/// Scale of the decimal an unconstrained `numeric` column is stored as before ingest learns the
+/// scale its values have ([`TableLayout::set_numeric_scale`]): kept when no value says otherwise.
 pub const UNCONSTRAINED_SCALE: i8 = 10;
 
 /// How one column's binary COPY values are decoded.
@@ -70,7 +74,7 @@ impl Kind {
             20 => Kind::Int64,
             700 => Kind::Float32,
             701 => Kind::Float64,
-            1700 => {
+            NUMERIC_OID => {
                 if typmod >= 4 {
                     let t = typmod - 4;
                     let precision = ((t >> 16) & 0xffff) as u8;
@@ -184,6 +188,28 @@ impl TableLayout {
                 nullable: c.nullable,
             })
             .collect()
+    }
+
+    /// Positions of the `numeric` columns declared without precision and scale.
+    pub fn unconstrained_numerics(&self) -> Vec<usize> {
+        self.columns
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.oid == NUMERIC_OID && c.typmod < 4)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Stores unconstrained `numeric` column `i` with `scale` places (the values' own scale).
+    pub fn set_numeric_scale(&mut self, i: usize, scale: i8) {
+        let kind = Kind::Numeric {
+            precision: UNCONSTRAINED_PRECISION,
+            scale,
+        };
+        self.kinds[i] = kind;
+        let mut fields: Vec<Field> = self.schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+        fields[i] = fields[i].clone().with_data_type(kind.arrow_type());
+        self.schema = Arc::new(Schema::new(fields));
     }
 
     /// Position of a column by name.

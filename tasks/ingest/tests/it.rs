@@ -4,6 +4,7 @@
 mod it {
     mod commit;
     pub mod common;
+    mod deletions;
     mod drift;
     mod incremental;
     mod refused;

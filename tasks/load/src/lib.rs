@@ -22,6 +22,7 @@
 //! and are always quoted; values only travel as parameters or COPY data.
 
 pub mod copy_binary;
+mod deletions;
 pub mod keys;
 pub mod migrations;
 
@@ -42,6 +43,7 @@ use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
 use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
+use crate::deletions::Deletions;
 use crate::keys::{ForeignKeys, KeyCollector, Written};
 
 /// The warehouse tables, dimensions first (facts reference them through foreign keys).
@@ -83,6 +85,12 @@ pub struct RowCounts {
     pub updated: u64,
     /// Rows that changed nothing: unchanged dimension rows, fact versions already present.
     pub skipped: u64,
+    /// Deletions recorded: rows that leave the source's current state (schema `current`).
+    #[serde(default)]
+    pub deleted: u64,
+    /// Earlier deletions undone: their key came back with a new version.
+    #[serde(default)]
+    pub restored: u64,
     /// Wall time spent loading, in milliseconds (for the benchmark and the run summary).
     #[serde(default)]
     pub millis: u64,
@@ -94,6 +102,8 @@ impl RowCounts {
         self.inserted += other.inserted;
         self.updated += other.updated;
         self.skipped += other.skipped;
+        self.deleted += other.deleted;
+        self.restored += other.restored;
         self.millis += other.millis;
     }
 }
@@ -414,14 +424,19 @@ async fn load_batch(
         return Ok(None);
     }
 
-    let counts = match target.shape {
+    let deletions = Deletions::of(&tx, target, manifest.rows > 0).await?;
+    let mut counts = match target.shape {
+        _ if manifest.rows == 0 => RowCounts::default(),
         Shape::Dimension { .. } => stage_and_merge(&tx, target, &batch, None).await?,
         Shape::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
     };
+    counts.restored = deletions.restore(&tx, target, &entry.batch_id).await?;
+    counts.deleted = deletions::record(&tx, store, target, manifest, &entry.batch_id, &what).await?;
+    fault::point("load.after_deletions")?;
     tx.execute(
         "INSERT INTO tote.load_ledger \
-         (batch_id, model, seq, rows_staged, rows_inserted, rows_updated, rows_skipped, execution) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+         (batch_id, model, seq, rows_staged, rows_inserted, rows_updated, rows_skipped, rows_deleted, execution) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         &[
             &entry.batch_id,
             &target.model,
@@ -430,6 +445,7 @@ async fn load_batch(
             &(counts.inserted as i64),
             &(counts.updated as i64),
             &(counts.skipped as i64),
+            &(counts.deleted as i64),
             &execution,
         ],
     )
@@ -572,7 +588,7 @@ async fn stage_and_merge(
         inserted,
         updated,
         skipped: staged - inserted - updated,
-        millis: 0,
+        ..Default::default()
     })
 }
 

@@ -24,11 +24,18 @@ pub struct Migration {
 }
 
 /// Every migration, oldest first. Append only: an applied migration must never change.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "star_schema",
-    sql: include_str!("../migrations/0001_star_schema.sql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "star_schema",
+        sql: include_str!("../migrations/0001_star_schema.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "deletions",
+        sql: include_str!("../migrations/0002_deletions.sql"),
+    },
+];
 
 /// Advisory-lock key (two int4 halves) serialising migrations: "tote" and 1.
 const LOCK: (i32, i32) = (0x746f_7465, 1);

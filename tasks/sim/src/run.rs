@@ -42,7 +42,9 @@ pub struct RunOptions {
     /// Expected number of changes of each kind per tick (order updates, staff renames, department
     /// moves, department renames, counterparty moves, address changes).
     pub update_rate: f64,
-    /// Expected number of deleted orders (with their transaction and payment) per tick.
+    /// Expected number of deletes per tick: mostly an order with its transaction and payment,
+    /// else a design no order uses, an address nothing uses (a new one is added first), or a
+    /// deleted design's id coming back with a new design.
     pub delete_rate: f64,
     /// Hold one new order's transaction open for [`LATE_COMMIT_TICKS`] ticks.
     pub late_commit: bool,
@@ -89,8 +91,10 @@ pub struct TickReport {
     pub counterparty_moves: u32,
     /// Addresses changed.
     pub address_changes: u32,
-    /// Orders deleted with their transaction and payment.
+    /// Rows deleted (an order with its transaction and payment counts once).
     pub deletes: u32,
+    /// Deleted ids that came back with a new row.
+    pub restores: u32,
     /// The late transaction opened (`Some(stamp)`) in this tick.
     pub late_opened: Option<NaiveDateTime>,
     /// The late transaction committed at the end of this tick.
@@ -115,6 +119,7 @@ impl fmt::Display for TickReport {
             (self.counterparty_moves, "counterparty move"),
             (self.address_changes, "address change"),
             (self.deletes, "delete"),
+            (self.restores, "restore"),
         ];
         let mut any = false;
         for (n, what) in parts {
@@ -376,12 +381,85 @@ async fn play_tick(
             .await? as u32;
     }
     for _ in 0..model::count(rng, options.delete_rate) {
-        let sale = rng.random_bool(0.7);
-        if delete_order(tx, rng, sale).await? {
+        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
+        let kind = rng.random_range(0..100);
+        let deleted = match kind {
+            0..60 => {
+                let sale = rng.random_bool(0.7);
+                delete_order(tx, rng, sale).await?
+            }
+            60..75 => {
+                delete_unused(
+                    tx,
+                    "design",
+                    "NOT EXISTS (SELECT 1 FROM sales_order o WHERE o.design_id = t.design_id)",
+                )
+                .await?
+            }
+            75..85 => {
+                let a = model::address(rng);
+                tx.execute(
+                    "INSERT INTO address (address_line_1, address_line_2, district, city, postal_code, country, phone, \
+                     created_at, last_updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+                    &[&a.line_1, &a.line_2, &a.district, &a.city, &a.postal_code, &a.country, &a.phone, &at],
+                )
+                .await?;
+                report.address_changes += 1;
+                delete_unused(
+                    tx,
+                    "address",
+                    "t.address_id < (SELECT max(address_id) FROM address) \
+                     AND NOT EXISTS (SELECT 1 FROM counterparty c WHERE c.legal_address_id = t.address_id) \
+                     AND NOT EXISTS (SELECT 1 FROM sales_order o WHERE o.agreed_delivery_location_id = t.address_id) \
+                     AND NOT EXISTS (SELECT 1 FROM purchase_order o WHERE o.agreed_delivery_location_id = t.address_id)",
+                )
+                .await?
+            }
+            _ => {
+                if restore_design(tx, at).await? {
+                    report.restores += 1;
+                }
+                false
+            }
+        };
+        if deleted {
             report.deletes += 1;
         }
     }
     Ok(())
+}
+
+/// Deletes the newest row of `table` (alias `t` in `unused`) that `unused` allows.
+async fn delete_unused(
+    tx: &Transaction<'_>,
+    table: &str,
+    unused: &str,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let id = tote_core::tables::quote_ident(&format!("{table}_id"));
+    let table = tote_core::tables::quote_ident(table);
+    let sql = format!(
+        "DELETE FROM {table} WHERE {id} = (SELECT t.{id} FROM {table} t WHERE {unused} ORDER BY t.{id} DESC LIMIT 1)"
+    );
+    Ok(tx.execute(&sql, &[]).await? > 0)
+}
+
+/// Brings a deleted design id back: a new design under the newest design id no row has.
+/// Nothing when no id below the newest is free.
+async fn restore_design(
+    tx: &Transaction<'_>,
+    at: NaiveDateTime,
+) -> std::result::Result<bool, tokio_postgres::Error> {
+    let n = tx
+        .execute(
+            "INSERT INTO design (design_id, created_at, design_name, file_location, file_name, last_updated) \
+             SELECT d.design_id - 1, $1, 'Restored', '/usr/share', 'restored-' || (d.design_id - 1) || '.json', $1 \
+             FROM design d \
+             WHERE d.design_id > 1 AND NOT EXISTS (SELECT 1 FROM design g WHERE g.design_id = d.design_id - 1) \
+             ORDER BY d.design_id DESC LIMIT 1",
+            &[&at],
+        )
+        .await?;
+    Ok(n > 0)
 }
 
 async fn max_id(client: &impl GenericClient, table: &str) -> std::result::Result<i32, tokio_postgres::Error> {
@@ -405,9 +483,11 @@ async fn insert_order(
         OrderKind::Sale { design_id } => {
             let row = client
                 .query_one(
+                    // The design, or the nearest one below it when it was deleted.
                     "INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, units_sold, \
                      unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) \
-                     VALUES ($1, $1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10) RETURNING sales_order_id",
+                     VALUES ($1, $1, (SELECT coalesce(max(design_id), (SELECT min(design_id) FROM design)) FROM design \
+                     WHERE design_id <= $2), $3, $4, $5, $6::text::numeric, $7, $8, $9, $10) RETURNING sales_order_id",
                     &[
                         &o.created_at,
                         design_id,

@@ -31,6 +31,8 @@ use tote_core::store::Store;
 use tote_core::tables::primary_key;
 use tote_core::{Error, ErrorKind, Result};
 
+use crate::deletions::RunDeletions;
+
 /// Rows per record batch when a spill file is read back, and per row group when it is written.
 const SPILL_BATCH_ROWS: usize = 32 * 1024;
 
@@ -42,6 +44,8 @@ pub struct Changes {
     pub schema: SchemaRef,
     /// How many versions.
     pub rows: u64,
+    /// The keys the run's batches found deleted.
+    pub deletions: RunDeletions,
     /// The spill file, when there is at least one row.
     file: Option<PathBuf>,
 }
@@ -65,12 +69,14 @@ impl Changes {
             return Ok(Changes {
                 schema: Arc::new(relaxed(&schema)),
                 rows: 0,
+                deletions: RunDeletions::new(&primary_key(table)),
                 file: None,
             });
         };
         let newest = batch::schema_of(newest).map_err(|e| Error::new(ErrorKind::BadBatch, e))?;
-        let schema = Arc::new(relaxed(&newest));
+        let schema = Arc::new(widest_decimals(&relaxed(&newest), manifests));
         let pk = primary_key(table);
+        let mut deletions = RunDeletions::new(&pk);
         let path = dir.join(format!("{table}.parquet"));
         let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
         let properties = tote_core::sink::parquet_properties(&schema, SPILL_BATCH_ROWS);
@@ -84,6 +90,7 @@ impl Changes {
                 for b in batch::object_batches(landing, manifest, object, body)? {
                     let b = align(&b?, &schema)?;
                     let keys = row_keys(&b, &pk)?;
+                    deletions.observe_versions(keys.iter().map(|k| k.0));
                     let mask: BooleanArray = keys
                         .iter()
                         .map(|k| {
@@ -99,6 +106,8 @@ impl Changes {
                     writer.write(&kept).map_err(internal)?;
                 }
             }
+            // A batch's deletions and versions are disjoint, so their order within it is moot.
+            deletions.add(&batch::read_deletions(landing, manifest).await?)?;
             // Versions below the floor can no longer be re-read by a later batch of this run.
             match floor {
                 Some(f) => seen.retain(|k| k.1 >= f),
@@ -109,6 +118,7 @@ impl Changes {
         Ok(Changes {
             schema,
             rows,
+            deletions,
             file: (rows > 0).then_some(path),
         })
     }
@@ -176,6 +186,33 @@ fn spill_error(path: &Path, e: std::io::Error) -> Error {
          about the size of the new landing batches",
         path.display()
     ))
+}
+
+/// `schema` with each decimal column as wide in scale as in any of the run's batches: ingest
+/// gives an unconstrained `numeric` the scale its values have, which may differ between batches,
+/// and older batches are cast to this schema ([`align`]) without losing a digit.
+fn widest_decimals(schema: &Schema, manifests: &[Manifest]) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Decimal128(precision, scale) => {
+                let widest = manifests
+                    .iter()
+                    .filter_map(|m| m.schema.iter().find(|c| &c.name == f.name()))
+                    .filter_map(|c| match c.arrow_type.parse::<DataType>() {
+                        Ok(DataType::Decimal128(_, s)) => Some(s),
+                        _ => None,
+                    })
+                    .fold(*scale, i8::max);
+                f.as_ref()
+                    .clone()
+                    .with_data_type(DataType::Decimal128(*precision, widest))
+            }
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new(fields)
 }
 
 /// `schema` with every field nullable.

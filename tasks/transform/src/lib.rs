@@ -20,6 +20,7 @@
 //! committed model did not see.
 
 mod changes;
+mod deletions;
 pub mod models;
 
 use std::collections::BTreeMap;
@@ -69,6 +70,9 @@ pub struct TransformResponse {
     pub rows: BTreeMap<String, u64>,
     /// Processed batch ids committed by this run.
     pub batches: Vec<String>,
+    /// Deletions recorded, per model (models with none are absent).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deleted: BTreeMap<String, u64>,
 }
 
 /// Handles one event as the state machine sends it to the transform function
@@ -173,11 +177,12 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     for table in models::current_state_tables(&models) {
         let schema = &changes[table].schema;
         let table_changes = changes[table].batches()?;
+        let deleted = changes[table].deletions.open_keys();
         let previous_snapshot = match previous.as_ref().and_then(|m| snapshot_of(m, table)) {
             Some(object) => read_snapshot(&processed, previous.as_ref().expect("checkpoint"), object).await?,
             None => Vec::new(),
         };
-        if table_changes.is_empty() {
+        if table_changes.is_empty() && deleted.is_empty() {
             if let Some(object) = previous.as_ref().and_then(|m| snapshot_of(m, table)) {
                 snapshot_objects.push(object.clone());
             }
@@ -190,6 +195,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             continue;
         }
         let state = merge_state(&ctx, table, schema, &previous_snapshot, &table_changes).await?;
+        let state = without_keys(state, &primary_key(table), &deleted)?;
         let key = format!("_state/{table}/run-{run:08}-{}.parquet", batch::new_batch_id());
         let mut sink = tote_core::sink::ObjectSink::create(
             &processed,
@@ -206,6 +212,9 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     for (table, table_changes) in &changes {
         let name = format!("{table}__changes");
         ctx.register_table(name.as_str(), table_changes.table()?)
+            .map_err(|e| model_error(&name, e))?;
+        let name = format!("{table}__deletions");
+        ctx.register_table(name.as_str(), table_changes.deletions.table()?)
             .map_err(|e| model_error(&name, e))?;
     }
     fault::point("transform.after_state")?;
@@ -232,10 +241,12 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         // the first non-empty batch, so a model with no rows writes nothing.
         let batch_id = batch::new_batch_id();
         let key = format!("{}/{batch_id}/part-00000.parquet", model.name);
-        let mut stream = ctx
+        let frame = ctx
             .sql(&model.sql)
             .await
-            .map_err(|e| model_error(&model.name, e))?
+            .map_err(|e| model_error(&model.name, e))?;
+        let model_schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+        let mut stream = frame
             .execute_stream()
             .await
             .map_err(|e| model_error(&model.name, e))?;
@@ -263,10 +274,14 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             rows += b.num_rows() as u64;
             sink.write(&b).await?;
         }
-        let Some((sink, schema)) = output else {
+        let (deletions, deleted) = write_deletions(&ctx, &processed, model, &batch_id).await?;
+        if output.is_none() && deletions.is_none() {
             continue;
+        }
+        let (objects, schema) = match output {
+            Some((sink, schema)) => (vec![sink.finish().await?], schema),
+            None => (vec![], model_schema),
         };
-        let object = sink.finish().await?;
         let findings = run_findings(&ctx, model).await?;
         fault::point("transform.after_data")?;
         let manifest = Manifest {
@@ -280,11 +295,13 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             schema: batch::columns_of(&schema, &model.name),
             cursor: None,
             full_refresh: false,
-            objects: vec![object],
+            objects,
             inputs: std::iter::once(run_tag.clone())
                 .chain(inputs.iter().cloned())
                 .collect(),
             findings,
+            keys: None,
+            deletions,
         };
         batch::write_manifest(&processed, &manifest).await?;
         let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
@@ -301,8 +318,11 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
             }
         }
         fault::point("transform.after_model_commit")?;
-        tracing::info!(model = %model.name, rows, batch_id, "committed processed batch");
+        tracing::info!(model = %model.name, rows, deleted, batch_id, "committed processed batch");
         response.rows.insert(model.name.clone(), rows);
+        if deleted > 0 {
+            response.deleted.insert(model.name.clone(), deleted);
+        }
         response.batches.push(batch_id);
     }
 
@@ -326,6 +346,8 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         objects: snapshot_objects,
         inputs: consumed_after.iter().map(|(t, s)| format!("{t}/{s}")).collect(),
         findings: vec![],
+        keys: None,
+        deletions: None,
     };
     batch::write_manifest(&processed, &checkpoint).await?;
     if !checkpoint_log.commit(run, &checkpoint).await? {
@@ -514,6 +536,70 @@ fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<Re
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| model_error(name, e))?;
     Ok(())
+}
+
+/// Runs a model's deletions query and writes what it selects as the deletions object of batch
+/// `batch_id`; nothing when the model has no deletions query or it selects no row.
+async fn write_deletions(
+    ctx: &SessionContext,
+    processed: &Store,
+    model: &models::Model,
+    batch_id: &str,
+) -> Result<(Option<ObjectEntry>, u64)> {
+    let Some(sql) = &model.deletions_sql else {
+        return Ok((None, 0));
+    };
+    let what = format!("{}.deletions", model.name);
+    let found = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| model_error(&what, e))?
+        .collect()
+        .await
+        .map_err(|e| model_error(&what, e))?;
+    let found: Vec<RecordBatch> = found
+        .iter()
+        .filter(|b| b.num_rows() > 0)
+        .map(|b| deletions::conform(b, &model.name))
+        .collect::<Result<_>>()?;
+    let Some(first) = found.first() else {
+        return Ok((None, 0));
+    };
+    let key = format!("{}/{batch_id}/deletions.parquet", model.name);
+    let mut sink =
+        tote_core::sink::ObjectSink::create(processed, &key, first.schema(), LandingFormat::Parquet)?;
+    let mut rows = 0u64;
+    for b in &found {
+        rows += b.num_rows() as u64;
+        sink.write(b).await?;
+    }
+    Ok((Some(sink.finish().await?), rows))
+}
+
+/// `batches` without the rows whose `key` is in `gone`.
+fn without_keys(
+    batches: Vec<RecordBatch>,
+    key: &str,
+    gone: &std::collections::HashSet<i64>,
+) -> Result<Vec<RecordBatch>> {
+    if gone.is_empty() {
+        return Ok(batches);
+    }
+    batches
+        .into_iter()
+        .map(|b| {
+            let ids = b
+                .column_by_name(key)
+                .ok_or_else(|| Error::internal(format!("the current state has no {key} column")))?;
+            let ids = arrow::compute::cast(ids, &DataType::Int64).map_err(internal)?;
+            let keep: arrow::array::BooleanArray = ids
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .iter()
+                .map(|id| Some(!id.is_some_and(|id| gone.contains(&id))))
+                .collect();
+            arrow::compute::filter_record_batch(&b, &keep).map_err(internal)
+        })
+        .collect()
 }
 
 /// Runs a model's findings query: every row with affected rows is a finding, also logged.

@@ -13,6 +13,13 @@
 //!   name only the small tables (`staff`, `department`, `counterparty`, `address`), so a run's
 //!   cost follows the change, not the history.
 //!
+//! and, for deletions, `T__deletions`: the keys of `T` found deleted by the ingests this run
+//! consumes (the key column, named as in `T`; `detected_at`, the source's clock when the ingest
+//! no longer saw it; `restored`, true when a later batch of the run holds a version of that key
+//! again). A model's `<model>.deletions.sql` selects, from those, the warehouse rows its table
+//! loses from the current state: its key column, `detected_at` and `restored`. A model without
+//! one (`dim_date`) has no deletions.
+//!
 //! A function `iso_currency_name(code)` gives a currency's ISO 4217 name.
 
 use std::path::Path;
@@ -31,6 +38,9 @@ pub struct Model {
     /// `affected_rows`; each row with rows > 0 is a finding recorded in the batch manifest and
     /// logged as a warning.
     pub findings_sql: Option<String>,
+    /// `<model>.deletions.sql`, if the model has one: a SELECT of the model's key column,
+    /// `detected_at` and `restored`, usually from a `T__deletions` table.
+    pub deletions_sql: Option<String>,
 }
 
 const BUILT_IN: [(&str, &str); 11] = [
@@ -53,37 +63,81 @@ const BUILT_IN: [(&str, &str); 11] = [
 const BUILT_IN_FINDINGS: [(&str, &str); 1] =
     [("dim_staff", include_str!("../models/dim_staff.findings.sql"))];
 
+const BUILT_IN_DELETIONS: [(&str, &str); 10] = [
+    ("dim_staff", include_str!("../models/dim_staff.deletions.sql")),
+    (
+        "dim_location",
+        include_str!("../models/dim_location.deletions.sql"),
+    ),
+    (
+        "dim_currency",
+        include_str!("../models/dim_currency.deletions.sql"),
+    ),
+    ("dim_design", include_str!("../models/dim_design.deletions.sql")),
+    (
+        "dim_counterparty",
+        include_str!("../models/dim_counterparty.deletions.sql"),
+    ),
+    (
+        "dim_payment_type",
+        include_str!("../models/dim_payment_type.deletions.sql"),
+    ),
+    (
+        "dim_transaction",
+        include_str!("../models/dim_transaction.deletions.sql"),
+    ),
+    (
+        "fact_sales_order",
+        include_str!("../models/fact_sales_order.deletions.sql"),
+    ),
+    (
+        "fact_purchase_order",
+        include_str!("../models/fact_purchase_order.deletions.sql"),
+    ),
+    (
+        "fact_payment",
+        include_str!("../models/fact_payment.deletions.sql"),
+    ),
+];
+
 /// The eleven models, in warehouse order (dimensions first), from `dir` where it has a file for
 /// a model, else built in.
 pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
     let mut models = Vec::with_capacity(WAREHOUSE_TABLES.len());
     for (name, built_in) in BUILT_IN {
         debug_assert!(WAREHOUSE_TABLES.contains(&name));
-        let sql = match dir.map(|d| d.join(format!("{name}.sql"))).filter(|p| p.exists()) {
-            Some(path) => std::fs::read_to_string(&path)
-                .map_err(|e| Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display())))?,
-            None => built_in.to_string(),
-        };
-        let findings_path = dir
-            .map(|d| d.join(format!("{name}.findings.sql")))
-            .filter(|p| p.exists());
-        let findings_sql =
-            match findings_path {
-                Some(path) => Some(std::fs::read_to_string(&path).map_err(|e| {
-                    Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display()))
-                })?),
-                None => BUILT_IN_FINDINGS
-                    .iter()
-                    .find(|(m, _)| *m == name)
-                    .map(|(_, sql)| sql.to_string()),
-            };
+        let sql = companion(dir, name, "sql", &[(name, built_in)])?.expect("built in");
+        let findings_sql = companion(dir, name, "findings.sql", &BUILT_IN_FINDINGS)?;
+        let deletions_sql = companion(dir, name, "deletions.sql", &BUILT_IN_DELETIONS)?;
         models.push(Model {
             name: name.to_string(),
             sql,
             findings_sql,
+            deletions_sql,
         });
     }
     Ok(models)
+}
+
+/// The file `<model>.<suffix>` from `dir` where it is there, else the built-in one, if any.
+fn companion(
+    dir: Option<&Path>,
+    model: &str,
+    suffix: &str,
+    built_in: &[(&str, &str)],
+) -> Result<Option<String>> {
+    match dir
+        .map(|d| d.join(format!("{model}.{suffix}")))
+        .filter(|p| p.exists())
+    {
+        Some(path) => std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display()))),
+        None => Ok(built_in
+            .iter()
+            .find(|(m, _)| *m == model)
+            .map(|(_, sql)| sql.to_string())),
+    }
 }
 
 /// The source tables whose current state some model names (not just their `__changes`).
@@ -93,7 +147,14 @@ pub fn current_state_tables(models: &[Model]) -> Vec<&'static str> {
         .copied()
         .filter(|table| {
             models.iter().any(|m| {
-                names_table(&m.sql, table) || m.findings_sql.as_deref().is_some_and(|f| names_table(f, table))
+                [
+                    Some(m.sql.as_str()),
+                    m.findings_sql.as_deref(),
+                    m.deletions_sql.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .any(|sql| names_table(sql, table))
             })
         })
         .collect()

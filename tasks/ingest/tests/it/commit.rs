@@ -7,6 +7,7 @@ use crate::it::common::Fixture;
 #[tokio::test]
 async fn a_crash_at_any_commit_boundary_then_a_retry_yields_exactly_one_batch() {
     for point in [
+        "ingest.after_keys",
         "ingest.after_data",
         "ingest.after_manifest",
         "ingest.after_commit",

@@ -191,14 +191,14 @@ async fn a_numeric_that_cannot_be_stored_exactly_fails_naming_the_column() {
         .batch_execute(
             "CREATE TABLE currency (currency_id INT PRIMARY KEY, rate NUMERIC, created_at TIMESTAMP(3) NOT NULL, \
                last_updated TIMESTAMP(3) NOT NULL); \
-             INSERT INTO currency VALUES (1, 1.00000000001, '2024-01-01', '2024-01-01')",
+             INSERT INTO currency VALUES (1, 0.000000000000000000000000000000000000001, '2024-01-01', '2024-01-01')",
         )
         .await
         .unwrap();
     let err = f
         .ingest("currency")
         .await
-        .expect_err("11 fractional digits do not fit Decimal128(38, 10)");
+        .expect_err("39 fractional digits do not fit a 128-bit decimal");
     assert_eq!(err.kind(), ErrorKind::BadRequest);
     assert!(err.message().contains("currency.rate"), "{err}");
     assert!(err.message().contains("without rounding"), "{err}");

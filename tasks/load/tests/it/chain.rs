@@ -39,7 +39,7 @@ async fn incremental_rounds(landing_format: Option<&'static str>) {
             "fact phase loads only facts"
         );
         if round == 0 {
-            assert_eq!(dims.migrated, vec![1], "the first load migrates the warehouse");
+            assert_eq!(dims.migrated, vec![1, 2], "the first load migrates the warehouse");
         } else {
             assert!(dims.migrated.is_empty());
             let staff = dims.rows["dim_staff"];
@@ -291,4 +291,259 @@ async fn a_column_added_to_the_source_flows_through_to_the_warehouse() {
     chain
         .assert_warehouse_equals_oracle("after columns were added to the source")
         .await;
+}
+
+/// Deletions in commit order with the versions around them: an order updated then deleted within
+/// one interval, one deleted in one interval and back (same ids) in the next, and one deleted and
+/// back between two ingests that one transform consumes together. `current` equals the source
+/// after each load, the history keeps every version, and each deletion is recorded with whether
+/// it still holds.
+#[tokio::test]
+async fn deletions_flow_in_order_with_the_versions_around_them() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    let orders: Vec<i32> = chain
+        .client
+        .query(
+            "SELECT sales_order_id FROM sales_order ORDER BY sales_order_id LIMIT 3",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let (updated_then_deleted, back_next_time, back_in_one_run) = (orders[0], orders[1], orders[2]);
+    chain
+        .client
+        .batch_execute(
+            "CREATE TABLE kept_order AS SELECT * FROM sales_order WITH NO DATA; \
+             CREATE TABLE kept_transaction AS SELECT * FROM \"transaction\" WITH NO DATA; \
+             CREATE TABLE kept_payment AS SELECT * FROM payment WITH NO DATA;",
+        )
+        .await
+        .unwrap();
+
+    // Interval 1: one order updated, then deleted; another deleted.
+    chain
+        .client
+        .execute(
+            "UPDATE sales_order SET units_sold = units_sold + 1, \
+             last_updated = (SELECT max(last_updated) FROM sales_order) + interval '1 second' WHERE sales_order_id = $1",
+            &[&updated_then_deleted],
+        )
+        .await
+        .unwrap();
+    delete_order(&chain, updated_then_deleted, false).await;
+    delete_order(&chain, back_next_time, true).await;
+    chain.ingest_and_transform().await;
+    let loaded = chain.load(Phase::All).await.unwrap();
+    assert_eq!(loaded.rows["fact_sales_order"].deleted, 2, "{loaded:?}");
+    assert_eq!(loaded.rows["fact_payment"].deleted, 2, "{loaded:?}");
+    assert_eq!(loaded.rows["dim_transaction"].deleted, 2, "{loaded:?}");
+    chain
+        .assert_warehouse_equals_oracle("after an update then a delete, and a delete")
+        .await;
+
+    // Interval 2: the deleted order comes back under the same ids.
+    restore_order(&chain, back_next_time).await;
+    chain.ingest_and_transform().await;
+    let loaded = chain.load(Phase::All).await.unwrap();
+    assert_eq!(loaded.rows["fact_sales_order"].restored, 1, "{loaded:?}");
+    chain
+        .assert_warehouse_equals_oracle("after a deleted order came back")
+        .await;
+
+    // Deleted, ingested, back, ingested: one transform run sees both.
+    delete_order(&chain, back_in_one_run, true).await;
+    chain.ingest_all().await;
+    restore_order(&chain, back_in_one_run).await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    chain
+        .assert_warehouse_equals_oracle("after a delete and a return within one transform run")
+        .await;
+
+    let wh = chain.warehouse_client().await;
+    let deletions: Vec<(String, i64, bool)> = wh
+        .query(
+            "SELECT star_table, natural_id, restored_by IS NOT NULL FROM deletion \
+             WHERE star_table = 'fact_sales_order' ORDER BY natural_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let t = "fact_sales_order".to_string();
+    assert_eq!(
+        deletions,
+        vec![
+            (t.clone(), updated_then_deleted as i64, false),
+            (t.clone(), back_next_time as i64, true),
+            (t, back_in_one_run as i64, true),
+        ],
+        "every deletion is recorded, with whether the id came back"
+    );
+    // The update and the delete fell in one interval: no ingest saw the update, so the history
+    // keeps the version seen before, and the deletion.
+    let versions: i64 = wh
+        .query_one(
+            "SELECT count(*) FROM fact_sales_order WHERE sales_order_id = $1",
+            &[&updated_then_deleted],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        versions, 1,
+        "the last version seen of the order stays in the history"
+    );
+}
+
+/// Deletes sales order `id` with its transaction and payment, keeping a copy to restore.
+async fn delete_order(chain: &Chain, id: i32, keep: bool) {
+    let tx_ids = "SELECT transaction_id FROM \"transaction\" WHERE sales_order_id = $1";
+    if keep {
+        for sql in [
+            "INSERT INTO kept_order SELECT * FROM sales_order WHERE sales_order_id = $1".to_string(),
+            "INSERT INTO kept_transaction SELECT * FROM \"transaction\" WHERE sales_order_id = $1"
+                .to_string(),
+            format!("INSERT INTO kept_payment SELECT * FROM payment WHERE transaction_id IN ({tx_ids})"),
+        ] {
+            chain.client.execute(&sql, &[&id]).await.unwrap();
+        }
+    }
+    for sql in [
+        format!("DELETE FROM payment WHERE transaction_id IN ({tx_ids})"),
+        "DELETE FROM \"transaction\" WHERE sales_order_id = $1".to_string(),
+        "DELETE FROM sales_order WHERE sales_order_id = $1".to_string(),
+    ] {
+        chain.client.execute(&sql, &[&id]).await.unwrap();
+    }
+}
+
+/// Puts back sales order `id`, its transaction and payment, under their old ids, as new versions.
+async fn restore_order(chain: &Chain, id: i32) {
+    // Each new version is dated after its table's newest row, so the next ingest reads it.
+    let later = |table: &str| format!("(SELECT max(last_updated) FROM {table}) + interval '1 second'");
+    for sql in [
+        "INSERT INTO sales_order SELECT * FROM kept_order WHERE sales_order_id = $1".to_string(),
+        format!(
+            "UPDATE sales_order SET last_updated = {} WHERE sales_order_id = $1",
+            later("sales_order")
+        ),
+        "INSERT INTO \"transaction\" SELECT * FROM kept_transaction WHERE sales_order_id = $1".to_string(),
+        format!(
+            "UPDATE \"transaction\" SET last_updated = {} WHERE sales_order_id = $1",
+            later("\"transaction\"")
+        ),
+        "INSERT INTO payment SELECT p.* FROM kept_payment p JOIN kept_transaction t USING (transaction_id) \
+         WHERE t.sales_order_id = $1"
+            .to_string(),
+        format!(
+            "UPDATE payment SET last_updated = {} WHERE transaction_id IN \
+             (SELECT transaction_id FROM \"transaction\" WHERE sales_order_id = $1)",
+            later("payment")
+        ),
+    ] {
+        chain.client.execute(&sql, &[&id]).await.unwrap();
+    }
+}
+
+/// Numbers reach the warehouse as the source wrote them: the text form of every numeric in the
+/// warehouse's current state is the source's, for amounts the source holds at two places and for
+/// a value with more places than the others of its column.
+#[tokio::test]
+async fn every_numeric_in_the_warehouse_reads_as_the_source_wrote_it() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    let wh = chain.warehouse_client().await;
+    for (what, source, warehouse) in [
+        (
+            "payment_amount",
+            "SELECT payment_id, payment_amount::text FROM payment ORDER BY 1",
+            "SELECT payment_id, payment_amount::text FROM current.fact_payment ORDER BY 1",
+        ),
+        (
+            "item_unit_price",
+            "SELECT purchase_order_id, item_unit_price::text FROM purchase_order ORDER BY 1",
+            "SELECT purchase_order_id, item_unit_price::text FROM current.fact_purchase_order ORDER BY 1",
+        ),
+        (
+            "unit_price",
+            "SELECT sales_order_id, unit_price::numeric(10,2)::text FROM sales_order ORDER BY 1",
+            "SELECT sales_order_id, unit_price::text FROM current.fact_sales_order ORDER BY 1",
+        ),
+    ] {
+        let expected = pg_text(&chain.client, source).await;
+        let actual = pg_text(&wh, warehouse).await;
+        assert!(!expected.is_empty(), "{what}: the source has rows");
+        assert_eq!(
+            actual, expected,
+            "{what}: the warehouse's text form is the source's"
+        );
+    }
+    let sample: String = wh
+        .query_one(
+            "SELECT payment_amount::text FROM fact_payment ORDER BY payment_id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        sample.split('.').nth(1).map(str::len),
+        Some(2),
+        "two places, not ten: {sample}"
+    );
+
+    // One payment with three places: the column's batch carries three, and the value is exact.
+    chain
+        .client
+        .execute(
+            "UPDATE payment SET payment_amount = 1234.567, \
+             last_updated = (SELECT max(last_updated) FROM payment) + interval '1 second' \
+             WHERE payment_id = (SELECT min(payment_id) FROM payment)",
+            &[],
+        )
+        .await
+        .unwrap();
+    chain.ingest_and_transform().await;
+    chain.load(Phase::All).await.unwrap();
+    let wh = chain.warehouse_client().await;
+    let changed: String = wh
+        .query_one(
+            "SELECT payment_amount::text FROM current.fact_payment ORDER BY payment_id LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(changed, "1234.567");
+    let exact: bool = wh
+        .query_one(
+            "SELECT bool_and(w.payment_amount = s.amount) FROM current.fact_payment w \
+             JOIN (VALUES (1234.567::numeric)) s(amount) ON true \
+             WHERE w.payment_id = (SELECT min(payment_id) FROM fact_payment)",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(exact);
+}
+
+/// `(id, text)` rows of `sql`.
+async fn pg_text(client: &tokio_postgres::Client, sql: &str) -> Vec<(i32, String)> {
+    client
+        .query(sql, &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
 }

@@ -102,6 +102,14 @@ impl Chain {
 
     /// Ingest every table and transform, remembering what the source showed (the oracle's facts).
     pub async fn ingest_and_transform(&mut self) {
+        self.ingest_all().await;
+        tote_transform::transform(&self.config(), &tote_transform::TransformRequest::default())
+            .await
+            .unwrap();
+    }
+
+    /// Ingest every table, remembering what the source showed (the oracle's facts).
+    pub async fn ingest_all(&mut self) {
         for table in SOURCE_TABLES {
             let request = tote_ingest::IngestRequest {
                 table: table.to_string(),
@@ -111,9 +119,6 @@ impl Chain {
             tote_ingest::ingest(&self.config(), &request).await.unwrap();
         }
         self.observe_source().await;
-        tote_transform::transform(&self.config(), &tote_transform::TransformRequest::default())
-            .await
-            .unwrap();
     }
 
     pub async fn load(&self, phase: Phase) -> tote_core::Result<LoadResponse> {
@@ -132,11 +137,12 @@ impl Chain {
         .await
     }
 
-    /// Plays the simulator forward with updates.
+    /// Plays the simulator forward with updates and deletes.
     pub async fn play(&self, round: u64) {
         let run = tote_sim::RunOptions {
             ticks: 24,
             update_rate: 1.5,
+            delete_rate: 0.5,
             scale: 2.0,
             seed: round,
             ..Default::default()
@@ -144,19 +150,41 @@ impl Chain {
         tote_sim::run(self.source.url(), &run, |_| {}).await.unwrap();
     }
 
-    /// Asserts that the warehouse equals the oracle: every dimension the source's current state,
-    /// every fact version seen exactly once, dim_date exactly the dates the facts reference.
+    /// Asserts that the warehouse equals the oracle: schema `current` exactly the source's current
+    /// state (every dimension, each fact's current version), both ways; every fact version ever
+    /// seen exactly once in the history (`public`); every id the history has and the source no
+    /// longer has recorded as a deletion in force, and no other; dim_date exactly the dates the
+    /// facts reference.
     pub async fn assert_warehouse_equals_oracle(&self, when: &str) {
         let wh = self.warehouse_client().await;
         for (dim, sql) in oracle::DIMENSIONS {
             let expected = as_set(pg_rows(&self.client, sql).await, dim);
             let actual = as_set(
-                pg_rows(&wh, &format!("SELECT * FROM {dim}")).await,
-                &format!("warehouse {dim}"),
+                pg_rows(&wh, &format!("SELECT * FROM current.{dim}")).await,
+                &format!("warehouse current.{dim}"),
             );
-            assert_eq!(actual.len(), expected.len(), "{when}: {dim} row count");
             let missing: Vec<_> = expected.difference(&actual).take(3).collect();
-            assert!(missing.is_empty(), "{when}: {dim} lacks {missing:?}");
+            let extra: Vec<_> = actual.difference(&expected).take(3).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{when}: current.{dim} lacks {missing:?}, has unexpected {extra:?}"
+            );
+            self.assert_deletions_marked(&wh, dim, &expected, when).await;
+        }
+        for (fact, sql) in oracle::FACTS {
+            let columns = fact_columns(fact);
+            let expected = as_set(pg_rows(&self.client, sql).await, fact);
+            let actual = as_set(
+                pg_rows(&wh, &format!("SELECT {columns} FROM current.{fact}")).await,
+                &format!("warehouse current.{fact}"),
+            );
+            let missing: Vec<_> = expected.difference(&actual).take(3).collect();
+            let extra: Vec<_> = actual.difference(&expected).take(3).collect();
+            assert!(
+                missing.is_empty() && extra.is_empty(),
+                "{when}: current.{fact} lacks {missing:?}, has unexpected {extra:?}"
+            );
+            self.assert_deletions_marked(&wh, fact, &expected, when).await;
         }
         for (fact, expected) in &self.oracle_facts {
             let sql = format!("SELECT {} FROM {fact}", fact_columns(fact));
@@ -173,6 +201,42 @@ impl Chain {
         assert_eq!(actual_dates, expected_dates, "{when}: dim_date");
     }
 
+    /// The ids of star table `table` that its history holds and the source (`current`: the
+    /// oracle's rows, id first) does not are exactly its deletions in force.
+    async fn assert_deletions_marked(
+        &self,
+        wh: &Client,
+        table: &str,
+        current: &BTreeSet<Vec<String>>,
+        when: &str,
+    ) {
+        let key = tote_load::shape(table)
+            .map(|s| match s {
+                tote_load::Shape::Dimension { key } => key,
+                tote_load::Shape::Fact { version, .. } => version[0],
+            })
+            .unwrap();
+        let history: BTreeSet<String> = pg_rows(wh, &format!("SELECT DISTINCT {key} FROM {table}"))
+            .await
+            .into_iter()
+            .map(|r| r[0].clone())
+            .collect();
+        let now: BTreeSet<String> = current.iter().map(|r| r[0].clone()).collect();
+        let gone: BTreeSet<String> = history.difference(&now).cloned().collect();
+        let marked: BTreeSet<String> = pg_rows(
+            wh,
+            &format!("SELECT natural_id FROM deletion WHERE star_table = '{table}' AND restored_by IS NULL"),
+        )
+        .await
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+        assert_eq!(
+            marked, gone,
+            "{when}: {table}: deletions in force = ids in the history the source no longer has"
+        );
+    }
+
     /// Rows in every warehouse table, and in the ledger.
     pub async fn warehouse_counts(&self) -> BTreeMap<String, i64> {
         let wh = self.warehouse_client().await;
@@ -180,7 +244,7 @@ impl Chain {
         for table in tote_load::WAREHOUSE_TABLES
             .iter()
             .copied()
-            .chain(["tote.load_ledger"])
+            .chain(["tote.load_ledger", "deletion"])
         {
             let n: i64 = wh
                 .query_one(&format!("SELECT count(*) FROM {table}"), &[])

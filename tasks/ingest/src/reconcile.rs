@@ -1,0 +1,369 @@
+//! Deletions: the source's primary keys reconciled with the keys the landing zone last saw.
+//!
+//! A `last_updated` cursor cannot see a deleted row, and the source is read-only to tote (no
+//! triggers, no replication slot), so each ingest compares, inside its own snapshot, the set of
+//! keys the table holds now with the set the table's last batch recorded ([`KeySet`]):
+//!
+//! 1. one aggregate, the source's [`KeyFingerprint`] of the table's keys; when it equals the
+//!    recorded one, the set is unchanged and nothing more is read (a quiet table costs one scan
+//!    of its primary-key index, no key leaves the database);
+//! 2. otherwise the keys are streamed in order (`COPY (SELECT key ORDER BY key)`, binary) and
+//!    merged with the recorded set, which is streamed from its Parquet object in the same order:
+//!    a key recorded but no longer in the source is a deletion. The merge holds one record batch
+//!    of each side, never a whole key set, whatever the table's size;
+//! 3. the source's keys become the new key set, written beside the batch's data, and the
+//!    deletions a second object; both are committed with the batch, or not at all.
+//!
+//! A key that was deleted and later comes back is simply in the source again: its row is a new
+//! version, and the key rejoins the set.
+
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use chrono::NaiveDateTime;
+use futures_util::StreamExt;
+use tote_core::batch::{self, KeyFingerprint, KeySet, Manifest, ObjectEntry, DETECTED_AT};
+use tote_core::config::LandingFormat;
+use tote_core::progress::{self, Unit};
+use tote_core::sink::ObjectSink;
+use tote_core::store::Store;
+use tote_core::tables::quote_ident;
+use tote_core::{Error, Result};
+
+use crate::decode::CopyDecoder;
+use crate::types::{SourceColumn, TableLayout};
+
+/// The column of a key-set object.
+pub const KEY: &str = "key";
+
+/// Keys per record batch while streaming them.
+const KEY_BATCH_ROWS: usize = 64 * 1024;
+
+/// What reconciling one table found.
+#[derive(Debug)]
+pub struct Reconciliation {
+    /// The key set to record in this batch's manifest.
+    pub keys: KeySet,
+    /// Whether it differs from the one recorded before (then it is a new object of this batch).
+    pub changed: bool,
+    /// The deletions object of this batch, when a recorded key is gone.
+    pub deletions: Option<ObjectEntry>,
+    /// How many keys are gone.
+    pub deleted: u64,
+}
+
+/// The table being reconciled, inside the ingest's snapshot.
+pub struct Reconcile<'a> {
+    /// The source table.
+    pub table: &'a str,
+    /// Its primary-key column.
+    pub key: &'a str,
+    /// The landing store.
+    pub landing: &'a Store,
+    /// The batch being written (its objects go in its folder).
+    pub batch_id: &'a str,
+    /// The table's last committed batch, whose key set is compared with the source.
+    pub previous: Option<&'a Manifest>,
+    /// When the deletions are found: the source's clock in this snapshot, to the millisecond.
+    pub detected_at: NaiveDateTime,
+}
+
+impl Reconcile<'_> {
+    /// Reconciles the table's keys in the snapshot of `tx`.
+    pub async fn run(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+    ) -> Result<Reconciliation> {
+        let fingerprint = self.fingerprint(tx).await.map_err(err)?;
+        let recorded = self.previous.and_then(|m| m.keys.as_ref().map(|k| (m, k)));
+        if let Some((_, keys)) = recorded.filter(|(_, k)| k.fingerprint == fingerprint) {
+            return Ok(Reconciliation {
+                keys: keys.clone(),
+                changed: false,
+                deletions: None,
+                deleted: 0,
+            });
+        }
+        self.merge(tx, err, recorded, fingerprint).await
+    }
+
+    /// The source's fingerprint of the table's keys.
+    async fn fingerprint(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> std::result::Result<KeyFingerprint, tokio_postgres::Error> {
+        let key = quote_ident(self.key);
+        let row = tx
+            .query_one(
+                &format!(
+                    "SELECT count(*)::int8, coalesce(sum({key}::int8), 0)::int8, \
+                     coalesce(sum(hashint8({key}::int8)::int8), 0)::int8 FROM public.{}",
+                    quote_ident(self.table)
+                ),
+                &[],
+            )
+            .await?;
+        Ok(KeyFingerprint {
+            count: row.get(0),
+            sum: row.get(1),
+            hash_sum: row.get(2),
+        })
+    }
+
+    /// Streams the source's keys in order, merged with the recorded set: writes the new key set
+    /// and the deletions.
+    async fn merge(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+        recorded: Option<(&Manifest, &KeySet)>,
+        fingerprint: KeyFingerprint,
+    ) -> Result<Reconciliation> {
+        let (table, landing) = (self.table, self.landing);
+        let mut recorded_keys = match recorded {
+            Some((manifest, keys)) => {
+                let body = batch::read_object(landing, manifest, &keys.object).await?;
+                SortedKeys::new(batch::parquet_object_batches(
+                    landing,
+                    manifest,
+                    &keys.object,
+                    body,
+                )?)
+            }
+            None => SortedKeys::empty(),
+        };
+        let key_schema = Arc::new(Schema::new(vec![Field::new(KEY, DataType::Int64, false)]));
+        let mut key_sink = ObjectSink::create(
+            landing,
+            &format!("{table}/{}/keys.parquet", self.batch_id),
+            key_schema.clone(),
+            LandingFormat::Parquet,
+        )?;
+        let mut deletions = Deletions::new(self.key, self.detected_at);
+
+        let sql = format!(
+            "COPY (SELECT {key}::int8 FROM public.{t} ORDER BY {key}) TO STDOUT (FORMAT binary)",
+            key = quote_ident(self.key),
+            t = quote_ident(table)
+        );
+        let layout = TableLayout::new(
+            table,
+            vec![SourceColumn {
+                name: KEY.to_string(),
+                oid: 20,
+                typmod: -1,
+                type_name: "bigint".to_string(),
+                nullable: false,
+            }],
+        )?;
+        let mut decoder = CopyDecoder::new(table, layout, 0, 0, KEY_BATCH_ROWS);
+        let progress = progress::task(&format!("reconcile {table}: keys"), Unit::Rows, None);
+        let stream = tx.copy_out(&sql).await.map_err(err)?;
+        futures_util::pin_mut!(stream);
+        let mut last: Option<i64> = None;
+        loop {
+            let chunk = stream.next().await;
+            let done = chunk.is_none();
+            if let Some(chunk) = chunk {
+                decoder.push(&chunk.map_err(err)?)?;
+            }
+            if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
+                let (b, _) = decoder.take_batch()?.expect("keys are buffered");
+                let source = b.column(0).as_primitive::<Int64Type>();
+                for k in source.values().iter().copied() {
+                    if last.is_some_and(|l| l >= k) {
+                        return Err(Error::internal(format!(
+                            "the source sent the keys of {table} out of order ({k} after {})",
+                            last.unwrap_or_default()
+                        )));
+                    }
+                    last = Some(k);
+                    while let Some(gone) = recorded_keys.next_below(k)? {
+                        deletions.push(gone, landing, table, self.batch_id).await?;
+                    }
+                    recorded_keys.skip_equal(k)?;
+                }
+                progress.advance(source.len() as u64, 0);
+                key_sink.write(&b).await?;
+            }
+            if done {
+                break;
+            }
+        }
+        decoder.finish()?;
+        while let Some(gone) = recorded_keys.take()? {
+            deletions.push(gone, landing, table, self.batch_id).await?;
+        }
+        let object = key_sink.finish().await?;
+        let (deletions, deleted) = deletions.finish(landing, table, self.batch_id).await?;
+        Ok(Reconciliation {
+            keys: KeySet { object, fingerprint },
+            changed: true,
+            deletions,
+            deleted,
+        })
+    }
+}
+
+/// A recorded key set, read in ascending order one record batch at a time.
+struct SortedKeys<'a> {
+    batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 'a>,
+    current: Option<Int64Array>,
+    at: usize,
+}
+
+impl<'a> SortedKeys<'a> {
+    fn new(batches: Box<dyn Iterator<Item = Result<RecordBatch>> + Send + 'a>) -> Self {
+        SortedKeys {
+            batches,
+            current: None,
+            at: 0,
+        }
+    }
+
+    fn empty() -> Self {
+        SortedKeys::new(Box::new(std::iter::empty()))
+    }
+
+    /// The next recorded key, without taking it.
+    fn peek(&mut self) -> Result<Option<i64>> {
+        loop {
+            if let Some(c) = &self.current {
+                if self.at < c.len() {
+                    return Ok(Some(c.value(self.at)));
+                }
+            }
+            match self.batches.next() {
+                None => return Ok(None),
+                Some(b) => {
+                    let b = b?;
+                    let column = b
+                        .column_by_name(KEY)
+                        .ok_or_else(|| Error::internal(format!("a key-set object has no `{KEY}` column")))?;
+                    self.current = Some(column.as_primitive::<Int64Type>().clone());
+                    self.at = 0;
+                }
+            }
+        }
+    }
+
+    /// Takes the next recorded key if it is below `k`: one the source no longer has.
+    fn next_below(&mut self, k: i64) -> Result<Option<i64>> {
+        match self.peek()? {
+            Some(r) if r < k => {
+                self.at += 1;
+                Ok(Some(r))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Takes the next recorded key, whatever it is: after the source's last key, every one left
+    /// is gone.
+    fn take(&mut self) -> Result<Option<i64>> {
+        let next = self.peek()?;
+        if next.is_some() {
+            self.at += 1;
+        }
+        Ok(next)
+    }
+
+    /// Takes the next recorded key if it equals `k`: one the source still has.
+    fn skip_equal(&mut self, k: i64) -> Result<()> {
+        if self.peek()? == Some(k) {
+            self.at += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The deletions found so far, written in bounded record batches to the batch's deletions object,
+/// which exists only once a deletion is found.
+struct Deletions {
+    schema: SchemaRef,
+    detected_at: i64,
+    keys: Vec<i64>,
+    sink: Option<ObjectSink>,
+    rows: u64,
+}
+
+impl Deletions {
+    fn new(key: &str, detected_at: NaiveDateTime) -> Self {
+        Deletions {
+            schema: deletions_schema(key),
+            detected_at: detected_at.and_utc().timestamp_micros(),
+            keys: Vec::new(),
+            sink: None,
+            rows: 0,
+        }
+    }
+
+    async fn push(&mut self, key: i64, landing: &Store, table: &str, batch_id: &str) -> Result<()> {
+        self.keys.push(key);
+        if self.keys.len() >= KEY_BATCH_ROWS {
+            self.flush(landing, table, batch_id).await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self, landing: &Store, table: &str, batch_id: &str) -> Result<()> {
+        if self.keys.is_empty() {
+            return Ok(());
+        }
+        let keys = std::mem::take(&mut self.keys);
+        let n = keys.len();
+        let b = RecordBatch::try_new(
+            self.schema.clone(),
+            vec![
+                Arc::new(Int64Array::from(keys)),
+                Arc::new(TimestampMicrosecondArray::from(vec![self.detected_at; n])),
+            ],
+        )
+        .map_err(|e| Error::internal(format!("cannot assemble the deletions of {table}: {e}")))?;
+        if self.sink.is_none() {
+            self.sink = Some(ObjectSink::create(
+                landing,
+                &format!("{table}/{batch_id}/deletions.parquet"),
+                self.schema.clone(),
+                LandingFormat::Parquet,
+            )?);
+        }
+        self.sink.as_mut().expect("sink created").write(&b).await?;
+        self.rows += n as u64;
+        Ok(())
+    }
+
+    async fn finish(
+        mut self,
+        landing: &Store,
+        table: &str,
+        batch_id: &str,
+    ) -> Result<(Option<ObjectEntry>, u64)> {
+        self.flush(landing, table, batch_id).await?;
+        match self.sink {
+            Some(sink) => Ok((Some(sink.finish().await?), self.rows)),
+            None => Ok((None, 0)),
+        }
+    }
+}
+
+/// The schema of an ingest deletions object: the table's key and when its deletion was found.
+pub fn deletions_schema(key: &str) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new(key, DataType::Int64, false),
+        Field::new(
+            DETECTED_AT,
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+    ]))
+}
+
+/// `t` truncated to the millisecond, as the warehouse keeps timestamps.
+pub fn to_millis(t: NaiveDateTime) -> NaiveDateTime {
+    use chrono::Timelike;
+    t.with_nanosecond(t.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(t)
+}
