@@ -94,11 +94,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let mut runs = Vec::new();
     for round in ["full", "incremental", "quiet"] {
         if round == "incremental" {
-            eprintln!("▸ a simulated day of changes in ToteSys");
+            eprintln!("▸ a simulated day of changes in ToteSys: new orders, updates, a few deletes");
             let day = tote_sim::RunOptions {
                 ticks: 96,
                 update_rate: 0.2,
-                delete_rate: 0.0,
+                delete_rate: 0.05,
                 ..Default::default()
             };
             tote_sim::run(&source_url, &day, |_| {}).await?;

@@ -302,7 +302,6 @@ async fn ingest_once(
 
     let batch_id = batch::new_batch_id();
     let ext = config.landing_format.name();
-    let key = format!("{table}/{batch_id}/part-00000.{ext}");
     let seen: HashSet<RowKey> = prev_cursor
         .as_ref()
         .map(|c| {
@@ -318,50 +317,38 @@ async fn ingest_once(
         clock.and_utc().timestamp_micros(),
     );
 
-    let stream = tx.copy_out(&sql).await.map_err(err)?;
-    futures_util::pin_mut!(stream);
-    let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
-    let mut sink: Option<tote_core::sink::BackgroundSink> = None;
-    let (mut rows_read, mut rows_new) = (0u64, 0u64);
-    // Rows read and bytes of COPY data received from the source so far.
+    let mut data = DataObject {
+        landing,
+        key: format!("{table}/{batch_id}/part-00000.{ext}"),
+        schema: layout.schema.clone(),
+        format: config.landing_format,
+        sink: None,
+        rows: 0,
+    };
+    // The keys the window read, to tell a key new to the table's key set that the window did not
+    // read (only for an incremental read: a whole-table read reads every key).
+    let mut window_keys: Option<HashSet<i64>> = since.is_some().then(HashSet::new);
     let progress = progress::task(&format!("ingest {table}"), Unit::Rows, None);
-    let mut bytes_received = 0u64;
-    loop {
-        let chunk = stream.next().await;
-        let done = chunk.is_none();
-        if let Some(chunk) = chunk {
-            let chunk = chunk.map_err(err)?;
-            bytes_received += chunk.len() as u64;
-            decoder.push(&chunk)?;
-        }
-        if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
-            let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
-            rows_read += keys.len() as u64;
-            progress.advance(keys.len() as u64, std::mem::take(&mut bytes_received));
-            let fresh = keep_unseen(batch, &keys, &seen)?;
-            for k in &keys {
+    let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
+    let rows_read = copy_rows(
+        &tx,
+        &sql,
+        &mut decoder,
+        &err,
+        &progress,
+        &mut data,
+        &mut |batch, keys| {
+            let fresh = keep_unseen(batch, keys, &seen)?;
+            for k in keys {
                 window.observe(*k);
-            }
-            if fresh.num_rows() > 0 {
-                rows_new += fresh.num_rows() as u64;
-                if sink.is_none() {
-                    sink = Some(tote_core::sink::BackgroundSink::spawn(
-                        tote_core::sink::ObjectSink::create(
-                            landing,
-                            &key,
-                            layout.schema.clone(),
-                            config.landing_format,
-                        )?,
-                    ));
+                if let Some(read) = window_keys.as_mut() {
+                    read.insert(k.0);
                 }
-                sink.as_mut().expect("sink created").write(fresh).await?;
             }
-        }
-        if done {
-            break;
-        }
-    }
-    decoder.finish()?;
+            Ok(fresh)
+        },
+    )
+    .await?;
     let reconciliation = reconcile::Reconcile {
         table,
         key: &pk_name,
@@ -369,9 +356,56 @@ async fn ingest_once(
         batch_id: &batch_id,
         previous: previous.as_ref(),
         detected_at: reconcile::to_millis(clock),
+        window_keys: window_keys.as_ref(),
     }
     .run(&tx, &err)
     .await?;
+    if !reconciliation.unread.is_empty() {
+        // Rows the window could not see: a late commit older than the lookback, or an id deleted
+        // and inserted again with an old `last_updated`. Their keys say they exist; read them by key.
+        tracing::warn!(
+            table,
+            rows = reconciliation.unread.len(),
+            "rows new to the table are dated below the read window (a transaction that committed later \
+             than TOTE_LOOKBACK allows, or an id re-inserted with an old last_updated); reading them by key"
+        );
+        let keys = format!(
+            "{{{}}}",
+            reconciliation
+                .unread
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        tx.execute("SELECT set_config('tote.unread', $1, true)", &[&keys])
+            .await
+            .map_err(err)?;
+        let by_key = format!(
+            "COPY (SELECT {} FROM public.{} WHERE {}::int8 = ANY (current_setting('tote.unread')::int8[])) \
+             TO STDOUT (FORMAT binary)",
+            select.join(", "),
+            quote_ident(table),
+            quote_ident(&pk_name)
+        );
+        let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
+        copy_rows(
+            &tx,
+            &by_key,
+            &mut decoder,
+            &err,
+            &progress,
+            &mut data,
+            &mut |batch, keys| {
+                for k in keys {
+                    window.observe(*k);
+                }
+                Ok(batch)
+            },
+        )
+        .await?;
+    }
+    let rows_new = data.rows;
     tx.commit().await.map_err(err)?;
     fault::point("ingest.after_keys")?;
 
@@ -385,7 +419,7 @@ async fn ingest_once(
              every read re-reads that much: set TimeZone = 'UTC' for tote's user (ALTER ROLE … SET TimeZone)"
         );
     }
-    if sink.is_none() && !reconciliation.changed {
+    if data.sink.is_none() && !reconciliation.changed {
         tracing::info!(table, rows_read, "no new versions, no deletions");
         return Ok(Some(IngestResponse {
             table: table.to_string(),
@@ -400,10 +434,7 @@ async fn ingest_once(
             deleted: 0,
         }));
     }
-    let objects = match sink {
-        Some(sink) => vec![sink.finish().await?],
-        None => vec![],
-    };
+    let objects = data.finish().await?.into_iter().collect();
     fault::point("ingest.after_data")?;
 
     let manifest = Manifest {
@@ -455,6 +486,82 @@ async fn ingest_once(
         keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
         deleted: reconciliation.deleted,
     }))
+}
+
+/// The batch's data object, created with its first row.
+struct DataObject<'a> {
+    landing: &'a Store,
+    key: String,
+    schema: arrow::datatypes::SchemaRef,
+    format: tote_core::config::LandingFormat,
+    sink: Option<tote_core::sink::BackgroundSink>,
+    /// Rows written.
+    rows: u64,
+}
+
+impl DataObject<'_> {
+    async fn write(&mut self, rows: RecordBatch) -> Result<()> {
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += rows.num_rows() as u64;
+        if self.sink.is_none() {
+            self.sink = Some(tote_core::sink::BackgroundSink::spawn(
+                tote_core::sink::ObjectSink::create(
+                    self.landing,
+                    &self.key,
+                    self.schema.clone(),
+                    self.format,
+                )?,
+            ));
+        }
+        self.sink.as_mut().expect("sink created").write(rows).await
+    }
+
+    async fn finish(self) -> Result<Option<tote_core::batch::ObjectEntry>> {
+        match self.sink {
+            Some(sink) => Ok(Some(sink.finish().await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Streams `COPY … TO STDOUT (FORMAT binary)` through `decoder` in record batches; `keep` sees
+/// each batch with its cursor keys and returns the rows to write to `data`. Returns the rows read.
+async fn copy_rows(
+    tx: &tokio_postgres::Transaction<'_>,
+    sql: &str,
+    decoder: &mut CopyDecoder,
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+    progress: &progress::Task,
+    data: &mut DataObject<'_>,
+    keep: &mut (dyn FnMut(RecordBatch, &[RowKey]) -> Result<RecordBatch> + Send),
+) -> Result<u64> {
+    let stream = tx.copy_out(sql).await.map_err(err)?;
+    futures_util::pin_mut!(stream);
+    let mut rows_read = 0u64;
+    // Bytes of COPY data received since the progress last advanced.
+    let mut bytes_received = 0u64;
+    loop {
+        let chunk = stream.next().await;
+        let done = chunk.is_none();
+        if let Some(chunk) = chunk {
+            let chunk = chunk.map_err(err)?;
+            bytes_received += chunk.len() as u64;
+            decoder.push(&chunk)?;
+        }
+        if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
+            let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
+            rows_read += keys.len() as u64;
+            progress.advance(keys.len() as u64, std::mem::take(&mut bytes_received));
+            data.write(keep(batch, &keys)?).await?;
+        }
+        if done {
+            break;
+        }
+    }
+    decoder.finish()?;
+    Ok(rows_read)
 }
 
 /// Where an incremental read starts: `lookback` below the earlier of the previous read's

@@ -15,7 +15,9 @@
 //!    deletions a second object; both are committed with the batch, or not at all.
 //!
 //! A key that was deleted and later comes back is simply in the source again: its row is a new
-//! version, and the key rejoins the set.
+//! version, and the key rejoins the set. A key new to the set that an incremental read window did
+//! not read (its row is dated below the window: a late commit beyond the lookback, or an id
+//! re-inserted with an old `last_updated`) is returned as `unread`, for ingest to read by key.
 
 use std::sync::Arc;
 
@@ -51,6 +53,8 @@ pub struct Reconciliation {
     pub deletions: Option<ObjectEntry>,
     /// How many keys are gone.
     pub deleted: u64,
+    /// Keys new to the key set that the read window did not read: rows dated below the window.
+    pub unread: Vec<i64>,
 }
 
 /// The table being reconciled, inside the ingest's snapshot.
@@ -67,6 +71,8 @@ pub struct Reconcile<'a> {
     pub previous: Option<&'a Manifest>,
     /// When the deletions are found: the source's clock in this snapshot, to the millisecond.
     pub detected_at: NaiveDateTime,
+    /// The keys an incremental read window read (`None`: the read was the whole table).
+    pub window_keys: Option<&'a std::collections::HashSet<i64>>,
 }
 
 impl Reconcile<'_> {
@@ -84,6 +90,7 @@ impl Reconcile<'_> {
                 changed: false,
                 deletions: None,
                 deleted: 0,
+                unread: Vec::new(),
             });
         }
         self.merge(tx, err, recorded, fingerprint).await
@@ -163,6 +170,7 @@ impl Reconcile<'_> {
         let stream = tx.copy_out(&sql).await.map_err(err)?;
         futures_util::pin_mut!(stream);
         let mut last: Option<i64> = None;
+        let mut unread = Vec::new();
         loop {
             let chunk = stream.next().await;
             let done = chunk.is_none();
@@ -183,7 +191,11 @@ impl Reconcile<'_> {
                     while let Some(gone) = recorded_keys.next_below(k)? {
                         deletions.push(gone, landing, table, self.batch_id).await?;
                     }
-                    recorded_keys.skip_equal(k)?;
+                    let known = recorded_keys.skip_equal(k)?;
+                    if !known && recorded.is_some() && self.window_keys.is_some_and(|read| !read.contains(&k))
+                    {
+                        unread.push(k);
+                    }
                 }
                 progress.advance(source.len() as u64, 0);
                 key_sink.write(&b).await?;
@@ -203,6 +215,7 @@ impl Reconcile<'_> {
             changed: true,
             deletions,
             deleted,
+            unread,
         })
     }
 }
@@ -270,12 +283,13 @@ impl<'a> SortedKeys<'a> {
         Ok(next)
     }
 
-    /// Takes the next recorded key if it equals `k`: one the source still has.
-    fn skip_equal(&mut self, k: i64) -> Result<()> {
+    /// Takes the next recorded key if it equals `k`: one the source still has. Returns whether it did.
+    fn skip_equal(&mut self, k: i64) -> Result<bool> {
         if self.peek()? == Some(k) {
             self.at += 1;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 }
 

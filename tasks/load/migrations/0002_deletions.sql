@@ -14,10 +14,11 @@ CREATE TABLE deletion (
     natural_id   BIGINT NOT NULL,
     detected_at  TIMESTAMP(3) NOT NULL,
     batch_id     TEXT NOT NULL,
+    batch_seq    BIGINT NOT NULL,
     restored_by  TEXT,
     PRIMARY KEY (star_table, natural_id, detected_at)
 );
-COMMENT ON TABLE deletion IS 'Rows deleted at the source: the star table, the natural id, when the ingest found it gone (source clock), the processed batch that recorded it, and the batch that brought the id back (NULL while it stays deleted).';
+COMMENT ON TABLE deletion IS 'Rows deleted at the source: the star table, the natural id, when the ingest found it gone (source clock), the processed batch that recorded it and its position in the model''s log, and the batch that brought the id back (NULL while it stays deleted).';
 
 -- The deletions still in force, which the current views and the load look up.
 CREATE INDEX deletion_in_force ON deletion (star_table, natural_id) WHERE restored_by IS NULL;

@@ -72,21 +72,34 @@ impl Deletions {
         Ok(Deletions { in_force, fact_after })
     }
 
-    /// Marks restored, by `batch_id`, the deletions in force whose key the batch just wrote.
+    /// Marks restored, by `batch_id` (position `seq` in its model's log), the deletions in force
+    /// that an earlier batch recorded and whose key this batch just wrote. Only earlier ones: a
+    /// batch loaded again out of order (a ledger rolled back) must not undo a later deletion.
     pub(crate) async fn restore(
         &self,
         tx: &Transaction<'_>,
         target: &Target<'_>,
         batch_id: &str,
+        seq: i64,
     ) -> Result<u64> {
         if !self.in_force {
             return Ok(0);
         }
+        // The batch's keys: a dimension batch, and a fact batch that met versions already present,
+        // went through the staging table (which lives until commit); a fact batch copied straight
+        // into its table wrote exactly the rows above the record id it started from.
+        let staged: bool = tx
+            .query_one("SELECT to_regclass('pg_temp.tote_stage') IS NOT NULL", &[])
+            .await
+            .map_err(warehouse_error)?
+            .get(0);
         let written = match target.shape {
-            // A dimension batch is merged from its staging table, which lives until commit.
             Shape::Dimension { key } => format!("SELECT {}::bigint FROM tote_stage", quote_ident(key)),
+            Shape::Fact { version, .. } if staged => {
+                format!("SELECT {}::bigint FROM tote_stage", quote_ident(version[0]))
+            }
             Shape::Fact { record_id, version } => format!(
-                "SELECT {}::bigint FROM {} WHERE {} > $3::bigint",
+                "SELECT {}::bigint FROM {} WHERE {} > $4::bigint",
                 quote_ident(version[0]),
                 quote_ident(target.model),
                 quote_ident(record_id)
@@ -94,27 +107,28 @@ impl Deletions {
         };
         let sql = format!(
             "UPDATE deletion SET restored_by = $1 \
-             WHERE star_table = $2 AND restored_by IS NULL AND natural_id IN ({written})"
+             WHERE star_table = $2 AND restored_by IS NULL AND batch_seq < $3 AND natural_id IN ({written})"
         );
         let restored = match target.shape {
-            Shape::Dimension { .. } => tx.execute(&sql, &[&batch_id, &target.model]).await,
-            Shape::Fact { .. } => {
-                tx.execute(&sql, &[&batch_id, &target.model, &self.fact_after])
+            Shape::Fact { .. } if !staged => {
+                tx.execute(&sql, &[&batch_id, &target.model, &seq, &self.fact_after])
                     .await
             }
+            _ => tx.execute(&sql, &[&batch_id, &target.model, &seq]).await,
         }
         .map_err(warehouse_error)?;
         Ok(restored)
     }
 }
 
-/// Records the deletions `manifest` carries, as recorded by processed batch `batch_id`.
+/// Records the deletions `manifest` carries, as recorded by processed batch `batch_id` (position
+/// `seq` in its model's log). A deletion recorded already (the batch loaded again) is kept as is.
 pub(crate) async fn record(
     tx: &Transaction<'_>,
     store: &Store,
     target: &Target<'_>,
     manifest: &Manifest,
-    batch_id: &str,
+    (batch_id, seq): (&str, i64),
     what: &str,
 ) -> Result<u64> {
     if manifest.deletions.is_none() {
@@ -131,8 +145,8 @@ pub(crate) async fn record(
             let end = (start + CHUNK).min(ids.len());
             recorded += tx
                 .execute(
-                    "INSERT INTO deletion (star_table, natural_id, detected_at, batch_id, restored_by) \
-                     SELECT $1, d.id, d.at, $2, CASE WHEN d.restored THEN $2 END \
+                    "INSERT INTO deletion (star_table, natural_id, detected_at, batch_id, batch_seq, restored_by) \
+                     SELECT $1, d.id, d.at, $2, $6::int8, CASE WHEN d.restored THEN $2 END \
                      FROM unnest($3::int8[], $4::timestamp[], $5::bool[]) AS d(id, at, restored) \
                      ON CONFLICT DO NOTHING",
                     &[
@@ -141,6 +155,7 @@ pub(crate) async fn record(
                         &&ids[start..end],
                         &&at[start..end],
                         &&restored[start..end],
+                        &seq,
                     ],
                 )
                 .await

@@ -430,8 +430,9 @@ async fn load_batch(
         Shape::Dimension { .. } => stage_and_merge(&tx, target, &batch, None).await?,
         Shape::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
     };
-    counts.restored = deletions.restore(&tx, target, &entry.batch_id).await?;
-    counts.deleted = deletions::record(&tx, store, target, manifest, &entry.batch_id, &what).await?;
+    let position = (entry.batch_id.as_str(), entry.seq as i64);
+    counts.restored = deletions.restore(&tx, target, position.0, position.1).await?;
+    counts.deleted = deletions::record(&tx, store, target, manifest, position, &what).await?;
     fault::point("load.after_deletions")?;
     tx.execute(
         "INSERT INTO tote.load_ledger \

@@ -294,8 +294,9 @@ async fn a_column_added_to_the_source_flows_through_to_the_warehouse() {
 }
 
 /// Deletions in commit order with the versions around them: an order updated then deleted within
-/// one interval, one deleted in one interval and back (same ids) in the next, and one deleted and
-/// back between two ingests that one transform consumes together. `current` equals the source
+/// one interval, one deleted in one interval and back in the next exactly as it was (same ids, same
+/// old `last_updated`, below the next read's window), and one deleted and back, as a new version,
+/// between two ingests that one transform consumes together. `current` equals the source
 /// after each load, the history keeps every version, and each deletion is recorded with whether
 /// it still holds.
 #[tokio::test]
@@ -346,8 +347,8 @@ async fn deletions_flow_in_order_with_the_versions_around_them() {
         .assert_warehouse_equals_oracle("after an update then a delete, and a delete")
         .await;
 
-    // Interval 2: the deleted order comes back under the same ids.
-    restore_order(&chain, back_next_time).await;
+    // Interval 2: the deleted order comes back as it was.
+    restore_order(&chain, back_next_time, false).await;
     chain.ingest_and_transform().await;
     let loaded = chain.load(Phase::All).await.unwrap();
     assert_eq!(loaded.rows["fact_sales_order"].restored, 1, "{loaded:?}");
@@ -358,7 +359,7 @@ async fn deletions_flow_in_order_with_the_versions_around_them() {
     // Deleted, ingested, back, ingested: one transform run sees both.
     delete_order(&chain, back_in_one_run, true).await;
     chain.ingest_all().await;
-    restore_order(&chain, back_in_one_run).await;
+    restore_order(&chain, back_in_one_run, true).await;
     chain.ingest_and_transform().await;
     chain.load(Phase::All).await.unwrap();
     chain
@@ -425,30 +426,36 @@ async fn delete_order(chain: &Chain, id: i32, keep: bool) {
     }
 }
 
-/// Puts back sales order `id`, its transaction and payment, under their old ids, as new versions.
-async fn restore_order(chain: &Chain, id: i32) {
+/// Puts back sales order `id`, its transaction and payment, under their old ids: as they were, or
+/// (`new_version`) dated after each table's newest row.
+async fn restore_order(chain: &Chain, id: i32, new_version: bool) {
     // Each new version is dated after its table's newest row, so the next ingest reads it.
     let later = |table: &str| format!("(SELECT max(last_updated) FROM {table}) + interval '1 second'");
-    for sql in [
+    let mut statements = vec![
         "INSERT INTO sales_order SELECT * FROM kept_order WHERE sales_order_id = $1".to_string(),
-        format!(
-            "UPDATE sales_order SET last_updated = {} WHERE sales_order_id = $1",
-            later("sales_order")
-        ),
         "INSERT INTO \"transaction\" SELECT * FROM kept_transaction WHERE sales_order_id = $1".to_string(),
-        format!(
-            "UPDATE \"transaction\" SET last_updated = {} WHERE sales_order_id = $1",
-            later("\"transaction\"")
-        ),
         "INSERT INTO payment SELECT p.* FROM kept_payment p JOIN kept_transaction t USING (transaction_id) \
          WHERE t.sales_order_id = $1"
             .to_string(),
-        format!(
-            "UPDATE payment SET last_updated = {} WHERE transaction_id IN \
-             (SELECT transaction_id FROM \"transaction\" WHERE sales_order_id = $1)",
-            later("payment")
-        ),
-    ] {
+    ];
+    if new_version {
+        statements.extend([
+            format!(
+                "UPDATE sales_order SET last_updated = {} WHERE sales_order_id = $1",
+                later("sales_order")
+            ),
+            format!(
+                "UPDATE \"transaction\" SET last_updated = {} WHERE sales_order_id = $1",
+                later("\"transaction\"")
+            ),
+            format!(
+                "UPDATE payment SET last_updated = {} WHERE transaction_id IN \
+                 (SELECT transaction_id FROM \"transaction\" WHERE sales_order_id = $1)",
+                later("payment")
+            ),
+        ]);
+    }
+    for sql in statements {
         chain.client.execute(&sql, &[&id]).await.unwrap();
     }
 }
