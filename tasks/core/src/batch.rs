@@ -100,6 +100,25 @@ pub const DETECTED_AT: &str = "detected_at";
 /// run brought the key back (so the deletion is history, not the current state).
 pub const RESTORED: &str = "restored";
 
+/// The schema of a deletions object: the key (named as the table's or model's key column) and
+/// [`DETECTED_AT`], and for a processed batch ([`RESTORED`]) whether a later version of the same
+/// transform run brought the key back.
+pub fn deletions_schema(key: &str, processed: bool) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+    let mut fields = vec![
+        Field::new(key, DataType::Int64, false),
+        Field::new(
+            DETECTED_AT,
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+    ];
+    if processed {
+        fields.push(Field::new(RESTORED, DataType::Boolean, false));
+    }
+    std::sync::Arc::new(arrow::datatypes::Schema::new(fields))
+}
+
 /// A data-quality finding: something the source holds that the warehouse cannot take as is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
@@ -409,6 +428,9 @@ pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntr
     Ok(file)
 }
 
+/// Rows per record batch when an object is read back: bounds a reader's memory.
+const OBJECT_BATCH_ROWS: usize = 64 * 1024;
+
 /// The record batches of one data object (from [`read_object`]), decoded lazily in bounded
 /// batches of at most 64 Ki rows, so that a reader's memory does not grow with the object.
 pub fn object_batches<'a>(
@@ -417,25 +439,17 @@ pub fn object_batches<'a>(
     object: &'a ObjectEntry,
     body: std::fs::File,
 ) -> Result<Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send + 'a>> {
-    const BATCH_ROWS: usize = 64 * 1024;
     // The body's size and SHA-256 matched the manifest (read_object), so the bytes are the ones
     // tote wrote: a decoding error is tote's own, not damage, and restoring the object would not help.
     let unreadable = move |why: String| unreadable_object(store, manifest, object, why);
     match manifest.format.as_str() {
-        "parquet" => {
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
-                .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
-                .map_err(|e| unreadable(format!("not readable as Parquet: {e}")))?;
-            Ok(Box::new(reader.map(move |batch| {
-                batch.map_err(|e| unreadable(format!("not readable as Parquet: {e}")))
-            })))
-        }
+        "parquet" => parquet_object_batches(store, manifest, object, body),
         "csv" => {
             let schema = schema_of(manifest).map_err(unreadable)?;
             let reader = crate::csv_format::Reader::new(
                 std::io::BufReader::with_capacity(1 << 20, body),
                 std::sync::Arc::new(schema),
-                BATCH_ROWS,
+                OBJECT_BATCH_ROWS,
             );
             Ok(Box::new(reader.map(move |batch| {
                 batch.map_err(|e| unreadable(format!("not readable as tote's CSV: {e}")))
@@ -450,18 +464,19 @@ pub fn object_batches<'a>(
     }
 }
 
-/// The record batches of one of a batch's Parquet side objects (its [`KeySet`] or its deletions,
-/// from [`read_object`]), whatever the batch's own data format.
+/// The record batches of one Parquet object of a batch (from [`read_object`]): a data object of a
+/// Parquet batch, or a side object (its [`KeySet`] or its deletions, Parquet whatever the batch's
+/// own format), decoded lazily in bounded batches of at most 64 Ki rows.
 pub fn parquet_object_batches<'a>(
     store: &'a Store,
     manifest: &'a Manifest,
     object: &'a ObjectEntry,
     body: std::fs::File,
 ) -> Result<Box<dyn Iterator<Item = Result<arrow::array::RecordBatch>> + Send + 'a>> {
-    const BATCH_ROWS: usize = 64 * 1024;
+    // The body's size and SHA-256 matched the manifest (read_object): a decoding error is tote's own.
     let unreadable = move |why: String| unreadable_object(store, manifest, object, why);
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
-        .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
+        .and_then(|b| b.with_batch_size(OBJECT_BATCH_ROWS).build())
         .map_err(|e| unreadable(format!("not readable as Parquet: {e}")))?;
     Ok(Box::new(reader.map(move |batch| {
         batch.map_err(|e| unreadable(format!("not readable as Parquet: {e}")))

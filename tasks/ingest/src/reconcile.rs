@@ -22,10 +22,10 @@
 use std::sync::Arc;
 
 use arrow::array::{AsArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use chrono::NaiveDateTime;
 use futures_util::StreamExt;
-use tote_core::batch::{self, KeyFingerprint, KeySet, Manifest, ObjectEntry, DETECTED_AT};
+use tote_core::batch::{self, KeyFingerprint, KeySet, Manifest, ObjectEntry};
 use tote_core::config::LandingFormat;
 use tote_core::progress::{self, Unit};
 use tote_core::sink::ObjectSink;
@@ -306,7 +306,7 @@ struct Deletions {
 impl Deletions {
     fn new(key: &str, detected_at: NaiveDateTime) -> Self {
         Deletions {
-            schema: deletions_schema(key),
+            schema: batch::deletions_schema(key, false),
             detected_at: detected_at.and_utc().timestamp_micros(),
             keys: Vec::new(),
             sink: None,
@@ -361,18 +361,6 @@ impl Deletions {
             None => Ok((None, 0)),
         }
     }
-}
-
-/// The schema of an ingest deletions object: the table's key and when its deletion was found.
-pub fn deletions_schema(key: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(key, DataType::Int64, false),
-        Field::new(
-            DETECTED_AT,
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-    ]))
 }
 
 /// `t` truncated to the millisecond, as the warehouse keeps timestamps.

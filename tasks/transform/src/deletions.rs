@@ -12,9 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use datafusion::datasource::MemTable;
-use tote_core::batch::{DETECTED_AT, RESTORED};
+use tote_core::batch::{deletions_schema, DETECTED_AT, RESTORED};
 use tote_core::{Error, ErrorKind, Result};
 
 /// One table's deletions in this run, in the order they were found.
@@ -81,7 +81,7 @@ impl RunDeletions {
 
     /// `T__deletions`: the key, `detected_at`, `restored`.
     pub fn table(&self) -> Result<Arc<MemTable>> {
-        let schema = deletions_schema(&self.key);
+        let schema = deletions_schema(&self.key, true);
         let batch = RecordBatch::try_new(
             schema.clone(),
             vec![
@@ -97,19 +97,6 @@ impl RunDeletions {
             MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::internal(e.to_string()))?;
         Ok(Arc::new(table))
     }
-}
-
-/// The schema of `T__deletions` (and of a processed batch's deletions, with the model's key).
-pub fn deletions_schema(key: &str) -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new(key, DataType::Int64, false),
-        Field::new(
-            DETECTED_AT,
-            DataType::Timestamp(TimeUnit::Microsecond, None),
-            false,
-        ),
-        Field::new(RESTORED, DataType::Boolean, false),
-    ]))
 }
 
 /// Checks that a model's deletions query gave its key (the first column), `detected_at` and
@@ -132,7 +119,7 @@ pub fn conform(b: &RecordBatch, model: &str) -> Result<RecordBatch> {
         )
     };
     let key = selected.first().ok_or_else(|| bad("no column"))?.to_string();
-    let schema = deletions_schema(&key);
+    let schema = deletions_schema(&key, true);
     let columns = schema
         .fields()
         .iter()

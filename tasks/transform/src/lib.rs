@@ -549,14 +549,7 @@ async fn write_deletions(
     let Some(sql) = &model.deletions_sql else {
         return Ok((None, 0));
     };
-    let what = format!("{}.deletions", model.name);
-    let found = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| model_error(&what, e))?
-        .collect()
-        .await
-        .map_err(|e| model_error(&what, e))?;
+    let found = companion_rows(ctx, &format!("{}.deletions", model.name), sql).await?;
     let found: Vec<RecordBatch> = found
         .iter()
         .filter(|b| b.num_rows() > 0)
@@ -602,19 +595,24 @@ fn without_keys(
         .collect()
 }
 
+/// Every row of a model's companion query (`what`: `<model>.findings` or `<model>.deletions`),
+/// in memory: such queries select few rows.
+async fn companion_rows(ctx: &SessionContext, what: &str, sql: &str) -> Result<Vec<RecordBatch>> {
+    ctx.sql(sql)
+        .await
+        .map_err(|e| model_error(what, e))?
+        .collect()
+        .await
+        .map_err(|e| model_error(what, e))
+}
+
 /// Runs a model's findings query: every row with affected rows is a finding, also logged.
 async fn run_findings(ctx: &SessionContext, model: &models::Model) -> Result<Vec<batch::Finding>> {
     let Some(sql) = &model.findings_sql else {
         return Ok(Vec::new());
     };
     let what = format!("{}.findings", model.name);
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| model_error(&what, e))?
-        .collect()
-        .await
-        .map_err(|e| model_error(&what, e))?;
+    let batches = companion_rows(ctx, &what, sql).await?;
     let mut findings = Vec::new();
     for b in batches {
         let column = b

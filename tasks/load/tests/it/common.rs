@@ -157,44 +157,21 @@ impl Chain {
     /// facts reference.
     pub async fn assert_warehouse_equals_oracle(&self, when: &str) {
         let wh = self.warehouse_client().await;
-        for (dim, sql) in oracle::DIMENSIONS {
-            let expected = as_set(pg_rows(&self.client, sql).await, dim);
+        let dimensions = oracle::DIMENSIONS.iter().map(|(t, sql)| (*t, *sql, "*"));
+        let facts = oracle::FACTS.iter().map(|(t, sql)| (*t, *sql, fact_columns(t)));
+        for (table, sql, columns) in dimensions.chain(facts) {
+            let expected = as_set(pg_rows(&self.client, sql).await, table);
             let actual = as_set(
-                pg_rows(&wh, &format!("SELECT * FROM current.{dim}")).await,
-                &format!("warehouse current.{dim}"),
+                pg_rows(&wh, &format!("SELECT {columns} FROM current.{table}")).await,
+                &format!("warehouse current.{table}"),
             );
-            let missing: Vec<_> = expected.difference(&actual).take(3).collect();
-            let extra: Vec<_> = actual.difference(&expected).take(3).collect();
-            assert!(
-                missing.is_empty() && extra.is_empty(),
-                "{when}: current.{dim} lacks {missing:?}, has unexpected {extra:?}"
-            );
-            self.assert_deletions_marked(&wh, dim, &expected, when).await;
-        }
-        for (fact, sql) in oracle::FACTS {
-            let columns = fact_columns(fact);
-            let expected = as_set(pg_rows(&self.client, sql).await, fact);
-            let actual = as_set(
-                pg_rows(&wh, &format!("SELECT {columns} FROM current.{fact}")).await,
-                &format!("warehouse current.{fact}"),
-            );
-            let missing: Vec<_> = expected.difference(&actual).take(3).collect();
-            let extra: Vec<_> = actual.difference(&expected).take(3).collect();
-            assert!(
-                missing.is_empty() && extra.is_empty(),
-                "{when}: current.{fact} lacks {missing:?}, has unexpected {extra:?}"
-            );
-            self.assert_deletions_marked(&wh, fact, &expected, when).await;
+            assert_same(&expected, &actual, &format!("{when}: current.{table}"));
+            self.assert_deletions_marked(&wh, table, &expected, when).await;
         }
         for (fact, expected) in &self.oracle_facts {
             let sql = format!("SELECT {} FROM {fact}", fact_columns(fact));
             let actual = as_set(pg_rows(&wh, &sql).await, &format!("warehouse {fact}"));
-            let missing: Vec<_> = expected.difference(&actual).take(3).collect();
-            let extra: Vec<_> = actual.difference(expected).take(3).collect();
-            assert!(
-                missing.is_empty() && extra.is_empty(),
-                "{when}: {fact} lacks {missing:?}, has unexpected {extra:?}"
-            );
+            assert_same(expected, &actual, &format!("{when}: {fact}"));
         }
         let expected_dates = oracle::expected_dim_date(&wh, &self.oracle_facts).await;
         let actual_dates = as_set(pg_rows(&wh, "SELECT * FROM dim_date").await, "warehouse dim_date");
@@ -255,6 +232,16 @@ impl Chain {
         }
         counts
     }
+}
+
+/// Asserts two row sets are equal, showing a few rows of each difference.
+fn assert_same(expected: &BTreeSet<Vec<String>>, actual: &BTreeSet<Vec<String>>, what: &str) {
+    let missing: Vec<_> = expected.difference(actual).take(3).collect();
+    let extra: Vec<_> = actual.difference(expected).take(3).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what} lacks {missing:?}, has unexpected {extra:?}"
+    );
 }
 
 /// A fact's columns in the oracle's order (all but the record id).
