@@ -35,6 +35,9 @@ enum Command {
     Executions(run::ExecutionsCommand),
     /// Reconcile the warehouse with the source, table by table (non-zero exit on a mismatch).
     Verify(stages::VerifyArgs),
+    /// Where the pipeline stands: per table freshness, pending batches, recent executions
+    /// (exit status 3 when the freshness SLA is breached).
+    Status(stages::StatusArgs),
     /// Ingest one table into the landing zone (stage 1, by hand).
     Ingest(stages::IngestArgs),
     /// Transform every new landing batch into the star schemas (stage 2, by hand).
@@ -77,6 +80,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Run(args) => run::run(args).await,
         Command::Executions(cmd) => run::executions(cmd).await,
         Command::Verify(args) => stages::verify(args).await,
+        Command::Status(args) => stages::status(args).await,
         Command::Ingest(args) => stages::ingest(args).await,
         Command::Transform(args) => stages::transform(args).await,
         Command::Load(args) => stages::load(args).await,

@@ -225,6 +225,38 @@ pub async fn warehouse(command: WarehouseCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Arguments of `tote status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The freshness promise: a change older than this and not in the warehouse, or no execution
+    /// succeeded for this long, breaches it (exit status 3).
+    #[arg(long, env = "TOTE_FRESHNESS_SLA", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub sla: std::time::Duration,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+/// The exit status of `tote status` when the SLA is breached (1 is any error, 2 bad usage).
+pub const SLA_BREACHED: i32 = 3;
+
+/// Runs `tote status`: exit status 0 within the SLA, [`SLA_BREACHED`] when not.
+pub async fn status(args: StatusArgs) -> anyhow::Result<()> {
+    let config = args.config.config()?;
+    let status = tote::status::status(&config, args.sla).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        print!("{}", tote::status::render(&status));
+    }
+    if !status.within_sla {
+        std::process::exit(SLA_BREACHED);
+    }
+    Ok(())
+}
+
 /// Arguments of `tote verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {

@@ -29,6 +29,7 @@ where
     Fut: Future<Output = crate::Result<Value>> + Send + 'static,
 {
     crate::logging::init_json();
+    crate::metrics::to_stdout();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
     let config: &'static Config = Box::leak(Box::new(config));
     let handle = &handle;

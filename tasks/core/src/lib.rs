@@ -8,17 +8,20 @@
 //! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
 //! - [`store`]: the landing and processed object stores (local directory or S3);
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;
+//! - [`checkpoint`]: the transform's checkpoint (what it consumed), read by the load and `tote status`;
 //! - [`csv_format`]: the CSV landing format, written and read back exactly ('' vs NULL);
 //! - [`sink`]: streaming a batch's rows to a Parquet or CSV object, hashed for its manifest;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
+//! - [`metrics`]: CloudWatch embedded-metric lines, declared once in `metrics.json` (shared with CDK);
 //! - [`progress`]: how far long work has got, drawn by the `tote` command, silent in a Lambda;
 //! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
 //! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds);
 //! - `lambda` (feature `lambda`): the shared shape of the three Lambda binaries.
 
 pub mod batch;
+pub mod checkpoint;
 pub mod config;
 pub mod csv_format;
 pub mod error;
@@ -27,6 +30,7 @@ pub mod fault;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod logging;
+pub mod metrics;
 pub mod pg;
 pub mod private_pg;
 pub mod progress;

@@ -88,6 +88,9 @@ pub struct IngestResponse {
     /// Keys found deleted since the table's last batch (recorded in this batch).
     #[serde(default)]
     pub deleted: u64,
+    /// Bytes of the batch's data object.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 /// The first step of an execution: which tables to ingest, checked against the allow-list.
@@ -165,11 +168,25 @@ pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestRe
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
     let url = config.source_url().await?;
     let url = url.as_str();
+    let started = std::time::Instant::now();
     let mut attempt = 0;
     loop {
         attempt += 1;
         match ingest_once(config, &landing, url, table, request).await? {
-            Some(response) => return Ok(response),
+            Some(response) => {
+                tote_core::metrics::emit(
+                    "ingest",
+                    &[("Stage", "ingest"), ("Table", table)],
+                    &[
+                        ("Rows", response.rows as f64),
+                        ("Bytes", response.bytes as f64),
+                        ("Batches", u8::from(response.changed).into()),
+                        ("Deletions", response.deleted as f64),
+                        ("Duration", started.elapsed().as_millis() as f64),
+                    ],
+                );
+                return Ok(response);
+            }
             None if attempt < COMMIT_ATTEMPTS => {
                 tracing::warn!(
                     table,
@@ -432,6 +449,7 @@ async fn ingest_once(
             high_water: high_water.map(|(lu, _)| lu),
             keys: vec![],
             deleted: 0,
+            bytes: 0,
         }));
     }
     let objects = data.finish().await?.into_iter().collect();
@@ -485,6 +503,7 @@ async fn ingest_once(
         high_water: high_water.map(|(lu, _)| lu),
         keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
         deleted: reconciliation.deleted,
+        bytes: manifest.objects.iter().map(|o| o.bytes).sum(),
     }))
 }
 

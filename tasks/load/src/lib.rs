@@ -23,6 +23,7 @@
 
 pub mod copy_binary;
 mod deletions;
+pub mod freshness;
 pub mod keys;
 pub mod migrations;
 
@@ -120,6 +121,10 @@ pub struct LoadResponse {
     /// Warehouse migrations applied by this call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migrated: Vec<i32>,
+    /// The pipeline's freshness after a fact load, in milliseconds ([`freshness`]), when the
+    /// source could be asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freshness_millis: Option<u64>,
 }
 
 /// How a warehouse table is keyed, which decides how a batch is merged into it.
@@ -282,6 +287,16 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
             {
                 Some(counts) => {
                     tracing::info!(model, batch = %entry.batch_id, seq = entry.seq, ?counts, "batch loaded");
+                    tote_core::metrics::emit(
+                        "load",
+                        &[("Stage", "load"), ("Table", model)],
+                        &[
+                            ("Rows", (counts.inserted + counts.updated) as f64),
+                            ("Batches", 1.0),
+                            ("Deletions", counts.deleted as f64),
+                            ("Duration", counts.millis as f64),
+                        ],
+                    );
                     response.batches.push(entry.batch_id.clone());
                     response.rows.entry(model.to_string()).or_default().add(counts);
                 }
@@ -295,7 +310,45 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
             }
         }
     }
+    if request.phase != Phase::Dimensions {
+        response.freshness_millis = measure_freshness(config, &client, &processed).await;
+    }
     Ok(response)
+}
+
+/// Measures and emits the pipeline's freshness after a load. A source or landing store that
+/// cannot be read leaves it unmeasured (logged): the load itself succeeded, and the freshness
+/// alarm treats the missing figure as breaching.
+async fn measure_freshness(config: &Config, warehouse: &Client, processed: &Store) -> Option<u64> {
+    let measured = async {
+        let landing = Store::open(&config.landing, "TOTE_LANDING")?;
+        let url = config.source_url().await?;
+        let source = pg::connect(&url, Role::Source).await?;
+        freshness::measure(
+            &source,
+            warehouse,
+            &landing,
+            processed,
+            &config.tables,
+            config.lookback_span(),
+        )
+        .await
+    }
+    .await;
+    match measured {
+        Ok(f) => {
+            freshness::emit(&f);
+            tracing::info!(
+                freshness_seconds = f.freshness_seconds,
+                "freshness after the load"
+            );
+            Some((f.freshness_seconds * 1000.0) as u64)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "freshness not measured after the load");
+            None
+        }
+    }
 }
 
 /// The last processed batch of `model` the ledger records, checked against the processed store,

@@ -11,4 +11,5 @@ mod it {
     mod chain;
     pub mod common;
     mod failures;
+    mod freshness;
 }

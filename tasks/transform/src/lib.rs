@@ -47,7 +47,7 @@ use tracing::Instrument;
 pub use tote_core::tables::WAREHOUSE_TABLES;
 
 /// The name of the transform's own checkpoint log in the processed store.
-pub const CHECKPOINT: &str = "_transform";
+pub use tote_core::checkpoint::LOG as CHECKPOINT;
 
 /// What the state machine (or `tote transform`) asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,8 +90,20 @@ pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_j
     .await
 }
 
-/// Runs the transform once, as configured.
+/// Runs the transform once, as configured, and emits its metrics.
 pub async fn transform(config: &Config, request: &TransformRequest) -> Result<TransformResponse> {
+    let started = std::time::Instant::now();
+    let response = run(config, request).await?;
+    tote_core::metrics::emit(
+        "transform",
+        &[("Stage", "transform"), ("Table", "all")],
+        &[("Duration", started.elapsed().as_millis() as f64)],
+    );
+    Ok(response)
+}
+
+/// One run of the transform.
+async fn run(config: &Config, request: &TransformRequest) -> Result<TransformResponse> {
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
     let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
     let models_dir = std::env::var_os("TOTE_MODELS").map(std::path::PathBuf::from);
@@ -104,7 +116,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         None => None,
     };
     let run = last.as_ref().map_or(1, |e| e.seq + 1);
-    let consumed_before = consumed_seqs(previous.as_ref())?;
+    let consumed_before = tote_core::checkpoint::consumed(previous.as_ref())?;
 
     // New landing batches per table.
     let mut new_entries = BTreeMap::new();
@@ -122,7 +134,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
     // A run some model has already committed (an attempt that crashed, or another execution's
     // transform running now) keeps the input it started with: batches committed since wait for
     // the next run, so every output of a run, and its checkpoint, cover the same input.
-    let run_tag = format!("{CHECKPOINT}/{run}");
+    let run_tag = tote_core::checkpoint::run_tag(run);
     if let Some(pinned) = run_input(&processed, &models, &run_tag).await? {
         tracing::info!(run, "continuing a run already partly committed, with its input");
         for (table, entries) in new_entries.iter_mut() {
@@ -319,6 +331,18 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
         }
         fault::point("transform.after_model_commit")?;
         tracing::info!(model = %model.name, rows, deleted, batch_id, "committed processed batch");
+        tote_core::metrics::emit(
+            "transform",
+            &[("Stage", "transform"), ("Table", &model.name)],
+            &[
+                ("Rows", rows as f64),
+                (
+                    "Bytes",
+                    manifest.objects.iter().map(|o| o.bytes).sum::<u64>() as f64,
+                ),
+                ("Batches", 1.0),
+            ],
+        );
         response.rows.insert(model.name.clone(), rows);
         if deleted > 0 {
             response.deleted.insert(model.name.clone(), deleted);
@@ -389,7 +413,7 @@ async fn same_run(
     inputs: &[String],
 ) -> Result<bool> {
     let committed = log.manifest(entry).await?;
-    if committed.inputs.first() != Some(&format!("{CHECKPOINT}/{run}")) {
+    if tote_core::checkpoint::run_of(&committed) != Some(run) {
         return Ok(false);
     }
     if committed.inputs[1..] != *inputs {
@@ -452,24 +476,6 @@ fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
     let mut session = datafusion::prelude::SessionConfig::new().with_target_partitions(partitions);
     session.options_mut().execution.sort_spill_reservation_bytes = pool / (4 * partitions);
     Ok(SessionContext::new_with_config_rt(session, runtime))
-}
-
-/// Last consumed landing seq per table, from a checkpoint's `inputs` (`table/seq`).
-fn consumed_seqs(checkpoint: Option<&Manifest>) -> Result<BTreeMap<&'static str, u64>> {
-    let mut out = BTreeMap::new();
-    for input in checkpoint.map(|m| m.inputs.as_slice()).unwrap_or(&[]) {
-        let (table, seq) = input
-            .split_once('/')
-            .and_then(|(t, s)| Some((SOURCE_TABLES.iter().find(|x| **x == t)?, s.parse::<u64>().ok()?)))
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorKind::BadBatch,
-                    format!("transform checkpoint has a bad input `{input}`"),
-                )
-            })?;
-        out.insert(*table, seq);
-    }
-    Ok(out)
 }
 
 fn snapshot_of<'a>(checkpoint: &'a Manifest, table: &str) -> Option<&'a ObjectEntry> {
