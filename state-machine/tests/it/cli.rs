@@ -173,3 +173,80 @@ async fn no_password_reaches_any_output_of_a_failing_run_even_at_debug_level() {
         assert!(!everything.contains(&secret), "a password reached the output");
     }
 }
+
+/// `tote status` on a caught-up pipeline (exit 0), a lagging one (a change older than the SLA
+/// not yet in the warehouse: exit 3, naming the table), and a broken one (the source down:
+/// exit 1 with a message and no password). It writes nothing anywhere.
+#[tokio::test]
+async fn tote_status_exits_zero_caught_up_three_past_the_sla_and_one_when_broken() {
+    let chain = Chain::seeded().await;
+    let (ok, text) = tote(&chain, &["run", "--name", "first"]);
+    assert!(ok, "{text}");
+    let (ok, text) = tote(&chain, &["status"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("verdict: within the SLA"), "{text}");
+    assert!(text.contains("first"), "lists the execution: {text}");
+
+    let (_, json) = tote(&chain, &["status", "--json"]);
+    let status: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(status["within_sla"], true);
+    assert_eq!(status["freshness"]["tables"].as_array().unwrap().len(), 11);
+
+    chain
+        .client
+        .execute(
+            "UPDATE staff SET first_name = 'Late', last_updated = (clock_timestamp() - interval '45 minutes')::timestamp(3) \
+             WHERE staff_id = 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    let landing_before = std::fs::read_dir(chain.landing.path().join("staff/_log"))
+        .unwrap()
+        .count();
+    let out = tote_command(&chain).args(["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(
+        text.contains("SLA BREACHED") && text.contains("staff: 1 change(s)"),
+        "{text}"
+    );
+    let out = tote_command(&chain)
+        .args(["status", "--sla", "2h"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a looser SLA: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        std::fs::read_dir(chain.landing.path().join("staff/_log"))
+            .unwrap()
+            .count(),
+        landing_before,
+        "status is read-only"
+    );
+
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!(
+            "postgres://tote:secret-pw@127.0.0.1:{}/down?sslmode=disable",
+            listener.local_addr().unwrap().port()
+        )
+    };
+    let out = tote_command(&chain)
+        .env("TOTE_SOURCE_URL", &dead)
+        .args(["status"])
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("source"), "{text}");
+    assert!(!text.contains("secret-pw"), "{text}");
+}
