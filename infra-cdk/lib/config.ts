@@ -70,6 +70,11 @@ export interface ToteConfig {
   readonly executionTimeoutMinutes: number;
   /** Optional e-mail address subscribed to the alert topic (context `alertEmail`). */
   readonly alertEmail?: string;
+  /**
+   * The freshness promise in minutes (context `freshnessSlaMinutes`, default 30): alarms fire when a
+   * source change older than this is not in the warehouse, or no execution succeeded for this long.
+   */
+  readonly freshnessSlaMinutes: number;
 }
 
 /** Defaults for every context key, so `cdk synth` works with none set. */
@@ -82,6 +87,7 @@ export const DEFAULTS = {
   logLevel: 'INFO' as const,
   ingestConcurrency: 4,
   scheduleRateMinutes: 15,
+  freshnessSlaMinutes: 30,
   executionTimeoutMinutes: 60,
 };
 
@@ -182,6 +188,13 @@ export function parseConfig(read: ContextReader): ToteConfig {
     vpc = { vpcId, subnetIds, securityGroupId };
   }
 
+  const scheduleRateMinutes = integer(read, 'scheduleRateMinutes', DEFAULTS.scheduleRateMinutes, 1, 1440);
+  const freshnessSlaMinutes = integer(read, 'freshnessSlaMinutes', DEFAULTS.freshnessSlaMinutes, 5, 1440);
+  if (freshnessSlaMinutes <= scheduleRateMinutes) {
+    // A promise no longer than the schedule's interval is broken between two runs by design.
+    throw new ConfigError('freshnessSlaMinutes', freshnessSlaMinutes, `more minutes than scheduleRateMinutes (${scheduleRateMinutes})`);
+  }
+
   const alertEmail = text(read, 'alertEmail');
   if (alertEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alertEmail)) {
     throw new ConfigError('alertEmail', alertEmail, 'an e-mail address');
@@ -196,10 +209,11 @@ export function parseConfig(read: ContextReader): ToteConfig {
     sourceSecret: { nameOrArn: text(read, 'sourceSecret') },
     warehouseSecret: { nameOrArn: text(read, 'warehouseSecret') },
     ingestConcurrency: integer(read, 'ingestConcurrency', DEFAULTS.ingestConcurrency, 1, 40),
-    scheduleRateMinutes: integer(read, 'scheduleRateMinutes', DEFAULTS.scheduleRateMinutes, 1, 1440),
+    scheduleRateMinutes,
     scheduleEnabled: boolean(read, 'scheduleEnabled', true),
     executionTimeoutMinutes: integer(read, 'executionTimeoutMinutes', DEFAULTS.executionTimeoutMinutes, 5, 1440),
     alertEmail,
+    freshnessSlaMinutes,
   };
 }
 

@@ -1,4 +1,5 @@
 import { STAGES } from './config';
+import { METRICS } from './monitoring';
 import { synth, Synthesized } from './testing';
 
 describe('Monitoring', () => {
@@ -40,16 +41,81 @@ describe('Monitoring', () => {
       MetricName: 'ApproximateNumberOfMessagesVisible',
       AlarmActions: alarmActions(),
     });
-    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 6);
+    s.template.resourceCountIs('AWS::CloudWatch::Alarm', 8);
   });
 
-  test('dashboard: executions, durations per stage, rows per table (Tote/Rows by Table), failures', () => {
+  test('freshness alarm: the pipeline freshness above the 30-minute promise, and missing data breaches', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'Tote',
+      MetricName: 'PipelineFreshness',
+      Statistic: 'Maximum',
+      Period: 1800,
+      EvaluationPeriods: 1,
+      Threshold: 1800,
+      ComparisonOperator: 'GreaterThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: alarmActions(),
+    });
+  });
+
+  test('no-success alarm: fewer than one succeeded execution in 30 minutes, and missing data breaches', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/States',
+      MetricName: 'ExecutionsSucceeded',
+      Statistic: 'Sum',
+      Period: 1800,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      AlarmActions: alarmActions(),
+    });
+  });
+
+  test('freshnessSlaMinutes sets both freshness alarms, and must exceed the schedule interval', () => {
+    const custom = synth({ freshnessSlaMinutes: '20', scheduleRateMinutes: '5' });
+    custom.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'PipelineFreshness', Threshold: 1200, Period: 1200 });
+    custom.template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'ExecutionsSucceeded', Period: 1200 });
+    expect(() => synth({ freshnessSlaMinutes: '15' })).toThrow(/freshnessSlaMinutes.*more minutes than scheduleRateMinutes \(15\)/);
+  });
+
+  test('metric contract: the dashboard and alarms name exactly the metrics the stages emit (tasks/core/metrics.json)', () => {
+    const dashboard = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'))[0];
+    // The body is JSON inside a JSON string inside the template: drop the escapes to read it.
+    const body = JSON.stringify(dashboard.Properties.DashboardBody).replace(/\\/g, '');
+    const referenced = new Set<string>();
+    for (const m of body.matchAll(/SEARCH\('\{Tote[A-Za-z,]*\} MetricName="([A-Za-z]+)"/g)) referenced.add(m[1]);
+    for (const m of body.matchAll(/\["Tote","([A-Za-z]+)"/g)) referenced.add(m[1]);
+    for (const alarm of Object.values(s.template.findResources('AWS::CloudWatch::Alarm'))) {
+      if (alarm.Properties.Namespace === METRICS.namespace) referenced.add(alarm.Properties.MetricName);
+    }
+    const declared = new Set(METRICS.metrics.map((m) => m.name));
+    expect([...referenced].sort()).toEqual([...declared].sort());
+    // Each SEARCH names the declared dimensions of its metric.
+    for (const spec of METRICS.metrics.filter((m) => m.dimensions.length > 0)) {
+      const schema = [METRICS.namespace, ...spec.dimensions].join(',');
+      expect(body).toContain(`SEARCH('{${schema}} MetricName="${spec.name}"'`);
+    }
+  });
+
+  test('dashboard: executions, durations, freshness, rows per table and stage, failures, alarms', () => {
     const dashboard = Object.values(s.template.findResources('AWS::CloudWatch::Dashboard'))[0];
     const body = JSON.stringify(dashboard.Properties.DashboardBody);
-    for (const title of ['Executions', 'Execution time', 'Duration per stage (p90)', 'Rows per table', 'Failures', 'Alarms']) {
+    for (const title of [
+      'Executions',
+      'Execution time',
+      'Duration per stage (p90)',
+      'Freshness per table',
+      'Pipeline freshness against the promise',
+      'Rows per table and stage',
+      'Bytes written, batches and deletions per table and stage',
+      'Stage time per table (p90)',
+      'Failures',
+      'Alarms',
+    ]) {
       expect(body).toContain(`\\"title\\":\\"${title}\\"`);
     }
-    expect(body).toContain(`SEARCH('{Tote,Table} MetricName=\\\\\\"Rows\\\\\\"', 'Sum', 900)`);
+    expect(body).toContain(`SEARCH('{Tote,Stage,Table} MetricName=\\\\\\"Rows\\\\\\"', 'Sum', 900)`);
+    expect(body).toContain(`SEARCH('{Tote,Table} MetricName=\\\\\\"Freshness\\\\\\"', 'Maximum', 300)`);
     s.template.hasOutput('DashboardName', {});
   });
 });

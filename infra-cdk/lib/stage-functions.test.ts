@@ -6,7 +6,10 @@ import { IMAGES_DIR } from './stage-functions';
 import { actionsOf, PolicyStatementJson, statementsOfRole, synth, Synthesized } from './testing';
 
 /** What each stage's role may do, besides writing its own logs and X-Ray segments. */
-const EXPECTED_DATA_ACCESS: Record<Stage, Array<{ actions: string[]; on: 'landing' | 'processed' | 'source' | 'warehouse'; objects?: boolean }>> = {
+const EXPECTED_DATA_ACCESS: Record<
+  Stage,
+  Array<{ actions: string[]; on: 'landing' | 'processed' | 'source' | 'warehouse' | 'both secrets'; objects?: boolean }>
+> = {
   ingest: [
     { actions: ['s3:ListBucket'], on: 'landing' },
     { actions: ['s3:GetObject'], on: 'landing', objects: true },
@@ -23,7 +26,10 @@ const EXPECTED_DATA_ACCESS: Record<Stage, Array<{ actions: string[]; on: 'landin
   load: [
     { actions: ['s3:ListBucket'], on: 'processed' },
     { actions: ['s3:GetObject'], on: 'processed', objects: true },
-    { actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], on: 'warehouse' },
+    { actions: ['s3:ListBucket'], on: 'landing' },
+    { actions: ['s3:GetObject'], on: 'landing', objects: true },
+    // IAM merges the two secrets' identical statements into one.
+    { actions: ['secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue'], on: 'both secrets' },
   ],
 };
 
@@ -65,7 +71,7 @@ describe('StageFunctions', () => {
     expect(fnResource('load').Properties).toMatchObject({ MemorySize: 1024, Timeout: 900, EphemeralStorage: { Size: 512 } });
   });
 
-  test('environment: store URLs with prefixes, and only the secret each stage needs', () => {
+  test('environment: store URLs with prefixes, and only the secrets each stage needs (the load reads the source for freshness)', () => {
     const landing = { 'Fn::Join': ['', ['s3://', { Ref: s.logicalId(s.stack.stores.landing) }, '/landing']] };
     const processed = { 'Fn::Join': ['', ['s3://', { Ref: s.logicalId(s.stack.stores.processed) }, '/processed']] };
     const source = { Ref: s.logicalId(s.stack.secrets.source) };
@@ -73,20 +79,19 @@ describe('StageFunctions', () => {
     expect(fnResource('ingest').Properties.Environment.Variables).toEqual({
       TOTE_LANDING: landing,
       TOTE_SOURCE_SECRET_ARN: source,
-      TOTE_STAGE: 'ingest',
       RUST_BACKTRACE: '1',
     });
     expect(fnResource('transform').Properties.Environment.Variables).toEqual({
       TOTE_LANDING: landing,
       TOTE_PROCESSED: processed,
       TOTE_TRANSFORM_MEMORY_MB: '512',
-      TOTE_STAGE: 'transform',
       RUST_BACKTRACE: '1',
     });
     expect(fnResource('load').Properties.Environment.Variables).toEqual({
       TOTE_PROCESSED: processed,
       TOTE_WAREHOUSE_SECRET_ARN: warehouse,
-      TOTE_STAGE: 'load',
+      TOTE_LANDING: landing,
+      TOTE_SOURCE_SECRET_ARN: source,
       RUST_BACKTRACE: '1',
     });
   });
@@ -109,8 +114,10 @@ describe('StageFunctions', () => {
   });
 
   test.each(STAGES)('%s: exactly its own data access, scoped to the named bucket prefix or secret', (stage) => {
-    const arnOf = (on: string) => {
+    const arnOf = (on: string): unknown => {
       switch (on) {
+        case 'both secrets':
+          return [arnOf('source'), arnOf('warehouse')];
         case 'landing':
           return { 'Fn::GetAtt': [s.logicalId(s.stack.stores.landing), 'Arn'] };
         case 'processed':

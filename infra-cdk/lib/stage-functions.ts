@@ -111,12 +111,18 @@ export class StageFunctions extends Construct {
     this.grantRead(this.transform, props.landing, LANDING_PREFIX);
     this.grantReadWrite(this.transform, props.processed, PROCESSED_PREFIX);
 
+    // The load also measures freshness after each fact load: the landing zone's cursors and the
+    // source's own clock and rows (read-only), besides the processed zone and the warehouse.
     this.load = this.stageFunction('load', {
       TOTE_PROCESSED: processedUrl,
       TOTE_WAREHOUSE_SECRET_ARN: secretId(props.warehouseSecret),
+      TOTE_LANDING: landingUrl,
+      TOTE_SOURCE_SECRET_ARN: secretId(props.sourceSecret),
     });
     this.grantRead(this.load, props.processed, PROCESSED_PREFIX);
+    this.grantRead(this.load, props.landing, LANDING_PREFIX);
     this.grantSecretRead(this.load, props.warehouseSecret);
+    this.grantSecretRead(this.load, props.sourceSecret);
   }
 
   /** All three functions, in pipeline order. */
@@ -161,7 +167,7 @@ export class StageFunctions extends Construct {
       applicationLogLevelV2: lambda.ApplicationLogLevel[this.props.logLevel],
       systemLogLevelV2: lambda.SystemLogLevel.INFO,
       tracing: lambda.Tracing.ACTIVE,
-      environment: { ...environment, TOTE_STAGE: stage, RUST_BACKTRACE: '1' },
+      environment: { ...environment, RUST_BACKTRACE: '1' },
       ...(this.vpcConfig
         ? {
             vpc: this.vpcConfig.vpc,

@@ -73,6 +73,7 @@ export class ToteStack extends Stack {
       alertTopic: this.alerts.topic,
       scheduleDeadLetterQueue: this.schedule.deadLetterQueue,
       scheduleRateMinutes: config.scheduleRateMinutes,
+      freshnessSlaMinutes: config.freshnessSlaMinutes,
     });
 
     new CfnOutput(this, 'StateMachineArn', {
