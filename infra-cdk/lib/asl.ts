@@ -22,9 +22,8 @@ export function functionPlaceholder(stage: Stage): string {
  * | `Ref` AWS::Partition               | `aws`                   |
  *
  * Any other reference throws, so a new one cannot slip unmapped into the local executor's copy.
- * The alert topic is no longer one of them: the definition does not publish the failure alert (an
- * EventBridge rule does, docs/redrive-and-alerts.md), so `${Topic:alerts}` never appears, and a
- * reference to the topic would throw here.
+ * The definition publishes nothing to the alert topic (an EventBridge rule on the execution's
+ * status sends the failure alert, docs/redrive-and-alerts.md), so a reference to it throws too.
  */
 export function definitionText(stack: ToteStack, template: { [key: string]: any }): string {
   const logicalId = (element: unknown): string => stack.getLogicalId(element as CfnElement);

@@ -193,7 +193,7 @@ describe('Pipeline', () => {
     expect(d.TimeoutSeconds).toBe(1800);
   });
 
-  test('the state machine may invoke exactly the three stage functions, and no longer publish or use the alert key', () => {
+  test('the state machine may invoke exactly the three stage functions, and neither publishes to nor uses the alert key', () => {
     const roleId = s.logicalId(s.stack.pipeline.stateMachine.role);
     const policy = Object.values(s.template.findResources('AWS::IAM::Policy')).find((p) =>
       p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId),

@@ -237,3 +237,52 @@ pub fn execution_input(tables: Option<&[String]>, full_refresh: bool) -> Value {
     }
     Value::Object(input)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use tote_core::ErrorKind;
+
+    /// Every `Retry` of every task in `states` (Map iterators included): its `ErrorEquals`.
+    fn retried(states: &serde_json::Value, out: &mut Vec<(String, BTreeSet<String>)>) {
+        for (name, state) in states.as_object().into_iter().flatten() {
+            if state["Type"] == "Task" {
+                let names: BTreeSet<String> = state["Retry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .flat_map(|r| r["ErrorEquals"].as_array().into_iter().flatten())
+                    .filter_map(|e| e.as_str())
+                    .filter(|e| e.starts_with("Tote."))
+                    .map(str::to_string)
+                    .collect();
+                out.push((name.clone(), names));
+            }
+            for nested in [&state["ItemProcessor"]["States"], &state["Iterator"]["States"]] {
+                retried(nested, out);
+            }
+        }
+    }
+
+    /// The definition CDK deploys (exported from pipeline.ts) retries exactly the errors
+    /// `ErrorKind::is_retryable` names, at every stage task: the two sides cannot drift apart.
+    #[test]
+    fn every_task_retries_exactly_the_errors_rust_calls_retryable() {
+        let definition: serde_json::Value = serde_json::from_str(super::DEFINITION).unwrap();
+        let expected: BTreeSet<String> = ErrorKind::ALL
+            .iter()
+            .filter(|k| k.is_retryable())
+            .map(|k| k.name().to_string())
+            .collect();
+        let mut tasks = Vec::new();
+        retried(&definition["States"], &mut tasks);
+        assert!(
+            tasks.len() >= 5,
+            "plan, ingest, transform and both loads: {tasks:?}"
+        );
+        for (task, names) in tasks {
+            assert_eq!(names, expected, "{task} retries");
+        }
+    }
+}

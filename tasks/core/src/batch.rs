@@ -420,7 +420,7 @@ pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntr
     if size != object.bytes {
         return Err(bad(format!("{size} bytes, the manifest says {}", object.bytes)));
     }
-    let sum: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let sum = hex::encode(digest);
     if sum != object.sha256 {
         return Err(bad("its checksum does not match the manifest".to_string()));
     }
@@ -555,10 +555,7 @@ mod tests {
             key: key.to_string(),
             rows: 1,
             bytes: body.len() as u64,
-            sha256: sha2::Sha256::digest(&body)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
+            sha256: hex::encode(sha2::Sha256::digest(&body)),
         };
         let manifest = Manifest {
             batch_id: "b1".to_string(),

@@ -76,9 +76,7 @@ pub fn write_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
                 }
                 DataType::Binary => {
                     buf.extend_from_slice(b"\\x");
-                    for b in column.as_binary::<i32>().value(row) {
-                        let _ = write!(buf, "{b:02x}");
-                    }
+                    buf.extend_from_slice(hex::encode(column.as_binary::<i32>().value(row)).as_bytes());
                 }
                 _ => {
                     if let Some(f) = &formatters[i] {

@@ -33,6 +33,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, for whatever must list them all (the state machine's Retry clauses are
+    /// checked against [`ErrorKind::is_retryable`] with it).
+    pub const ALL: [ErrorKind; 10] = [
+        ErrorKind::SourceUnavailable,
+        ErrorKind::WarehouseUnavailable,
+        ErrorKind::SchemaDrift,
+        ErrorKind::BadRequest,
+        ErrorKind::Config,
+        ErrorKind::ModelFailed,
+        ErrorKind::BadBatch,
+        ErrorKind::MissingDimension,
+        ErrorKind::Busy,
+        ErrorKind::Internal,
+    ];
+
     /// The stable name, e.g. `Tote.SourceUnavailable`: the Lambda `errorType` and the name the
     /// state machine's Retry and Catch clauses match.
     pub fn name(self) -> &'static str {

@@ -36,8 +36,8 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// Why those statistics are off: parquet's Arrow writer turns each record batch of such a column
 /// into one shared buffer of values, and a row group's min and max are slices of that buffer. The
 /// file's metadata keeps every row group's min and max until the file is closed, so the writer
-/// held on to up to two record batches of each such column per row group: memory that grew with
-/// the table (76 MB of the transform's 97 MB of heap at scale 300, see docs/benchmarks.md).
+/// holds on to up to two record batches of each such column per row group: memory that grows with
+/// the table (most of the transform's heap at scale 300, see docs/benchmarks.md).
 /// Nothing in tote reads Parquet statistics; a query engine reading these objects loses pruning
 /// on amounts only.
 ///
@@ -196,12 +196,7 @@ impl ObjectSink {
                 *upload
             }
         };
-        let sha256 = upload
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let sha256 = hex::encode(upload.hasher.finalize());
         Ok(ObjectEntry {
             key,
             rows: self.rows,

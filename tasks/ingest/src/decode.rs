@@ -149,15 +149,8 @@ impl Column {
             }
             Column::Uuid(b) => {
                 fixed(16)?;
-                let h: String = v.iter().map(|x| format!("{x:02x}")).collect();
-                b.append_value(format!(
-                    "{}-{}-{}-{}-{}",
-                    &h[0..8],
-                    &h[8..12],
-                    &h[12..16],
-                    &h[16..20],
-                    &h[20..32]
-                ));
+                let bytes: [u8; 16] = v.try_into().map_err(|_| "uuid of the wrong length".to_string())?;
+                b.append_value(uuid::Uuid::from_bytes(bytes).hyphenated().to_string());
                 None
             }
             Column::Bytes(b) => {

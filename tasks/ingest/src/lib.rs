@@ -301,7 +301,7 @@ async fn ingest_once(
         .await
         .map_err(err)?;
         // A scalar subquery, so Postgres parses the setting once (an InitPlan) rather than once per
-        // row of the scan: 0.09 s instead of 0.40 s to scan sales_order at scale 100.
+        // row of the scan (a quarter of the scan's time at scale 100).
         window_filter =
             " WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string();
     }

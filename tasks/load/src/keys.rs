@@ -1,8 +1,8 @@
 //! The dimension keys a fact batch refers to, checked set-based.
 //!
 //! A fact table's foreign keys are enforced by Postgres with one referential-integrity trigger
-//! per key per row: about 10 µs each, nine keys on `fact_sales_order`, which made the triggers
-//! most of a first load. Instead, while a batch is streamed to the warehouse, [`KeyCollector`]
+//! per key per row (nine keys on `fact_sales_order`), which made the triggers most of a first load
+//! (docs/benchmarks.md has the profile). Instead, while a batch is streamed to the warehouse, [`KeyCollector`]
 //! gathers the distinct values of every foreign-key column (in tote, a hash insert per value),
 //! and [`KeyCollector::check`] then asks the warehouse once per key whether every value is
 //! present, locking those dimension rows `FOR KEY SHARE` exactly as the triggers would, so a

@@ -758,8 +758,8 @@ async fn copy_rows(
 
 /// Turns the per-row triggers off for the rest of the transaction (they are turned back on
 /// after the fact insert), so the foreign keys are checked set-based instead. Per-row
-/// foreign-key triggers cost about 10 µs per key per row, which for a first load or a catch-up
-/// is most of the time. A trigger that must fire on bulk loads too needs `ENABLE ALWAYS`.
+/// foreign-key triggers, one per key per row, are most of a first load's or a catch-up's time
+/// (docs/benchmarks.md). A trigger that must fire on bulk loads too needs `ENABLE ALWAYS`.
 ///
 /// Only when the warehouse user may: `SET session_replication_role` needs a superuser, RDS's
 /// `rds_superuser`, or on Postgres 15+ `GRANT SET ON PARAMETER session_replication_role TO

@@ -125,10 +125,7 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
 }
 
 fn checksum(sql: &str) -> String {
-    Sha256::digest(sql.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(sql.as_bytes()))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A source table's new versions for one run (`T__changes`), spilled to local disk.
 //!
-//! The first run after a full ingest sees every row of every table; holding those in memory made
-//! the transform's peak grow with the source (589 MB at scale 100). Instead, [`Changes::read`]
+//! The first run after a full ingest sees every row of every table; holding those in memory would
+//! make the transform's peak grow with the source (docs/benchmarks.md has the measurements). Instead, [`Changes::read`]
 //! streams the new landing batches, drops versions already seen in this run (re-reads and full
 //! refreshes repeat `(primary key, last_updated)` pairs; only the versions a later batch could
 //! read again are remembered, see [`remember_floors`]), and appends the rest to a zstd Parquet

@@ -449,9 +449,8 @@ fn release_freed_memory() {
 
 /// How many sorted runs a sort that spilled merges at once; more runs take more merge passes.
 /// Every run being merged has read and decode buffers that the memory pool does not count, so
-/// with no limit the merge's memory grew with the table: 23 MB of heap at scale 300, 51 MB at
-/// scale 600. At 8, the transform's peak heap is 61 MB at scale 300 and 63 MB at scale 600, and
-/// the run is no slower (docs/benchmarks.md).
+/// with no limit the merge's memory grows with the table; at 8 the transform's peak heap stays
+/// flat from scale 300 to 600 and the run is no slower (docs/benchmarks.md has the figures).
 const SPILL_MERGE_FAN_IN: usize = 8;
 
 /// The query engine for one run: sorts and aggregations may hold `TOTE_TRANSFORM_MEMORY_MB`
