@@ -430,6 +430,23 @@ impl From<Failure> for StateFailure {
 /// The last event id in one iteration, branch or the top level (for `previousEventId`).
 struct Cursor(AtomicU64);
 
+/// One state being run, as every attempt of it (under its `Retry` and `Catch`) sees it.
+#[derive(Clone, Copy)]
+struct Running<'a> {
+    /// The state's name.
+    name: &'a str,
+    /// Its definition.
+    state: &'a State,
+    /// Its raw input, before `InputPath`.
+    raw: &'a Value,
+    /// Where it runs: the Map iterations and Parallel branches around it.
+    scope: &'a [ScopeFrame],
+    /// The history position its events follow.
+    cursor: &'a Cursor,
+    /// When it was entered (the context object's `State.EnteredTime`).
+    entered: DateTime<Utc>,
+}
+
 impl Cursor {
     fn new(previous: u64) -> Cursor {
         Cursor(AtomicU64::new(previous))
@@ -694,121 +711,95 @@ impl<'e> Run<'e> {
                     ..EventDetails::default()
                 },
             );
-            let step =
-                match &state.kind {
-                    Kind::Task(task) => {
-                        return self
-                            .with_retries(
-                                name,
-                                state,
-                                &task.outcome,
-                                raw,
-                                scope,
-                                cursor,
-                                None,
-                                |retries, _| {
-                                    Box::pin(self.task_attempt(
-                                        name, state, task, raw, scope, cursor, entered, retries,
-                                    ))
-                                },
-                            )
-                            .await
-                    }
-                    Kind::Parallel(parallel) => {
-                        return self
-                            .with_retries(
-                                name,
-                                state,
-                                &parallel.outcome,
-                                raw,
-                                scope,
-                                cursor,
-                                resume,
-                                |retries, resume| {
-                                    Box::pin(self.parallel_attempt(
-                                        name, state, parallel, raw, scope, cursor, entered, retries, resume,
-                                    ))
-                                },
-                            )
-                            .await
-                    }
-                    Kind::Map(map) => {
-                        return self
-                            .with_retries(
-                                name,
-                                state,
-                                &map.outcome,
-                                raw,
-                                scope,
-                                cursor,
-                                resume,
-                                |retries, resume| {
-                                    Box::pin(self.map_attempt(
-                                        name, state, map, raw, scope, cursor, entered, retries, resume,
-                                    ))
-                                },
-                            )
-                            .await
-                    }
-                    Kind::Pass(pass) => {
-                        let context = self.context(name, entered, 0, None);
-                        let effective = self.input_path(state, raw, &context)?;
-                        let result = match (&pass.result, &pass.parameters) {
-                            (Some(result), _) => result.clone(),
-                            (None, Some(parameters)) => self.template(parameters, &effective, &context)?,
-                            (None, None) => effective,
-                        };
-                        let combined = place_result(pass.result_path.as_ref(), raw, result)?;
-                        let output = self.output_path(name, state, &combined, &context)?;
-                        step(pass.next.as_deref(), output)
-                    }
-                    Kind::Choice(choice) => {
-                        let context = self.context(name, entered, 0, None);
-                        let effective = self.input_path(state, raw, &context)?;
-                        let mut next = None;
-                        for rule in &choice.choices {
-                            if rule.condition.evaluate(&effective, &context)? {
-                                next = Some(rule.next.clone());
-                                break;
-                            }
+            let running = Running {
+                name,
+                state,
+                raw,
+                scope,
+                cursor,
+                entered,
+            };
+            let step = match &state.kind {
+                Kind::Task(task) => {
+                    return self
+                        .with_retries(running, &task.outcome, None, |retries, _| {
+                            Box::pin(self.task_attempt(running, task, retries))
+                        })
+                        .await
+                }
+                Kind::Parallel(parallel) => {
+                    return self
+                        .with_retries(running, &parallel.outcome, resume, |retries, resume| {
+                            Box::pin(self.parallel_attempt(running, parallel, retries, resume))
+                        })
+                        .await
+                }
+                Kind::Map(map) => {
+                    return self
+                        .with_retries(running, &map.outcome, resume, |retries, resume| {
+                            Box::pin(self.map_attempt(running, map, retries, resume))
+                        })
+                        .await
+                }
+                Kind::Pass(pass) => {
+                    let context = self.context(name, entered, 0, None);
+                    let effective = self.input_path(state, raw, &context)?;
+                    let result = match (&pass.result, &pass.parameters) {
+                        (Some(result), _) => result.clone(),
+                        (None, Some(parameters)) => self.template(parameters, &effective, &context)?,
+                        (None, None) => effective,
+                    };
+                    let combined = place_result(pass.result_path.as_ref(), raw, result)?;
+                    let output = self.output_path(name, state, &combined, &context)?;
+                    step(pass.next.as_deref(), output)
+                }
+                Kind::Choice(choice) => {
+                    let context = self.context(name, entered, 0, None);
+                    let effective = self.input_path(state, raw, &context)?;
+                    let mut next = None;
+                    for rule in &choice.choices {
+                        if rule.condition.evaluate(&effective, &context)? {
+                            next = Some(rule.next.clone());
+                            break;
                         }
-                        let Some(next) = next.or_else(|| choice.default.clone()) else {
-                            return Err(Failure::new(
-                                NO_CHOICE_MATCHED,
-                                format!(
-                                    "No Choice Rules matched and no Default was specified in state '{name}'."
-                                ),
-                            )
-                            .into());
-                        };
-                        Step::Next(next, self.output_path(name, state, &effective, &context)?)
                     }
-                    Kind::Wait(wait) => {
-                        let context = self.context(name, entered, 0, None);
-                        let effective = self.input_path(state, raw, &context)?;
-                        let duration = self.wait_duration(&wait.wait, &effective)?;
-                        self.executor.clock.sleep(duration).await;
-                        step(
-                            wait.next.as_deref(),
-                            self.output_path(name, state, &effective, &context)?,
+                    let Some(next) = next.or_else(|| choice.default.clone()) else {
+                        return Err(Failure::new(
+                            NO_CHOICE_MATCHED,
+                            format!(
+                                "No Choice Rules matched and no Default was specified in state '{name}'."
+                            ),
                         )
-                    }
-                    Kind::Succeed => {
-                        let context = self.context(name, entered, 0, None);
-                        let effective = self.input_path(state, raw, &context)?;
-                        Step::End(self.output_path(name, state, &effective, &context)?)
-                    }
-                    Kind::Fail(fail) => {
-                        let context = self.context(name, entered, 0, None);
-                        let error = self.fail_text(fail.error.as_ref(), raw, &context, "ErrorPath")?;
-                        let cause = self.fail_text(fail.cause.as_ref(), raw, &context, "CausePath")?;
-                        return Err(Failure {
-                            error: error.unwrap_or_default(),
-                            cause,
-                        }
                         .into());
+                    };
+                    Step::Next(next, self.output_path(name, state, &effective, &context)?)
+                }
+                Kind::Wait(wait) => {
+                    let context = self.context(name, entered, 0, None);
+                    let effective = self.input_path(state, raw, &context)?;
+                    let duration = self.wait_duration(&wait.wait, &effective)?;
+                    self.executor.clock.sleep(duration).await;
+                    step(
+                        wait.next.as_deref(),
+                        self.output_path(name, state, &effective, &context)?,
+                    )
+                }
+                Kind::Succeed => {
+                    let context = self.context(name, entered, 0, None);
+                    let effective = self.input_path(state, raw, &context)?;
+                    Step::End(self.output_path(name, state, &effective, &context)?)
+                }
+                Kind::Fail(fail) => {
+                    let context = self.context(name, entered, 0, None);
+                    let error = self.fail_text(fail.error.as_ref(), raw, &context, "ErrorPath")?;
+                    let cause = self.fail_text(fail.cause.as_ref(), raw, &context, "CausePath")?;
+                    return Err(Failure {
+                        error: error.unwrap_or_default(),
+                        cause,
                     }
-                };
+                    .into());
+                }
+            };
             let output = match &step {
                 Step::Next(_, output) | Step::End(output) => output.clone(),
             };
@@ -885,21 +876,24 @@ impl<'e> Run<'e> {
     }
 
     /// Runs attempts of a Task, Parallel or Map state under its `Retry` and `Catch`.
-    #[allow(clippy::too_many_arguments)]
     async fn with_retries<'a, F>(
         &'a self,
-        name: &'a str,
-        state: &'a State,
+        running: Running<'a>,
         outcome: &'a Outcome,
-        raw: &'a Value,
-        scope: &'a [ScopeFrame],
-        cursor: &'a Cursor,
         mut resume: Option<Nested>,
         attempt: F,
     ) -> Result<Step, StateFailure>
     where
         F: Fn(u64, Option<Nested>) -> BoxFuture<'a, Result<Value, StateFailure>>,
     {
+        let Running {
+            name,
+            state,
+            raw,
+            scope,
+            cursor,
+            ..
+        } = running;
         let type_name = state.kind.type_name();
         let mut counters = RetryCounters::new(outcome.retry.len());
         // As in Step Functions' history, a state whose error is caught records no
@@ -972,18 +966,20 @@ impl<'e> Run<'e> {
         self.output_path(name, state, &combined, context)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn task_attempt(
         &self,
-        name: &str,
-        state: &State,
+        running: Running<'_>,
         task: &TaskState,
-        raw: &Value,
-        scope: &[ScopeFrame],
-        cursor: &Cursor,
-        entered: DateTime<Utc>,
         retries: u64,
     ) -> Result<Value, StateFailure> {
+        let Running {
+            name,
+            state,
+            raw,
+            scope,
+            cursor,
+            entered,
+        } = running;
         let context = self.context(name, entered, retries, None);
         let effective = self.input_path(state, raw, &context)?;
         let parameters = match &task.parameters {
@@ -1104,19 +1100,21 @@ impl<'e> Run<'e> {
         Ok(self.finish_result(name, state, &task.outcome, raw, result, &context)?)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn parallel_attempt(
         &self,
-        name: &str,
-        state: &State,
+        running: Running<'_>,
         parallel: &ParallelState,
-        raw: &Value,
-        scope: &[ScopeFrame],
-        cursor: &Cursor,
-        entered: DateTime<Utc>,
         retries: u64,
         resume: Option<Nested>,
     ) -> Result<Value, StateFailure> {
+        let Running {
+            name,
+            state,
+            raw,
+            scope,
+            cursor,
+            entered,
+        } = running;
         let context = self.context(name, entered, retries, None);
         let (input, progress) = match resume {
             Some(Nested::Parallel { input, branches }) if branches.len() == parallel.branches.len() => {
@@ -1188,19 +1186,21 @@ impl<'e> Run<'e> {
         Ok(self.finish_result(name, state, &parallel.outcome, raw, results, &context)?)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn map_attempt(
         &self,
-        name: &str,
-        state: &State,
+        running: Running<'_>,
         map: &MapState,
-        raw: &Value,
-        scope: &[ScopeFrame],
-        cursor: &Cursor,
-        entered: DateTime<Utc>,
         retries: u64,
         resume: Option<Nested>,
     ) -> Result<Value, StateFailure> {
+        let Running {
+            name,
+            state,
+            raw,
+            scope,
+            cursor,
+            entered,
+        } = running;
         let context = self.context(name, entered, retries, None);
         let effective = self.input_path(state, raw, &context)?;
         let (items, progress) = match resume {
