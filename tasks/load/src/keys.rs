@@ -227,10 +227,13 @@ impl<'a> KeyCollector<'a> {
 pub enum Written<'a> {
     /// The staging table `tote_stage`.
     Stage,
-    /// The fact table (quoted), rows with a record id (quoted column) above the given one.
+    /// The fact table: the rows whose record id is above the one before the batch.
     Fact {
+        /// The fact table, quoted.
         table: &'a str,
+        /// Its record-id column, quoted.
         record_id: &'a str,
+        /// The largest record id before the batch.
         after: i64,
     },
 }
