@@ -65,7 +65,6 @@
 //! follows the Step Functions service rather than the ASL spec, or differs from both, the
 //! module docs of [`executor`], [`template`], [`errors`] and [`redrive`] say so.
 
-
 mod base64;
 pub mod choice;
 pub mod clock;
