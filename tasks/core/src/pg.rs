@@ -82,48 +82,94 @@ async fn drive<F: std::future::Future<Output = std::result::Result<(), tokio_pos
     }
 }
 
-/// Maps a driver error to a tote error of the right kind, with the URL's password removed.
+/// Maps a driver error to a tote error of the right kind, with the URL's password removed: the
+/// one classification of Postgres errors every stage uses.
+///
+/// - refused credentials, an unknown database, a failed TLS handshake, a missing schema object
+///   (`42P01`, `3F000`) or a refused statement (class `42`): `Tote.Config`, with what to check;
+/// - a lost connection, a server that is busy, restarting or out of resources (classes `08`, `53`,
+///   `57P`), a serialization failure or deadlock (`40001`, `40P01`), a cancelled query (`57014`):
+///   the role's `*Unavailable`, which the state machine retries;
+/// - anything else, including an error the client raised itself (a value it cannot encode, a
+///   reply it does not expect: a retry would fail the same way): `Tote.Internal`.
+///
+/// The data errors of a load batch (classes `22`, `23`) are the load's to name, as its batch's.
 pub fn classify(e: &tokio_postgres::Error, role: Role, url: &str) -> Error {
     let text = describe(e);
     let text = match password_of(url) {
         Some(pw) if !pw.is_empty() => text.replace(&pw, "***"),
         _ => text,
     };
-    match e.code() {
-        Some(code) if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => {
-            Error::config(format!(
-                "the {} refused the credentials for {}: {text}; check the user name and password in the URL or secret",
+    let Some(code) = e.code() else {
+        if is_tls_failure(&text) {
+            return Error::config(format!(
+                "TLS with the {} at {} failed: {text}; check sslmode and sslrootcert (the server's certificate must \
+                 chain to it and name the host you connect to)",
                 role.describe(),
                 redact(url)
-            ))
+            ));
         }
-        Some(code) if *code == SqlState::INVALID_CATALOG_NAME => Error::config(format!(
+        if is_connection_failure(e) {
+            return Error::new(
+                role.unavailable(),
+                format!(
+                    "cannot reach the {} at {}, or lost the connection: {text}; check that it is running and \
+                     reachable (retried)",
+                    role.describe(),
+                    redact(url)
+                ),
+            );
+        }
+        return Error::internal(format!("the {} client failed: {text}", role.describe()));
+    };
+    let sqlstate = code.code();
+    if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        return Error::config(format!(
+            "the {} refused the credentials for {}: {text}; check the user name and password in the URL or secret",
+            role.describe(),
+            redact(url)
+        ));
+    }
+    if *code == SqlState::INVALID_CATALOG_NAME {
+        return Error::config(format!(
             "the {} at {} has no such database: {text}; check the database name",
             role.describe(),
             redact(url)
-        )),
-        Some(code)
-            if *code == SqlState::T_R_SERIALIZATION_FAILURE
-                || *code == SqlState::T_R_DEADLOCK_DETECTED
-                || *code == SqlState::TOO_MANY_CONNECTIONS
-                || *code == SqlState::ADMIN_SHUTDOWN
-                || *code == SqlState::CANNOT_CONNECT_NOW
-                || *code == SqlState::QUERY_CANCELED =>
-        {
-            Error::new(role.unavailable(), format!("the {} is busy or restarting: {text}; retry later", role.describe()))
-        }
-        Some(_) => Error::internal(format!("the {} reported an error: {text}", role.describe())),
-        None if is_tls_failure(&text) => Error::config(format!(
-            "TLS with the {} at {} failed: {text}; check sslmode and sslrootcert (the server's certificate must \
-             chain to it and name the host you connect to)",
-            role.describe(),
-            redact(url)
-        )),
-        None => Error::new(
-            role.unavailable(),
-            format!("cannot reach the {} at {}: {text}; check that it is running and reachable", role.describe(), redact(url)),
-        ),
+        ));
     }
+    if ["08", "53", "57P"]
+        .iter()
+        .any(|class| sqlstate.starts_with(class))
+        || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        || *code == SqlState::T_R_DEADLOCK_DETECTED
+        || *code == SqlState::QUERY_CANCELED
+    {
+        return Error::new(
+            role.unavailable(),
+            format!(
+                "the {} is busy or restarting: {text}; retry later",
+                role.describe()
+            ),
+        );
+    }
+    if *code == SqlState::UNDEFINED_TABLE || *code == SqlState::INVALID_SCHEMA_NAME {
+        let fix = match role {
+            Role::Warehouse => "run `tote warehouse migrate`",
+            Role::Source => "check that the URL names the ToteSys database",
+        };
+        return Error::config(format!(
+            "the {} is missing something tote needs: {text}; {fix}",
+            role.describe()
+        ));
+    }
+    if sqlstate.starts_with("42") {
+        return Error::config(format!(
+            "the {} refused a statement: {text}; check that tote's user has the privileges it needs \
+             and that the schema matches tote's migrations",
+            role.describe()
+        ));
+    }
+    Error::internal(format!("the {} reported an error: {text}", role.describe()))
 }
 
 fn is_tls_failure(text: &str) -> bool {

@@ -21,11 +21,8 @@ use tote_core::{Error, Result};
 
 use crate::types::{Kind, TableLayout};
 
-const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
-/// Microseconds between 1970-01-01 and Postgres' epoch 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
-/// Days between 1970-01-01 and 2000-01-01.
-const PG_EPOCH_DAYS: i32 = 10_957;
+use tote_core::wire::numeric_to_i128;
+use tote_core::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS, SIGNATURE};
 
 /// A row's cursor key: (primary key, last_updated in microseconds since 1970).
 pub type RowKey = (i64, i64);
@@ -209,67 +206,6 @@ impl Column {
     }
 }
 
-const POW10: [i128; 39] = {
-    let mut p = [1i128; 39];
-    let mut i = 1;
-    while i < 39 {
-        p[i] = p[i - 1] * 10;
-        i += 1;
-    }
-    p
-};
-
-/// Converts a binary `numeric` to a decimal mantissa at `scale`, exactly, or explains why not.
-pub fn numeric_to_i128(v: &[u8], precision: u8, scale: i8) -> std::result::Result<i128, String> {
-    if v.len() < 8 {
-        return Err("truncated numeric".to_string());
-    }
-    let ndigits = i16::from_be_bytes([v[0], v[1]]) as usize;
-    let weight = i16::from_be_bytes([v[2], v[3]]) as i32;
-    let sign = u16::from_be_bytes([v[4], v[5]]);
-    if v.len() != 8 + 2 * ndigits {
-        return Err("malformed numeric".to_string());
-    }
-    match sign {
-        0x0000 | 0x4000 => {}
-        0xC000 => return Err("NaN cannot be represented as a decimal".to_string()),
-        _ => return Err("infinity cannot be represented as a decimal".to_string()),
-    }
-    let scale = scale as i32;
-    let mut m: i128 = 0;
-    for i in 0..ndigits {
-        let d = i16::from_be_bytes([v[8 + 2 * i], v[9 + 2 * i]]) as i128;
-        if d == 0 {
-            continue;
-        }
-        let exp = 4 * (weight - i as i32) + scale;
-        let add = if exp >= 0 {
-            if exp > 38 {
-                return Err(overflow(precision, scale));
-            }
-            d.checked_mul(POW10[exp as usize])
-                .ok_or_else(|| overflow(precision, scale))?
-        } else {
-            let p = (-exp) as usize;
-            if p >= 4 || d % POW10[p] != 0 {
-                return Err(format!(
-                    "value has more than {scale} fractional digits; it cannot be stored as Decimal128({precision}, {scale}) without rounding"
-                ));
-            }
-            d / POW10[p]
-        };
-        m = m.checked_add(add).ok_or_else(|| overflow(precision, scale))?;
-    }
-    if m >= POW10[precision as usize] {
-        return Err(overflow(precision, scale));
-    }
-    Ok(if sign == 0x4000 { -m } else { m })
-}
-
-fn overflow(precision: u8, scale: i32) -> String {
-    format!("value is too large for Decimal128({precision}, {scale})")
-}
-
 /// Decodes a binary COPY stream of one table into record batches of at most `batch_rows` rows.
 pub struct CopyDecoder {
     table: String,
@@ -431,53 +367,5 @@ impl CopyDecoder {
             )));
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn numeric(ndigits: i16, weight: i16, sign: u16, dscale: i16, digits: &[i16]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&ndigits.to_be_bytes());
-        v.extend_from_slice(&weight.to_be_bytes());
-        v.extend_from_slice(&sign.to_be_bytes());
-        v.extend_from_slice(&dscale.to_be_bytes());
-        for d in digits {
-            v.extend_from_slice(&d.to_be_bytes());
-        }
-        v
-    }
-
-    #[test]
-    fn numerics_convert_exactly() {
-        // 12345.67 = [1, 2345, 6700] weight 1
-        let v = numeric(3, 1, 0, 2, &[1, 2345, 6700]);
-        assert_eq!(numeric_to_i128(&v, 10, 2), Ok(1_234_567));
-        assert_eq!(numeric_to_i128(&v, 38, 10), Ok(123_456_700_000_000));
-        // -0.05 = [500] weight -1
-        let v = numeric(1, -1, 0x4000, 2, &[500]);
-        assert_eq!(numeric_to_i128(&v, 10, 2), Ok(-5));
-        // zero has no digits
-        assert_eq!(numeric_to_i128(&numeric(0, 0, 0, 0, &[]), 10, 2), Ok(0));
-    }
-
-    #[test]
-    fn numerics_that_do_not_fit_are_refused_not_rounded() {
-        // 0.001 at scale 2
-        let v = numeric(1, -1, 0, 3, &[10]);
-        assert!(numeric_to_i128(&v, 10, 2)
-            .unwrap_err()
-            .contains("fractional digits"));
-        // 10^40
-        let v = numeric(1, 10, 0, 0, &[1]);
-        assert!(numeric_to_i128(&v, 38, 0).unwrap_err().contains("too large"));
-        // 1000.00 in numeric(5,2)
-        let v = numeric(1, 0, 0, 2, &[1000]);
-        assert!(numeric_to_i128(&v, 5, 2).unwrap_err().contains("too large"));
-        assert!(numeric_to_i128(&numeric(0, 0, 0xC000, 0, &[]), 38, 10)
-            .unwrap_err()
-            .contains("NaN"));
     }
 }

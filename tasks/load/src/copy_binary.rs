@@ -19,15 +19,8 @@ use arrow::datatypes::{
 };
 use bytes::{BufMut, BytesMut};
 
-/// The header of a binary COPY stream: signature, flags, header-extension length.
-pub const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
-/// The trailer of a binary COPY stream.
-pub const TRAILER: &[u8] = &[0xff, 0xff];
-
-/// Days from 1970-01-01 (Arrow's epoch) to 2000-01-01 (Postgres').
-const PG_EPOCH_DAYS: i64 = 10_957;
-/// Microseconds from 1970-01-01 to 2000-01-01.
-const PG_EPOCH_MICROS: i64 = PG_EPOCH_DAYS * 86_400_000_000;
+pub use tote_core::wire::{put_numeric, HEADER, TRAILER};
+use tote_core::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 
 /// A warehouse column's type, as the catalog reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -193,7 +186,7 @@ impl ColumnEncoder {
                 out.put_u8(array.as_boolean().value(row) as u8);
             }
             Kind::Date => {
-                let days = array.as_primitive::<Date32Type>().value(row) as i64 - PG_EPOCH_DAYS;
+                let days = array.as_primitive::<Date32Type>().value(row) as i64 - i64::from(PG_EPOCH_DAYS);
                 out.put_i32(4);
                 out.put_i32(days as i32);
             }
@@ -301,58 +294,6 @@ fn int_value(array: &ArrayRef, row: usize) -> i64 {
 /// A decimal as text, for messages.
 fn decimal_text(v: i128, scale: i8) -> String {
     <Decimal128Type as arrow::datatypes::DecimalType>::format_decimal(v, 38, scale)
-}
-
-/// Appends `v × 10^-scale` as a Postgres binary numeric: `ndigits, weight, sign, dscale` and
-/// base-10000 digits, most significant first.
-pub fn put_numeric(out: &mut BytesMut, v: i128, scale: i8) {
-    let (v, scale) = if scale < 0 {
-        (v * 10i128.pow(scale.unsigned_abs() as u32), 0u32)
-    } else {
-        (v, scale as u32)
-    };
-    let negative = v < 0;
-    let abs = v.unsigned_abs();
-    let pow = 10u128.pow(scale);
-    let (mut int_part, frac) = (abs / pow, abs % pow);
-
-    let mut int_groups = Vec::new();
-    while int_part > 0 {
-        int_groups.push((int_part % 10_000) as i16);
-        int_part /= 10_000;
-    }
-    int_groups.reverse();
-    let mut digits = int_groups.clone();
-    let mut weight = int_groups.len() as i32 - 1;
-    // Fraction groups: digits [4i, 4i+4) after the point, padded with zeros on the right.
-    let frac_groups = scale.div_ceil(4);
-    for i in 0..frac_groups {
-        let end = 4 * (i + 1);
-        let group = if scale >= end {
-            (frac / 10u128.pow(scale - end)) % 10_000
-        } else {
-            (frac % 10u128.pow(scale - 4 * i)) * 10u128.pow(end - scale)
-        };
-        digits.push(group as i16);
-    }
-    // Strip leading zero groups (each moves the weight down) and trailing ones.
-    let leading = digits.iter().take_while(|d| **d == 0).count();
-    digits.drain(..leading);
-    weight -= leading as i32;
-    while digits.last() == Some(&0) {
-        digits.pop();
-    }
-    if digits.is_empty() {
-        weight = 0;
-    }
-    out.put_i32(8 + 2 * digits.len() as i32);
-    out.put_i16(digits.len() as i16);
-    out.put_i16(weight as i16);
-    out.put_u16(if negative && !digits.is_empty() { 0x4000 } else { 0 });
-    out.put_i16(scale as i16);
-    for d in digits {
-        out.put_i16(d);
-    }
 }
 
 /// Encodes record batches into COPY rows for a fixed list of warehouse columns.

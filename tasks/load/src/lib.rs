@@ -881,37 +881,8 @@ fn batch_error(e: &tokio_postgres::Error, what: &str) -> Error {
     warehouse_error(e)
 }
 
-/// A warehouse error outside a batch's data: lost connection, busy server, missing schema.
+/// A warehouse error outside a batch's data: lost connection, busy server, missing schema
+/// ([`pg::classify`], the one classification of Postgres errors).
 pub(crate) fn warehouse_error<E: std::borrow::Borrow<tokio_postgres::Error>>(e: E) -> Error {
-    let e = e.borrow();
-    let text = pg::describe(e);
-    match e.as_db_error().map(|db| db.code().code().to_string()) {
-        None if pg::is_connection_failure(e) => Error::new(
-            ErrorKind::WarehouseUnavailable,
-            format!("lost the connection to the warehouse: {text}; retry later"),
-        ),
-        // Raised by the client itself (a value it cannot encode, a reply it does not expect):
-        // retrying would fail the same way.
-        None => Error::internal(format!("the warehouse client failed: {text}")),
-        Some(code)
-            if code.starts_with("08")
-                || code.starts_with("57P")
-                || code.starts_with("53")
-                || code == "40001"
-                || code == "40P01" =>
-        {
-            Error::new(
-                ErrorKind::WarehouseUnavailable,
-                format!("the warehouse is busy or restarting: {text}; retry later"),
-            )
-        }
-        Some(code) if code == "42P01" || code == "3F000" => Error::config(format!(
-            "the warehouse schema is missing something tote needs: {text}; run `tote warehouse migrate`"
-        )),
-        Some(code) if code.starts_with("42") => Error::config(format!(
-            "the warehouse refused a statement: {text}; check that tote's user may create tables \
-             and that the warehouse schema matches tote's migrations"
-        )),
-        Some(_) => Error::internal(format!("the warehouse reported an error: {text}")),
-    }
+    pg::classify(e.borrow(), Role::Warehouse, "")
 }
