@@ -20,6 +20,37 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, ErrorKind, Result};
 use crate::store::{Created, Store};
 
+/// How a batch's data objects are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DataFormat {
+    /// Parquet, zstd-compressed (the default, and always the processed zone's).
+    Parquet,
+    /// CSV with a header; NULL is an unquoted empty field, an empty string is `""`
+    /// ([`crate::csv_format`]).
+    Csv,
+}
+
+impl DataFormat {
+    /// The file extension and manifest name of the format.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataFormat::Parquet => "parquet",
+            DataFormat::Csv => "csv",
+        }
+    }
+}
+
+/// The stage that wrote a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// A landing batch: one table's new versions and deletions.
+    Ingest,
+    /// A processed batch (one model's rows of one run), or the transform's checkpoint.
+    Transform,
+}
+
 /// One column of a batch's schema.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ColumnSpec {
@@ -135,16 +166,16 @@ pub struct Finding {
 pub struct Manifest {
     /// Unique id of the batch; also the folder its objects live in.
     pub batch_id: String,
-    /// The stage that wrote it: `ingest` or `transform`.
-    pub stage: String,
+    /// The stage that wrote it.
+    pub stage: Stage,
     /// The source table (ingest) or model (transform).
     pub table: String,
     /// The execution that wrote it, when known.
     pub execution: Option<String>,
     /// When it was written (UTC wall clock; informational only, never used as a cursor).
     pub written_at: chrono::DateTime<Utc>,
-    /// Data format: `parquet` or `csv`.
-    pub format: String,
+    /// How its data objects are stored.
+    pub format: DataFormat,
     /// Rows in all its data objects.
     pub rows: u64,
     /// The schema of its data objects.
@@ -442,9 +473,9 @@ pub fn object_batches<'a>(
     // The body's size and SHA-256 matched the manifest (read_object), so the bytes are the ones
     // tote wrote: a decoding error is tote's own, not damage, and restoring the object would not help.
     let unreadable = move |why: String| unreadable_object(store, manifest, object, why);
-    match manifest.format.as_str() {
-        "parquet" => parquet_object_batches(store, manifest, object, body),
-        "csv" => {
+    match manifest.format {
+        DataFormat::Parquet => parquet_object_batches(store, manifest, object, body),
+        DataFormat::Csv => {
             let schema = schema_of(manifest).map_err(unreadable)?;
             let reader = crate::csv_format::Reader::new(
                 std::io::BufReader::with_capacity(1 << 20, body),
@@ -455,12 +486,6 @@ pub fn object_batches<'a>(
                 batch.map_err(|e| unreadable(format!("not readable as tote's CSV: {e}")))
             })))
         }
-        other => Err(bad_object(
-            store,
-            manifest,
-            object,
-            format!("unknown format `{other}`"),
-        )),
     }
 }
 
@@ -559,11 +584,11 @@ mod tests {
         };
         let manifest = Manifest {
             batch_id: "b1".to_string(),
-            stage: "ingest".to_string(),
+            stage: Stage::Ingest,
             table: "design".to_string(),
             execution: None,
             written_at: Utc::now(),
-            format: "csv".to_string(),
+            format: DataFormat::Csv,
             rows: 1,
             schema: vec![
                 ColumnSpec {

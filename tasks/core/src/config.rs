@@ -10,24 +10,8 @@ use std::time::Duration;
 use crate::error::{Error, Result};
 use crate::tables::SOURCE_TABLES;
 
-/// How the landing zone stores ingested rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LandingFormat {
-    /// Parquet, zstd-compressed (the default).
-    Parquet,
-    /// CSV with a header; NULL is an unquoted empty field, an empty string is `""`.
-    Csv,
-}
-
-impl LandingFormat {
-    /// The file extension and manifest name of the format.
-    pub fn name(self) -> &'static str {
-        match self {
-            LandingFormat::Parquet => "parquet",
-            LandingFormat::Csv => "csv",
-        }
-    }
-}
+/// How the landing zone stores ingested rows: a batch [`DataFormat`] (`TOTE_LANDING_FORMAT`).
+pub use crate::batch::DataFormat;
 
 /// tote's configuration.
 #[derive(Clone, PartialEq, Eq)]
@@ -49,7 +33,7 @@ pub struct Config {
     /// `TOTE_TABLES`: the tables tote may ingest (default: the eleven ToteSys tables).
     pub tables: Vec<String>,
     /// `TOTE_LANDING_FORMAT`: `parquet` (default) or `csv`.
-    pub landing_format: LandingFormat,
+    pub landing_format: DataFormat,
     /// `TOTE_LOOKBACK`: how far below the high-water mark each ingest re-reads (default 10m).
     pub lookback: Duration,
     /// `TOTE_LOAD_BULK_ROWS`: a fact batch of at least this many rows is inserted with its
@@ -106,8 +90,8 @@ impl Config {
             Some(list) => parse_tables(&list)?,
         };
         let landing_format = match get("TOTE_LANDING_FORMAT").as_deref() {
-            None | Some("parquet") => LandingFormat::Parquet,
-            Some("csv") => LandingFormat::Csv,
+            None | Some("parquet") => DataFormat::Parquet,
+            Some("csv") => DataFormat::Csv,
             Some(other) => {
                 return Err(Error::config(format!(
                     "TOTE_LANDING_FORMAT={other} is not supported; use parquet or csv"
@@ -252,7 +236,7 @@ mod tests {
         let c = config(&[]).unwrap();
         assert_eq!(c.tables.len(), 11);
         assert_eq!(c.landing, ".tote/landing");
-        assert_eq!(c.landing_format, LandingFormat::Parquet);
+        assert_eq!(c.landing_format, DataFormat::Parquet);
         assert_eq!(c.lookback, Duration::from_secs(600));
         let err = tokio::runtime::Builder::new_current_thread()
             .build()

@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
+use crate::batch::DataFormat;
 use crate::batch::ObjectEntry;
-use crate::config::LandingFormat;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use arrow::array::RecordBatch;
@@ -117,25 +117,20 @@ pub struct ObjectSink {
 
 impl ObjectSink {
     /// Starts the object `key` in `store`, for rows of `schema`.
-    pub fn create(
-        store: &Store,
-        key: &str,
-        schema: Arc<Schema>,
-        format: LandingFormat,
-    ) -> Result<ObjectSink> {
+    pub fn create(store: &Store, key: &str, schema: Arc<Schema>, format: DataFormat) -> Result<ObjectSink> {
         let upload = Upload {
             writer: store.writer(key),
             hasher: Sha256::new(),
             bytes: 0,
         };
         let format = match format {
-            LandingFormat::Parquet => {
+            DataFormat::Parquet => {
                 let props = parquet_properties(&schema, ROW_GROUP_ROWS);
                 let writer = AsyncArrowWriter::try_new(upload, schema, Some(props))
                     .map_err(|e| Error::internal(format!("cannot start Parquet object {key}: {e}")))?;
                 Format::Parquet(Box::new(writer))
             }
-            LandingFormat::Csv => {
+            DataFormat::Csv => {
                 let mut buf = crate::csv_format::header(&schema);
                 buf.push(b'\n');
                 Format::Csv {

@@ -381,11 +381,11 @@ mod s3 {
         for seq in 1..=37 {
             let manifest = tote_core::batch::Manifest {
                 batch_id: format!("b{seq}"),
-                stage: "ingest".into(),
+                stage: tote_core::batch::Stage::Ingest,
                 table: "staff".into(),
                 execution: None,
                 written_at: chrono::Utc::now(),
-                format: "parquet".into(),
+                format: tote_core::batch::DataFormat::Parquet,
                 rows: seq,
                 schema: vec![],
                 cursor: None,

@@ -457,11 +457,11 @@ async fn ingest_once(
 
     let manifest = Manifest {
         batch_id: batch_id.clone(),
-        stage: "ingest".to_string(),
+        stage: batch::Stage::Ingest,
         table: table.to_string(),
         execution: request.execution.clone(),
         written_at: chrono::Utc::now(),
-        format: ext.to_string(),
+        format: config.landing_format,
         rows: rows_new,
         schema: layout.column_specs(),
         cursor: Some(Cursor {
@@ -512,7 +512,7 @@ struct DataObject<'a> {
     landing: &'a Store,
     key: String,
     schema: arrow::datatypes::SchemaRef,
-    format: tote_core::config::LandingFormat,
+    format: tote_core::batch::DataFormat,
     sink: Option<tote_core::sink::BackgroundSink>,
     /// Rows written.
     rows: u64,

@@ -25,8 +25,8 @@ use arrow::array::{AsArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use chrono::NaiveDateTime;
 use futures_util::StreamExt;
+use tote_core::batch::DataFormat;
 use tote_core::batch::{self, KeyFingerprint, KeySet, Manifest, ObjectEntry};
-use tote_core::config::LandingFormat;
 use tote_core::progress::{self, Unit};
 use tote_core::sink::ObjectSink;
 use tote_core::store::Store;
@@ -146,7 +146,7 @@ impl Reconcile<'_> {
             landing,
             &format!("{table}/{}/keys.parquet", self.batch_id),
             key_schema.clone(),
-            LandingFormat::Parquet,
+            DataFormat::Parquet,
         )?;
         let mut deletions = Deletions::new(self.key, self.detected_at);
 
@@ -341,7 +341,7 @@ impl Deletions {
                 landing,
                 &format!("{table}/{batch_id}/deletions.parquet"),
                 self.schema.clone(),
-                LandingFormat::Parquet,
+                DataFormat::Parquet,
             )?);
         }
         self.sink.as_mut().expect("sink created").write(&b).await?;

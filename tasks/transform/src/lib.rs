@@ -34,7 +34,7 @@ use datafusion::prelude::SessionContext;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
-use tote_core::config::{Config, LandingFormat};
+use tote_core::config::{Config, DataFormat};
 use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, SOURCE_TABLES};
@@ -213,7 +213,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
             &processed,
             &key,
             schema_of_batches(&state, schema),
-            LandingFormat::Parquet,
+            DataFormat::Parquet,
         )?;
         for b in &state {
             sink.write(b).await?;
@@ -274,12 +274,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
             let (sink, _) = match &mut output {
                 Some(open) => open,
                 None => output.insert((
-                    tote_core::sink::ObjectSink::create(
-                        &processed,
-                        &key,
-                        b.schema(),
-                        LandingFormat::Parquet,
-                    )?,
+                    tote_core::sink::ObjectSink::create(&processed, &key, b.schema(), DataFormat::Parquet)?,
                     b.schema(),
                 )),
             };
@@ -298,11 +293,11 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         fault::point("transform.after_data")?;
         let manifest = Manifest {
             batch_id: batch_id.clone(),
-            stage: "transform".to_string(),
+            stage: batch::Stage::Transform,
             table: model.name.clone(),
             execution: request.execution.clone(),
             written_at: chrono::Utc::now(),
-            format: "parquet".to_string(),
+            format: batch::DataFormat::Parquet,
             rows,
             schema: batch::columns_of(&schema, &model.name),
             cursor: None,
@@ -358,11 +353,11 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     // The checkpoint: what was consumed, and the snapshots that are now current.
     let checkpoint = Manifest {
         batch_id: format!("run-{run:08}-{}", batch::new_batch_id()),
-        stage: "transform".to_string(),
+        stage: batch::Stage::Transform,
         table: CHECKPOINT.to_string(),
         execution: request.execution.clone(),
         written_at: chrono::Utc::now(),
-        format: "parquet".to_string(),
+        format: batch::DataFormat::Parquet,
         rows: response.rows.values().sum(),
         schema: vec![],
         cursor: None,
@@ -489,7 +484,7 @@ async fn read_snapshot(
 ) -> Result<Vec<RecordBatch>> {
     let single = Manifest {
         objects: vec![object.clone()],
-        format: "parquet".into(),
+        format: batch::DataFormat::Parquet,
         ..checkpoint.clone()
     };
     batch::read_batch(store, &single).await
@@ -564,8 +559,7 @@ async fn write_deletions(
         return Ok((None, 0));
     };
     let key = format!("{}/{batch_id}/deletions.parquet", model.name);
-    let mut sink =
-        tote_core::sink::ObjectSink::create(processed, &key, first.schema(), LandingFormat::Parquet)?;
+    let mut sink = tote_core::sink::ObjectSink::create(processed, &key, first.schema(), DataFormat::Parquet)?;
     let mut rows = 0u64;
     for b in &found {
         rows += b.num_rows() as u64;

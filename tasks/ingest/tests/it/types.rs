@@ -136,7 +136,7 @@ async fn csv_keeps_null_and_empty_apart_and_postgres_reads_it_back_identically()
     f.extra.insert("TOTE_LANDING_FORMAT", "csv".into());
     f.ingest("address").await.unwrap();
     let manifest = f.manifests("address").await.pop().unwrap();
-    assert_eq!(manifest.format, "csv");
+    assert_eq!(manifest.format, tote_core::batch::DataFormat::Csv);
     let csv = f.store().get(&manifest.objects[0].key).await.unwrap().unwrap();
     let text = String::from_utf8(csv.to_vec()).unwrap();
     assert!(

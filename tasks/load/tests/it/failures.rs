@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use arrow::array::{Date32Array, Decimal128Array, Int32Array, RecordBatch, Time64NanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use tote_core::batch::{self, CommitLog, Manifest};
-use tote_core::config::LandingFormat;
+use tote_core::batch::{self, CommitLog, DataFormat, Manifest};
 use tote_core::sink::ObjectSink;
 use tote_core::{fault, ErrorKind};
 use tote_load::Phase;
@@ -129,16 +128,16 @@ async fn commit_batch(chain: &Chain, model: &str, batch: RecordBatch) {
     let seq = log.last().await.unwrap().map_or(1, |e| e.seq + 1);
     let batch_id = batch::new_batch_id();
     let key = format!("{model}/{batch_id}/part-00000.parquet");
-    let mut sink = ObjectSink::create(&store, &key, batch.schema(), LandingFormat::Parquet).unwrap();
+    let mut sink = ObjectSink::create(&store, &key, batch.schema(), DataFormat::Parquet).unwrap();
     sink.write(&batch).await.unwrap();
     let object = sink.finish().await.unwrap();
     let manifest = Manifest {
         batch_id,
-        stage: "transform".into(),
+        stage: batch::Stage::Transform,
         table: model.into(),
         execution: None,
         written_at: chrono::Utc::now(),
-        format: "parquet".into(),
+        format: DataFormat::Parquet,
         rows: batch.num_rows() as u64,
         schema: batch::columns_of(&batch.schema(), "test"),
         cursor: None,
