@@ -252,6 +252,11 @@ impl CommitLog {
         }
     }
 
+    /// The store the log lives in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     fn entry_key(&self, seq: u64) -> String {
         format!("{}/_log/{seq:0width$}.json", self.table, width = SEQ_WIDTH)
     }

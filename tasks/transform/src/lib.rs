@@ -118,31 +118,11 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let run = last.as_ref().map_or(1, |e| e.seq + 1);
     let consumed_before = tote_core::checkpoint::consumed(previous.as_ref())?;
 
-    // New landing batches per table.
-    let mut new_entries = BTreeMap::new();
-    for table in SOURCE_TABLES {
-        let log = CommitLog::new(landing.clone(), table);
-        let entries = log.entries_after(consumed_before.get(table).copied()).await?;
-        if !entries.is_empty() {
-            new_entries.insert(table, entries);
-        }
-    }
-    if new_entries.is_empty() {
+    let Some(new_entries) = new_input(&landing, &processed, &models, &consumed_before, run).await? else {
         tracing::info!("no new landing batches");
         return Ok(TransformResponse::default());
-    }
-    // A run some model has already committed (an attempt that crashed, or another execution's
-    // transform running now) keeps the input it started with: batches committed since wait for
-    // the next run, so every output of a run, and its checkpoint, cover the same input.
+    };
     let run_tag = tote_core::checkpoint::run_tag(run);
-    if let Some(pinned) = run_input(&processed, &models, &run_tag).await? {
-        tracing::info!(run, "continuing a run already partly committed, with its input");
-        for (table, entries) in new_entries.iter_mut() {
-            entries.retain(|e| pinned.contains(&format!("{table}/{}", e.seq)));
-        }
-        new_entries.retain(|_, entries| !entries.is_empty());
-    }
-
     let mut response = TransformResponse {
         changed: true,
         run: Some(run),
@@ -161,7 +141,235 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         })?;
     let ctx = session(config, spill.path())?;
     ctx.register_udf(iso_currency_name_udf());
-    let mut changes: BTreeMap<&str, Changes> = BTreeMap::new();
+    let changes = read_changes(
+        &landing,
+        &new_entries,
+        spill.path(),
+        &mut consumed_after,
+        &mut inputs,
+        &mut response,
+    )
+    .await?;
+
+    let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), &models, &changes, run).await?;
+    register_changes(&ctx, &changes)?;
+    fault::point("transform.after_state")?;
+
+    // The models.
+    let models_done = progress::task("transform: models", Unit::Steps, Some(models.len() as u64));
+    for (done, model) in models.iter().enumerate() {
+        // The model before this one is done (every path through the loop body ends a model).
+        if done > 0 {
+            models_done.advance(1, 0);
+        }
+        release_freed_memory();
+        if let Some(output) = run_model(&ctx, &processed, model, run, &run_tag, &inputs, request).await? {
+            response.rows.insert(model.name.clone(), output.rows);
+            if output.deleted > 0 {
+                response.deleted.insert(model.name.clone(), output.deleted);
+            }
+            response.batches.push(output.batch_id);
+        }
+    }
+
+    if !models.is_empty() {
+        models_done.advance(1, 0);
+    }
+    drop(models_done);
+
+    let rows = response.rows.values().sum();
+    commit_checkpoint(
+        &checkpoint_log,
+        run,
+        request,
+        rows,
+        snapshot_objects,
+        &consumed_after,
+    )
+    .await?;
+    fault::point("transform.after_checkpoint")?;
+    Ok(response)
+}
+
+/// What one model's run committed (or found committed by an earlier attempt of the run).
+struct ModelOutput {
+    rows: u64,
+    deleted: u64,
+    batch_id: String,
+}
+
+impl ModelOutput {
+    fn committed(entry: &batch::LogEntry) -> ModelOutput {
+        ModelOutput {
+            rows: entry.rows,
+            deleted: 0,
+            batch_id: entry.batch_id.clone(),
+        }
+    }
+}
+
+/// Runs one model and commits its output as a processed batch of run `run`: its rows stream
+/// straight into one Parquet object, its deletions into another, then the manifest and the log
+/// entry. `None` when it produced nothing; the committed batch when an earlier attempt of this
+/// run committed it from the same input; `Tote.Busy` when another transform committed it from
+/// other input.
+async fn run_model(
+    ctx: &SessionContext,
+    processed: &Store,
+    model: &models::Model,
+    run: u64,
+    run_tag: &str,
+    inputs: &[String],
+    request: &TransformRequest,
+) -> Result<Option<ModelOutput>> {
+    let log = CommitLog::new(processed.clone(), &model.name);
+    let last_entry = log.last().await?;
+    if let Some(entry) = &last_entry {
+        if same_run(&log, entry, &model.name, run, inputs).await? {
+            tracing::info!(model = %model.name, run, "already committed by an earlier attempt of this run");
+            return Ok(Some(ModelOutput::committed(entry)));
+        }
+    }
+    // The model's rows stream straight into its Parquet object; the object is created with
+    // the first non-empty batch, so a model with no rows writes nothing.
+    let batch_id = batch::new_batch_id();
+    let key = format!("{}/{batch_id}/part-00000.parquet", model.name);
+    let frame = ctx
+        .sql(&model.sql)
+        .await
+        .map_err(|e| model_error(&model.name, e))?;
+    let model_schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    let mut stream = frame
+        .execute_stream()
+        .await
+        .map_err(|e| model_error(&model.name, e))?;
+    let mut output: Option<(tote_core::sink::ObjectSink, SchemaRef)> = None;
+    let mut rows = 0u64;
+    let model_rows = progress::task(&format!("model {}", model.name), Unit::Rows, None);
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(|e| model_error(&model.name, e))?;
+        if b.num_rows() == 0 {
+            continue;
+        }
+        model_rows.advance(b.num_rows() as u64, 0);
+        let (sink, _) = match &mut output {
+            Some(open) => open,
+            None => output.insert((
+                tote_core::sink::ObjectSink::create(processed, &key, b.schema(), DataFormat::Parquet)?,
+                b.schema(),
+            )),
+        };
+        rows += b.num_rows() as u64;
+        sink.write(&b).await?;
+    }
+    let (deletions, deleted) = write_deletions(ctx, processed, model, &batch_id).await?;
+    if output.is_none() && deletions.is_none() {
+        return Ok(None);
+    }
+    let (objects, schema) = match output {
+        Some((sink, schema)) => (vec![sink.finish().await?], schema),
+        None => (vec![], model_schema),
+    };
+    let findings = run_findings(ctx, model).await?;
+    fault::point("transform.after_data")?;
+    let manifest = Manifest {
+        batch_id: batch_id.clone(),
+        stage: batch::Stage::Transform,
+        table: model.name.clone(),
+        execution: request.execution.clone(),
+        written_at: chrono::Utc::now(),
+        format: batch::DataFormat::Parquet,
+        rows,
+        schema: batch::columns_of(&schema, &model.name),
+        cursor: None,
+        full_refresh: false,
+        objects,
+        inputs: std::iter::once(run_tag.to_string())
+            .chain(inputs.iter().cloned())
+            .collect(),
+        findings,
+        keys: None,
+        deletions,
+    };
+    batch::write_manifest(processed, &manifest).await?;
+    let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
+    if !log.commit(next, &manifest).await? {
+        // Another transform of this run won the position: its output stands if it came
+        // from the same input (and this attempt's objects stay invisible).
+        match log.last().await? {
+            Some(entry) if same_run(&log, &entry, &model.name, run, inputs).await? => {
+                return Ok(Some(ModelOutput::committed(&entry)));
+            }
+            _ => return Err(busy(&model.name, run)),
+        }
+    }
+    fault::point("transform.after_model_commit")?;
+    tracing::info!(model = %model.name, rows, deleted, batch_id, "committed processed batch");
+    tote_core::metrics::emit(
+        "transform",
+        &[("Stage", "transform"), ("Table", &model.name)],
+        &[
+            ("Rows", rows as f64),
+            (
+                "Bytes",
+                manifest.objects.iter().map(|o| o.bytes).sum::<u64>() as f64,
+            ),
+            ("Batches", 1.0),
+        ],
+    );
+    Ok(Some(ModelOutput {
+        rows,
+        deleted,
+        batch_id,
+    }))
+}
+
+/// The landing batches this run consumes, per table: every one committed after the checkpoint,
+/// or, when some model already committed this run (an attempt that crashed, or another
+/// execution's transform running now), the input that run started with, so that every output of
+/// a run, and its checkpoint, cover the same input (batches committed since wait for the next
+/// run). `None` when nothing is new.
+async fn new_input(
+    landing: &Store,
+    processed: &Store,
+    models: &[models::Model],
+    consumed_before: &BTreeMap<&'static str, u64>,
+    run: u64,
+) -> Result<Option<BTreeMap<&'static str, Vec<batch::LogEntry>>>> {
+    // New landing batches per table.
+    let mut new_entries = BTreeMap::new();
+    for table in SOURCE_TABLES {
+        let log = CommitLog::new(landing.clone(), table);
+        let entries = log.entries_after(consumed_before.get(table).copied()).await?;
+        if !entries.is_empty() {
+            new_entries.insert(table, entries);
+        }
+    }
+    if new_entries.is_empty() {
+        return Ok(None);
+    }
+    let run_tag = tote_core::checkpoint::run_tag(run);
+    if let Some(pinned) = run_input(processed, models, &run_tag).await? {
+        tracing::info!(run, "continuing a run already partly committed, with its input");
+        for (table, entries) in new_entries.iter_mut() {
+            entries.retain(|e| pinned.contains(&format!("{table}/{}", e.seq)));
+        }
+        new_entries.retain(|_, entries| !entries.is_empty());
+    }
+    Ok(Some(new_entries))
+}
+
+/// Reads each table's new versions and deletions (`T__changes`, `T__deletions`) from its new
+/// landing batches, spilling versions under `spill`; records what the run consumes.
+async fn read_changes(
+    landing: &Store,
+    new_entries: &BTreeMap<&'static str, Vec<batch::LogEntry>>,
+    spill: &std::path::Path,
+    consumed_after: &mut BTreeMap<&'static str, u64>,
+    inputs: &mut Vec<String>,
+    response: &mut TransformResponse,
+) -> Result<BTreeMap<&'static str, Changes>> {
+    let mut changes: BTreeMap<&'static str, Changes> = BTreeMap::new();
     for table in SOURCE_TABLES {
         let log = CommitLog::new(landing.clone(), table);
         let mut manifests = Vec::new();
@@ -179,38 +387,50 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
             Some(entry) => Some(log.manifest(&entry).await?),
             None => None,
         };
-        let table_changes = Changes::read(&landing, table, &manifests, known.as_ref(), spill.path()).await?;
+        let table_changes = Changes::read(landing, table, &manifests, known.as_ref(), spill).await?;
         response.consumed.insert(table.to_string(), table_changes.rows);
         changes.insert(table, table_changes);
     }
+    Ok(changes)
+}
 
-    // Current state for the tables models name; snapshots only for those.
+/// The current state `T` of every table a model names: the previous snapshot merged with the
+/// run's versions and without its deleted keys, written back as a new snapshot when it changed.
+/// Registers each as a table and returns the snapshot objects the checkpoint records.
+async fn current_state(
+    ctx: &SessionContext,
+    processed: &Store,
+    previous: Option<&Manifest>,
+    models: &[models::Model],
+    changes: &BTreeMap<&'static str, Changes>,
+    run: u64,
+) -> Result<Vec<ObjectEntry>> {
     let mut snapshot_objects = Vec::new();
-    for table in models::current_state_tables(&models) {
+    for table in models::current_state_tables(models) {
         let schema = &changes[table].schema;
         let table_changes = changes[table].batches()?;
         let deleted = changes[table].deletions.open_keys();
-        let previous_snapshot = match previous.as_ref().and_then(|m| snapshot_of(m, table)) {
-            Some(object) => read_snapshot(&processed, previous.as_ref().expect("checkpoint"), object).await?,
+        let previous_snapshot = match previous.and_then(|m| snapshot_of(m, table)) {
+            Some(object) => read_snapshot(processed, previous.expect("checkpoint"), object).await?,
             None => Vec::new(),
         };
         if table_changes.is_empty() && deleted.is_empty() {
-            if let Some(object) = previous.as_ref().and_then(|m| snapshot_of(m, table)) {
+            if let Some(object) = previous.and_then(|m| snapshot_of(m, table)) {
                 snapshot_objects.push(object.clone());
             }
             register(
-                &ctx,
+                ctx,
                 table,
                 schema_of_batches(&previous_snapshot, schema),
                 previous_snapshot,
             )?;
             continue;
         }
-        let state = merge_state(&ctx, table, schema, &previous_snapshot, &table_changes).await?;
+        let state = merge_state(ctx, table, schema, &previous_snapshot, &table_changes).await?;
         let state = without_keys(state, &primary_key(table), &deleted)?;
         let key = format!("_state/{table}/run-{run:08}-{}.parquet", batch::new_batch_id());
         let mut sink = tote_core::sink::ObjectSink::create(
-            &processed,
+            processed,
             &key,
             schema_of_batches(&state, schema),
             DataFormat::Parquet,
@@ -219,9 +439,14 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
             sink.write(b).await?;
         }
         snapshot_objects.push(sink.finish().await?);
-        register(&ctx, table, schema_of_batches(&state, schema), state)?;
+        register(ctx, table, schema_of_batches(&state, schema), state)?;
     }
-    for (table, table_changes) in &changes {
+    Ok(snapshot_objects)
+}
+
+/// Registers each table's `T__changes` and `T__deletions` for the models.
+fn register_changes(ctx: &SessionContext, changes: &BTreeMap<&'static str, Changes>) -> Result<()> {
+    for (table, table_changes) in changes {
         let name = format!("{table}__changes");
         ctx.register_table(name.as_str(), table_changes.table()?)
             .map_err(|e| model_error(&name, e))?;
@@ -229,128 +454,19 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         ctx.register_table(name.as_str(), table_changes.deletions.table()?)
             .map_err(|e| model_error(&name, e))?;
     }
-    fault::point("transform.after_state")?;
+    Ok(())
+}
 
-    // The models.
-    let models_done = progress::task("transform: models", Unit::Steps, Some(models.len() as u64));
-    for (done, model) in models.iter().enumerate() {
-        // The model before this one is done (every path through the loop body ends a model).
-        if done > 0 {
-            models_done.advance(1, 0);
-        }
-        release_freed_memory();
-        let log = CommitLog::new(processed.clone(), &model.name);
-        let last_entry = log.last().await?;
-        if let Some(entry) = &last_entry {
-            if same_run(&log, entry, &model.name, run, &inputs).await? {
-                tracing::info!(model = %model.name, run, "already committed by an earlier attempt of this run");
-                response.rows.insert(model.name.clone(), entry.rows);
-                response.batches.push(entry.batch_id.clone());
-                continue;
-            }
-        }
-        // The model's rows stream straight into its Parquet object; the object is created with
-        // the first non-empty batch, so a model with no rows writes nothing.
-        let batch_id = batch::new_batch_id();
-        let key = format!("{}/{batch_id}/part-00000.parquet", model.name);
-        let frame = ctx
-            .sql(&model.sql)
-            .await
-            .map_err(|e| model_error(&model.name, e))?;
-        let model_schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let mut stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| model_error(&model.name, e))?;
-        let mut output: Option<(tote_core::sink::ObjectSink, SchemaRef)> = None;
-        let mut rows = 0u64;
-        let model_rows = progress::task(&format!("model {}", model.name), Unit::Rows, None);
-        while let Some(b) = stream.next().await {
-            let b = b.map_err(|e| model_error(&model.name, e))?;
-            if b.num_rows() == 0 {
-                continue;
-            }
-            model_rows.advance(b.num_rows() as u64, 0);
-            let (sink, _) = match &mut output {
-                Some(open) => open,
-                None => output.insert((
-                    tote_core::sink::ObjectSink::create(&processed, &key, b.schema(), DataFormat::Parquet)?,
-                    b.schema(),
-                )),
-            };
-            rows += b.num_rows() as u64;
-            sink.write(&b).await?;
-        }
-        let (deletions, deleted) = write_deletions(&ctx, &processed, model, &batch_id).await?;
-        if output.is_none() && deletions.is_none() {
-            continue;
-        }
-        let (objects, schema) = match output {
-            Some((sink, schema)) => (vec![sink.finish().await?], schema),
-            None => (vec![], model_schema),
-        };
-        let findings = run_findings(&ctx, model).await?;
-        fault::point("transform.after_data")?;
-        let manifest = Manifest {
-            batch_id: batch_id.clone(),
-            stage: batch::Stage::Transform,
-            table: model.name.clone(),
-            execution: request.execution.clone(),
-            written_at: chrono::Utc::now(),
-            format: batch::DataFormat::Parquet,
-            rows,
-            schema: batch::columns_of(&schema, &model.name),
-            cursor: None,
-            full_refresh: false,
-            objects,
-            inputs: std::iter::once(run_tag.clone())
-                .chain(inputs.iter().cloned())
-                .collect(),
-            findings,
-            keys: None,
-            deletions,
-        };
-        batch::write_manifest(&processed, &manifest).await?;
-        let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
-        if !log.commit(next, &manifest).await? {
-            // Another transform of this run won the position: its output stands if it came
-            // from the same input (and this attempt's objects stay invisible).
-            match log.last().await? {
-                Some(entry) if same_run(&log, &entry, &model.name, run, &inputs).await? => {
-                    response.rows.insert(model.name.clone(), entry.rows);
-                    response.batches.push(entry.batch_id.clone());
-                    continue;
-                }
-                _ => return Err(busy(&model.name, run)),
-            }
-        }
-        fault::point("transform.after_model_commit")?;
-        tracing::info!(model = %model.name, rows, deleted, batch_id, "committed processed batch");
-        tote_core::metrics::emit(
-            "transform",
-            &[("Stage", "transform"), ("Table", &model.name)],
-            &[
-                ("Rows", rows as f64),
-                (
-                    "Bytes",
-                    manifest.objects.iter().map(|o| o.bytes).sum::<u64>() as f64,
-                ),
-                ("Batches", 1.0),
-            ],
-        );
-        response.rows.insert(model.name.clone(), rows);
-        if deleted > 0 {
-            response.deleted.insert(model.name.clone(), deleted);
-        }
-        response.batches.push(batch_id);
-    }
-
-    if !models.is_empty() {
-        models_done.advance(1, 0);
-    }
-    drop(models_done);
-
-    // The checkpoint: what was consumed, and the snapshots that are now current.
+/// Commits the run's checkpoint: what it consumed, and the snapshots that are now current. A
+/// checkpoint another transform committed for this run first stands.
+async fn commit_checkpoint(
+    checkpoint_log: &CommitLog,
+    run: u64,
+    request: &TransformRequest,
+    rows: u64,
+    snapshot_objects: Vec<ObjectEntry>,
+    consumed_after: &BTreeMap<&'static str, u64>,
+) -> Result<()> {
     let checkpoint = Manifest {
         batch_id: format!("run-{run:08}-{}", batch::new_batch_id()),
         stage: batch::Stage::Transform,
@@ -358,7 +474,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         execution: request.execution.clone(),
         written_at: chrono::Utc::now(),
         format: batch::DataFormat::Parquet,
-        rows: response.rows.values().sum(),
+        rows,
         schema: vec![],
         cursor: None,
         full_refresh: false,
@@ -368,15 +484,14 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         keys: None,
         deletions: None,
     };
-    batch::write_manifest(&processed, &checkpoint).await?;
+    batch::write_manifest(checkpoint_log.store(), &checkpoint).await?;
     if !checkpoint_log.commit(run, &checkpoint).await? {
         tracing::warn!(
             run,
             "another transform committed this run first; its checkpoint stands"
         );
     }
-    fault::point("transform.after_checkpoint")?;
-    Ok(response)
+    Ok(())
 }
 
 /// The input (`table/seq` of each landing batch) of run `run_tag`, if some model has already
