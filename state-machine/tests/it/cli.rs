@@ -250,3 +250,66 @@ async fn tote_status_exits_zero_caught_up_three_past_the_sla_and_one_when_broken
     assert!(text.contains("source"), "{text}");
     assert!(!text.contains("secret-pw"), "{text}");
 }
+
+/// `tote verify` after updates and deletes: it passes (exit 0) and counts the deleted rows per
+/// table, from the warehouse's deletions; a deletion the warehouse has not yet loaded is a
+/// mismatch that names the id.
+#[tokio::test]
+async fn tote_verify_passes_after_updates_and_deletes_and_counts_the_deletions() {
+    let chain = Chain::seeded().await;
+    let (ok, text) = tote(&chain, &["run", "--name", "first"]);
+    assert!(ok, "{text}");
+    chain.play(1).await;
+    chain.play(2).await;
+    let (ok, text) = tote(&chain, &["run", "--name", "second"]);
+    assert!(ok, "{text}");
+    let (ok, json) = tote(&chain, &["verify", "--json"]);
+    assert!(ok, "verify passes after updates and deletes: {json}");
+    let reports: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let deleted = |table: &str| {
+        reports
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["table"] == table)
+            .map(|r| r["deleted_at_source"].as_u64().unwrap())
+            .unwrap()
+    };
+    // The orders the warehouse's history has and the source no longer has.
+    let ids = |rows: Vec<tokio_postgres::Row>| -> std::collections::BTreeSet<i32> {
+        rows.iter().map(|r| r.get(0)).collect()
+    };
+    let source = ids(chain
+        .client
+        .query("SELECT sales_order_id FROM sales_order", &[])
+        .await
+        .unwrap());
+    let history = ids(chain
+        .warehouse_client()
+        .await
+        .query("SELECT DISTINCT sales_order_id FROM fact_sales_order", &[])
+        .await
+        .unwrap());
+    let gone = history.difference(&source).count() as u64;
+    assert!(gone > 0, "the simulator deleted some orders");
+    assert_eq!(deleted("fact_sales_order"), gone, "every deleted order counted");
+
+    // Deleted at the source, not yet loaded: a mismatch naming the id.
+    let id: i32 = chain
+        .client
+        .query_one("SELECT max(payment_id) FROM payment", &[])
+        .await
+        .unwrap()
+        .get(0);
+    chain
+        .client
+        .execute("DELETE FROM payment WHERE payment_id = $1", &[&id])
+        .await
+        .unwrap();
+    let (ok, text) = tote(&chain, &["verify"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("fact_payment") && text.contains(&format!("id {id} deleted at the source")),
+        "{text}"
+    );
+}

@@ -136,3 +136,68 @@ pub fn conform(b: &RecordBatch, model: &str) -> Result<RecordBatch> {
         .collect::<Result<Vec<_>>>()?;
     RecordBatch::try_new(schema, columns).map_err(|e| Error::internal(e.to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    /// A deletions query must give the key, `detected_at` and `restored`, none NULL: anything else
+    /// fails the model, naming its file and what it selected.
+    #[test]
+    fn a_deletions_query_of_the_wrong_shape_fails_its_model_naming_it() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("design_id", DataType::Int32, false),
+            Field::new(
+                DETECTED_AT,
+                DataType::Timestamp(TimeUnit::Microsecond, None),
+                false,
+            ),
+        ]));
+        let b = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(arrow::array::Int32Array::from(vec![7])),
+                Arc::new(TimestampMicrosecondArray::from(vec![0])),
+            ],
+        )
+        .unwrap();
+        let err = conform(&b, "dim_design").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ModelFailed);
+        let message = err.to_string();
+        assert!(message.contains("dim_design.deletions.sql"), "{message}");
+        assert!(
+            message.contains("design_id, detected_at") && message.contains("no restored"),
+            "{message}"
+        );
+
+        let mut found = RunDeletions::new("design_id");
+        found.add(&[]).unwrap();
+        assert!(found.open_keys().is_empty());
+    }
+
+    /// A deletion undone by a later batch of the run is history (`restored`), not the state.
+    #[test]
+    fn a_key_back_in_a_later_batch_of_the_run_is_restored() {
+        let batch = |keys: Vec<i64>| {
+            RecordBatch::try_new(
+                deletions_schema("design_id", false),
+                vec![
+                    Arc::new(Int64Array::from(keys.clone())),
+                    Arc::new(TimestampMicrosecondArray::from(vec![1; keys.len()])),
+                ],
+            )
+            .unwrap()
+        };
+        let mut run = RunDeletions::new("design_id");
+        run.add(&[batch(vec![1, 2, 3])]).unwrap();
+        run.observe_versions([2].into_iter());
+        assert_eq!(run.open_keys(), [1, 3].into_iter().collect());
+        run.add(&[batch(vec![2])]).unwrap();
+        assert_eq!(
+            run.open_keys(),
+            [1, 2, 3].into_iter().collect(),
+            "deleted again after it came back"
+        );
+    }
+}
