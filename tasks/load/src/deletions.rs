@@ -72,27 +72,22 @@ impl Deletions {
         Ok(Deletions { in_force, fact_after })
     }
 
-    /// Marks restored, by `batch_id` (position `seq` in its model's log), the deletions in force
-    /// that an earlier batch recorded and whose key this batch just wrote. Only earlier ones: a
-    /// batch loaded again out of order (a ledger rolled back) must not undo a later deletion.
+    /// Marks restored, by processed batch `batch_id` (position `seq` in its model's log), the
+    /// deletions in force that an earlier batch recorded and whose key this batch just wrote. Only
+    /// earlier ones: a batch loaded again out of order (a ledger rolled back) must not undo a later
+    /// deletion. `staged`: the batch's rows went through the staging table (a dimension, or a fact
+    /// batch that met versions already present); otherwise it copied straight into its fact table
+    /// exactly the rows above the record id it started from.
     pub(crate) async fn restore(
         &self,
         tx: &Transaction<'_>,
         target: &Target<'_>,
-        batch_id: &str,
-        seq: i64,
+        staged: bool,
+        (batch_id, seq): (&str, i64),
     ) -> Result<u64> {
         if !self.in_force {
             return Ok(0);
         }
-        // The batch's keys: a dimension batch, and a fact batch that met versions already present,
-        // went through the staging table (which lives until commit); a fact batch copied straight
-        // into its table wrote exactly the rows above the record id it started from.
-        let staged: bool = tx
-            .query_one("SELECT to_regclass('pg_temp.tote_stage') IS NOT NULL", &[])
-            .await
-            .map_err(warehouse_error)?
-            .get(0);
         let written = match target.shape {
             Shape::Dimension { key } => format!("SELECT {}::bigint FROM tote_stage", quote_ident(key)),
             Shape::Fact { version, .. } if staged => {

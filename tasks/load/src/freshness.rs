@@ -96,7 +96,12 @@ pub async fn measure(
     // is pending, else the run before the oldest batch not yet loaded.
     let loaded_seqs = ledger(warehouse).await?;
     let checkpoints = CommitLog::new(processed.clone(), checkpoint::LOG);
-    let mut loaded_run = checkpoints.last().await?.map(|e| e.seq);
+    let last = checkpoints.last().await?;
+    let latest = match &last {
+        Some(entry) => checkpoint::consumed(Some(&checkpoints.manifest(entry).await?))?,
+        None => BTreeMap::new(),
+    };
+    let mut loaded_run = last.as_ref().map(|e| e.seq);
     let mut pending_processed = 0;
     for model in WAREHOUSE_TABLES {
         let log = CommitLog::new(processed.clone(), model);
@@ -109,15 +114,13 @@ pub async fn measure(
             loaded_run = Some(loaded_run.map_or(before, |r| r.min(before)));
         }
     }
+    // Usually every batch is loaded and the loaded run is the latest one, read above.
     let consumed = match loaded_run.filter(|r| *r > 0) {
+        Some(run) if Some(run) == last.as_ref().map(|e| e.seq) => latest.clone(),
         Some(run) => match checkpoints.entry(run).await? {
             Some(entry) => checkpoint::consumed(Some(&checkpoints.manifest(&entry).await?))?,
             None => BTreeMap::new(),
         },
-        None => BTreeMap::new(),
-    };
-    let latest = match checkpoints.last().await? {
-        Some(entry) => checkpoint::consumed(Some(&checkpoints.manifest(&entry).await?))?,
         None => BTreeMap::new(),
     };
 

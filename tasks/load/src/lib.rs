@@ -478,13 +478,14 @@ async fn load_batch(
     }
 
     let deletions = Deletions::of(&tx, target, manifest.rows > 0).await?;
-    let mut counts = match target.shape {
-        _ if manifest.rows == 0 => RowCounts::default(),
-        Shape::Dimension { .. } => stage_and_merge(&tx, target, &batch, None).await?,
+    // Whether the rows went through the staging table (which then lives until commit).
+    let (mut counts, staged) = match target.shape {
+        _ if manifest.rows == 0 => (RowCounts::default(), false),
+        Shape::Dimension { .. } => (stage_and_merge(&tx, target, &batch, None).await?, true),
         Shape::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
     };
     let position = (entry.batch_id.as_str(), entry.seq as i64);
-    counts.restored = deletions.restore(&tx, target, position.0, position.1).await?;
+    counts.restored = deletions.restore(&tx, target, staged, position).await?;
     counts.deleted = deletions::record(&tx, store, target, manifest, position, &what).await?;
     fault::point("load.after_deletions")?;
     tx.execute(
@@ -534,12 +535,14 @@ struct Batch<'a> {
 /// Foreign keys: a batch of at least `TOTE_LOAD_BULK_ROWS` rows skips the per-row triggers when
 /// the user may ([`skip_row_triggers`]) and has its keys checked set-based instead
 /// ([`KeyCollector`]); a smaller batch keeps the triggers, so any trigger a DBA added fires.
+///
+/// Returns the counts, and whether the batch went through staging.
 async fn load_facts(
     tx: &Transaction<'_>,
     target: &Target<'_>,
     batch: &Batch<'_>,
     bulk: &mut Bulk,
-) -> Result<RowCounts> {
+) -> Result<(RowCounts, bool)> {
     let schema = batch::schema_of(batch.manifest)
         .map_err(|e| Error::new(ErrorKind::BadBatch, format!("{}: {e}", batch.what)))?;
     let collector = KeyCollector::new(target.foreign_keys, &schema, bulk.key_values);
@@ -569,7 +572,7 @@ async fn load_facts(
     tx.batch_execute("SAVEPOINT tote_direct")
         .await
         .map_err(warehouse_error)?;
-    let counts = match copy_rows(tx, batch, &table, keys.as_mut()).await {
+    let (counts, staged) = match copy_rows(tx, batch, &table, keys.as_mut()).await {
         Ok(staged) => {
             fault::point("load.after_copy")?;
             if let Some(keys) = &keys {
@@ -580,11 +583,14 @@ async fn load_facts(
                 };
                 keys.check(tx, target.model, &written, batch.what).await?;
             }
-            RowCounts {
-                staged,
-                inserted: staged,
-                ..Default::default()
-            }
+            (
+                RowCounts {
+                    staged,
+                    inserted: staged,
+                    ..Default::default()
+                },
+                false,
+            )
         }
         Err(CopyFailure::Db(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
             tx.batch_execute("ROLLBACK TO SAVEPOINT tote_direct")
@@ -596,7 +602,7 @@ async fn load_facts(
             );
             let mut keys =
                 KeyCollector::new(target.foreign_keys, &schema, bulk.key_values).filter(|_| set_based);
-            stage_and_merge(tx, target, batch, keys.as_mut()).await?
+            (stage_and_merge(tx, target, batch, keys.as_mut()).await?, true)
         }
         Err(CopyFailure::Db(e)) => return Err(batch_error(&e, batch.what)),
         Err(CopyFailure::Tote(e)) => return Err(e),
@@ -606,7 +612,7 @@ async fn load_facts(
             .await
             .map_err(warehouse_error)?;
     }
-    Ok(counts)
+    Ok((counts, staged))
 }
 
 /// Copies the batch into a temporary staging table, then merges it into the target: a
