@@ -39,15 +39,7 @@ pub async fn status(config: &Config, sla: std::time::Duration) -> anyhow::Result
     let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
     let source = pg::connect(&config.source_url().await?, Role::Source).await?;
     let warehouse = pg::connect(&config.warehouse_url().await?, Role::Warehouse).await?;
-    let freshness = tote_load::freshness::measure(
-        &source,
-        &warehouse,
-        &landing,
-        &processed,
-        &config.tables,
-        config.lookback_span(),
-    )
-    .await?;
+    let freshness = tote_load::freshness::measure(&source, &warehouse, &landing, &processed, config).await?;
     let executions = ExecutionStore::new(config.home.join("executions")).list()?;
     let now = chrono::Utc::now();
     let last_success_age_seconds = executions

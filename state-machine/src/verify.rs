@@ -1,10 +1,11 @@
 //! `tote verify`: reconcile the warehouse with the source, table by table.
 //!
-//! For each dimension and fact, both databases are asked for `(natural id, digest of the
-//! current values)` ordered by id, and the two streams are merged, so memory stays flat however
-//! big the tables are. The source side is the source's current state expressed in Postgres SQL
-//! (the same rules as the models: staff ⨝ department with 'Unknown' for a missing location,
-//! dates and times split, prices at two places); the warehouse side is schema `current`, the
+//! For each model with a `<model>.verify.sql` ([`tote_core::models`]), both databases are asked
+//! for `(natural id, digest of the current values)` ordered by id, and the two streams are merged,
+//! so memory stays flat however big the tables are. The source side is that query: the source's
+//! current state expressed in Postgres SQL (the same rules as the model: staff ⨝ department with
+//! 'Unknown' for a missing location, dates and times split, prices at two places), its columns
+//! named as the warehouse's; the warehouse side is the same columns of schema `current`, the
 //! source's current state as the warehouse holds it (each dimension row and each fact's latest
 //! version whose source row still exists). Unconstrained numerics are compared by value
 //! (`trim_scale`).
@@ -12,117 +13,95 @@
 //! An id only in the source, only in `current`, or with different values, is a mismatch. Rows
 //! deleted at the source are counted from the warehouse's `deletion` table (deletions in force):
 //! the warehouse keeps their history, so they are reported, not a mismatch. `dim_date` has no
-//! source counterpart; its foreign keys already guarantee that every date a fact uses is there.
+//! source counterpart (no `dim_date.verify.sql`); its foreign keys already guarantee that every date a fact uses is there.
 
 use std::cmp::Ordering;
 
 use futures_util::{pin_mut, TryStreamExt};
 use serde::Serialize;
+use tokio_postgres::types::Type;
 use tokio_postgres::Client;
+use tote_core::models::Model;
+use tote_core::tables::quote_ident;
 
 /// One table's reconciliation: the two SQL queries, each yielding `(id bigint, digest text)`
 /// ordered by id.
 struct Check {
-    table: &'static str,
-    source: &'static str,
-    warehouse: &'static str,
+    table: String,
+    source: String,
+    warehouse: String,
     /// The warehouse table keeps every version (a fact): also count its rows.
     versions: bool,
 }
 
-const CHECKS: &[Check] = &[
-    Check {
-        table: "dim_staff",
-        source: "SELECT s.staff_id::bigint, md5(ROW(s.first_name, s.last_name, d.department_name, \
-                 COALESCE(d.location, 'Unknown'), s.email_address)::text) \
-                 FROM staff s JOIN department d USING (department_id) ORDER BY 1",
-        warehouse: "SELECT staff_id::bigint, md5(ROW(first_name, last_name, department_name, location, \
-                    email_address)::text) FROM current.dim_staff ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "dim_location",
-        source: "SELECT address_id::bigint, md5(ROW(address_line_1, address_line_2, district, city, postal_code, \
-                 country, phone)::text) FROM address ORDER BY 1",
-        warehouse: "SELECT location_id::bigint, md5(ROW(address_line_1, address_line_2, district, city, \
-                    postal_code, country, phone)::text) FROM current.dim_location ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "dim_currency",
-        source: "SELECT currency_id::bigint, md5(currency_code::text) FROM currency ORDER BY 1",
-        warehouse: "SELECT currency_id::bigint, md5(currency_code::text) FROM current.dim_currency ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "dim_design",
-        source: "SELECT design_id::bigint, md5(ROW(design_name, file_location, file_name)::text) FROM design ORDER BY 1",
-        warehouse: "SELECT design_id::bigint, md5(ROW(design_name, file_location, file_name)::text) \
-                    FROM current.dim_design ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "dim_counterparty",
-        source: "SELECT c.counterparty_id::bigint, md5(ROW(c.counterparty_legal_name, a.address_line_1, \
-                 a.address_line_2, a.district, a.city, a.postal_code, a.country, a.phone)::text) \
-                 FROM counterparty c JOIN address a ON a.address_id = c.legal_address_id ORDER BY 1",
-        warehouse: "SELECT counterparty_id::bigint, md5(ROW(counterparty_legal_name, \
-                    counterparty_legal_address_line_1, counterparty_legal_address_line_2, \
-                    counterparty_legal_district, counterparty_legal_city, counterparty_legal_postal_code, \
-                    counterparty_legal_country, counterparty_legal_phone_number)::text) \
-                    FROM current.dim_counterparty ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "dim_payment_type",
-        source: "SELECT payment_type_id::bigint, md5(payment_type_name::text) FROM payment_type ORDER BY 1",
-        warehouse: "SELECT payment_type_id::bigint, md5(payment_type_name::text) FROM current.dim_payment_type ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "dim_transaction",
-        source: "SELECT transaction_id::bigint, md5(ROW(transaction_type, sales_order_id, purchase_order_id)::text) \
-                 FROM \"transaction\" ORDER BY 1",
-        warehouse: "SELECT transaction_id::bigint, md5(ROW(transaction_type, sales_order_id, \
-                    purchase_order_id)::text) FROM current.dim_transaction ORDER BY 1",
-        versions: false,
-    },
-    Check {
-        table: "fact_sales_order",
-        source: "SELECT sales_order_id::bigint, md5(ROW(created_at::date, created_at::time(3), last_updated::date, \
-                 last_updated::time(3), staff_id, counterparty_id, units_sold, unit_price::numeric(10,2), \
-                 currency_id, design_id, agreed_payment_date::date, agreed_delivery_date::date, \
-                 agreed_delivery_location_id)::text) FROM sales_order ORDER BY 1",
-        warehouse: "SELECT sales_order_id::bigint, md5(ROW(created_date, created_time, \
-                    last_updated_date, last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, \
-                    currency_id, design_id, agreed_payment_date, agreed_delivery_date, \
-                    agreed_delivery_location_id)::text) FROM current.fact_sales_order ORDER BY 1",
-        versions: true,
-    },
-    Check {
-        table: "fact_purchase_order",
-        source: "SELECT purchase_order_id::bigint, md5(ROW(created_at::date, created_at::time(3), \
-                 last_updated::date, last_updated::time(3), staff_id, counterparty_id, item_code, item_quantity, \
-                 trim_scale(item_unit_price), currency_id, agreed_delivery_date::date, agreed_payment_date::date, \
-                 agreed_delivery_location_id)::text) FROM purchase_order ORDER BY 1",
-        warehouse: "SELECT purchase_order_id::bigint, md5(ROW(created_date, \
-                    created_time, last_updated_date, last_updated_time, staff_id, counterparty_id, item_code, \
-                    item_quantity, trim_scale(item_unit_price), currency_id, agreed_delivery_date, \
-                    agreed_payment_date, agreed_delivery_location_id)::text) FROM current.fact_purchase_order \
-                    ORDER BY 1",
-        versions: true,
-    },
-    Check {
-        table: "fact_payment",
-        source: "SELECT payment_id::bigint, md5(ROW(created_at::date, created_at::time(3), last_updated::date, \
-                 last_updated::time(3), transaction_id, counterparty_id, trim_scale(payment_amount), currency_id, \
-                 payment_type_id, paid, payment_date::date)::text) FROM payment ORDER BY 1",
-        warehouse: "SELECT payment_id::bigint, md5(ROW(created_date, created_time, \
-                    last_updated_date, last_updated, transaction_id, counterparty_id, trim_scale(payment_amount), \
-                    currency_id, payment_type_id, paid, payment_date)::text) FROM current.fact_payment ORDER BY 1",
-        versions: true,
-    },
-];
+impl Check {
+    /// The check of `model`, from its `<model>.verify.sql`; `None` for a model without one.
+    ///
+    /// The query's columns name the warehouse columns compared, the natural key first. Both sides
+    /// digest the same columns in the same order, each side's `ROW(…)::text` through `md5`; an
+    /// unconstrained numeric may carry trailing zeros on one side, so numerics are compared by
+    /// value (`trim_scale`).
+    async fn of(model: &Model, source: &Client, warehouse: &Client) -> tote_core::Result<Option<Check>> {
+        let Some(sql) = &model.verify_sql else {
+            return Ok(None);
+        };
+        let sql = sql.trim().trim_end_matches(';');
+        let file = format!("{}.verify.sql", model.name);
+        let statement = source.prepare(sql).await.map_err(|e| {
+            tote_core::Error::config(format!(
+                "{file} does not run on the source: {}; fix it (built in, or in TOTE_MODELS)",
+                tote_core::pg::describe(&e)
+            ))
+        })?;
+        let columns: Vec<String> = statement.columns().iter().map(|c| c.name().to_string()).collect();
+        let key = model.kind.natural_key();
+        if columns.first().map(String::as_str) != Some(key) {
+            return Err(tote_core::Error::config(format!(
+                "{file} must select the natural key {key} first; it selects {}",
+                columns.join(", ")
+            )));
+        }
+        if let Some(unknown) = columns.iter().find(|c| !model.columns.contains(c)) {
+            return Err(tote_core::Error::config(format!(
+                "{file} selects {unknown}, which is not a column of {} ({}.toml); name each column \
+                 as the warehouse does",
+                model.name, model.name
+            )));
+        }
+        let table = quote_ident(&model.name);
+        let quoted: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+        let current = format!("SELECT {} FROM current.{table}", quoted.join(", "));
+        let types = warehouse.prepare(&current).await.map_err(|e| {
+            tote_core::Error::config(format!(
+                "cannot read {} from the warehouse: {}; is the warehouse migrated and loaded (`tote run`)?",
+                model.name,
+                tote_core::pg::describe(&e)
+            ))
+        })?;
+        let digest = |alias: &str, cast: &str| {
+            let values: Vec<String> = quoted
+                .iter()
+                .zip(types.columns())
+                .skip(1)
+                .map(|(c, column)| match *column.type_() == Type::NUMERIC {
+                    true => format!("trim_scale({alias}.{c}{cast})"),
+                    false => format!("{alias}.{c}"),
+                })
+                .collect();
+            format!(
+                "SELECT {alias}.{}::bigint, md5(ROW({})::text)",
+                quoted[0],
+                values.join(", ")
+            )
+        };
+        Ok(Some(Check {
+            table: model.name.clone(),
+            source: format!("{} FROM ({sql}) AS v ORDER BY 1", digest("v", "::numeric")),
+            warehouse: format!("{} FROM ({current}) AS w ORDER BY 1", digest("w", "")),
+            versions: model.kind.is_fact(),
+        }))
+    }
+}
 
 /// How many differing ids are listed per table.
 const SHOWN: usize = 5;
@@ -160,11 +139,17 @@ impl TableReport {
     }
 }
 
-/// Reconciles every table. Stops at the first database error.
-pub async fn verify(source: &Client, warehouse: &Client) -> tote_core::Result<Vec<TableReport>> {
+/// Reconciles every model that has a `<model>.verify.sql`. Stops at the first database error.
+pub async fn verify(
+    source: &Client,
+    warehouse: &Client,
+    models: &[Model],
+) -> tote_core::Result<Vec<TableReport>> {
     let mut reports = Vec::new();
-    for check in CHECKS {
-        reports.push(reconcile(source, warehouse, check).await?);
+    for model in models {
+        if let Some(check) = Check::of(model, source, warehouse).await? {
+            reports.push(reconcile(source, warehouse, &check).await?);
+        }
     }
     Ok(reports)
 }
@@ -179,17 +164,17 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
     };
     let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];
     let left = source
-        .query_raw(check.source, no_params)
+        .query_raw(&check.source, no_params)
         .await
         .map_err(|e| failed("source", e))?;
     let right = warehouse
-        .query_raw(check.warehouse, no_params)
+        .query_raw(&check.warehouse, no_params)
         .await
         .map_err(|e| failed("warehouse", e))?;
     pin_mut!(left);
     pin_mut!(right);
     let mut report = TableReport {
-        table: check.table.to_string(),
+        table: check.table.clone(),
         ..Default::default()
     };
     let next = |row: Option<tokio_postgres::Row>| row.map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1)));
@@ -249,10 +234,7 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
         .get(0);
     report.deleted_at_source = deleted as u64;
     if check.versions {
-        let sql = format!(
-            "SELECT count(*) FROM {}",
-            tote_core::tables::quote_ident(check.table)
-        );
+        let sql = format!("SELECT count(*) FROM {}", quote_ident(&check.table));
         let n: i64 = warehouse
             .query_one(&sql, &[])
             .await

@@ -89,6 +89,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     ]
     .into();
     let config = tote_core::config::Config::from_lookup(|n| lookup.get(n).cloned())?;
+    let models = config.models.clone();
     let pipeline = tote::pipeline::Pipeline::new(config).with_listener(super::run::progress_listener());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let mut runs = Vec::new();
@@ -156,7 +157,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!();
     println!("Warehouse table counts");
     println!("──────────────────────");
-    for table in tote_load::WAREHOUSE_TABLES {
+    for model in &models {
+        let table = model.name.as_str();
         let n: i64 = warehouse
             .query_one(
                 &format!("SELECT count(*) FROM {}", tote_core::tables::quote_ident(table)),
@@ -170,7 +172,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!("Verify: the warehouse against the source (tote verify)");
     println!("──────────────────────────────────────────────────────");
     let source = tote_core::pg::connect(&source_url, tote_core::pg::Role::Source).await?;
-    let reports = tote::verify::verify(&source, &warehouse).await?;
+    let reports = tote::verify::verify(&source, &warehouse, &models).await?;
     print!("{}", tote::verify::render(&reports));
     if reports.iter().any(|r| !r.ok()) {
         anyhow::bail!("the warehouse does not match the source");

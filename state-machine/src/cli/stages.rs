@@ -33,6 +33,9 @@ pub struct ConfigArgs {
     /// How far below the high-water mark each ingest re-reads, e.g. 10m.
     #[arg(long, env = "TOTE_LOOKBACK")]
     pub lookback: Option<String>,
+    /// A directory of model files replacing or adding to the built-in models.
+    #[arg(long, env = "TOTE_MODELS")]
+    pub models: Option<String>,
 }
 
 impl ConfigArgs {
@@ -48,6 +51,7 @@ impl ConfigArgs {
             ("TOTE_TABLES", &self.tables),
             ("TOTE_LANDING_FORMAT", &self.landing_format),
             ("TOTE_LOOKBACK", &self.lookback),
+            ("TOTE_MODELS", &self.models),
         ] {
             if let Some(v) = value {
                 vars.insert(name, v.clone());
@@ -273,7 +277,7 @@ pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let source = tote_core::pg::connect(&config.source_url().await?, tote_core::pg::Role::Source).await?;
     let warehouse =
         tote_core::pg::connect(&config.warehouse_url().await?, tote_core::pg::Role::Warehouse).await?;
-    let reports = tote::verify::verify(&source, &warehouse).await?;
+    let reports = tote::verify::verify(&source, &warehouse, &config.models).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     } else {

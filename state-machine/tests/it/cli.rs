@@ -313,3 +313,104 @@ async fn tote_verify_passes_after_updates_and_deletes_and_counts_the_deletions()
         "{text}"
     );
 }
+
+/// A model added from a directory (`TOTE_MODELS`: `tests/fixtures/extra-model`, a
+/// `dim_department` dimension) with no change to Rust: the load names the warehouse table it lacks
+/// and what to do; once the table exists, a redrive transforms and loads it, `tote verify`
+/// reconciles it with the source, and a change at the source reaches it on the next run.
+#[tokio::test]
+async fn a_model_added_from_a_directory_is_transformed_loaded_and_verified() {
+    let chain = Chain::seeded().await;
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let tote_with_model = |args: &[&str]| {
+        outcome(
+            tote_command(&chain)
+                .env("TOTE_MODELS", fixtures.join("extra-model"))
+                .args(args),
+        )
+    };
+    let (ok, text) = tote_with_model(&["run", "--name", "first"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("no table dim_department") && text.contains("TOTE_MODELS"),
+        "names the table the model needs: {text}"
+    );
+
+    let wh = chain.warehouse_client().await;
+    wh.batch_execute(&std::fs::read_to_string(fixtures.join("extra-model.warehouse.sql")).unwrap())
+        .await
+        .unwrap();
+    let (ok, text) = tote_with_model(&["executions", "redrive", "first"]);
+    assert!(ok, "{text}");
+    let source_rows = rows_as_text(
+        &chain.client,
+        "SELECT department_id, department_name, COALESCE(location, 'Unknown'), manager FROM department",
+    )
+    .await;
+    let warehouse_rows = rows_as_text(
+        &wh,
+        "SELECT department_id, department_name, location, manager FROM dim_department",
+    )
+    .await;
+    assert!(!source_rows.is_empty());
+    assert_eq!(
+        warehouse_rows, source_rows,
+        "dim_department holds every department"
+    );
+
+    let (ok, json) = tote_with_model(&["verify", "--json"]);
+    assert!(ok, "{json}");
+    let reports: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let report = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["table"] == "dim_department")
+        .expect("verify checks the added model");
+    assert_eq!(
+        report["matching"].as_u64(),
+        Some(source_rows.len() as u64),
+        "{report}"
+    );
+
+    chain
+        .client
+        .execute(
+            "UPDATE department SET department_name = 'Renamed', last_updated = now() \
+             WHERE department_id = (SELECT min(department_id) FROM department)",
+            &[],
+        )
+        .await
+        .unwrap();
+    let (ok, text) = tote_with_model(&["run", "--name", "second"]);
+    assert!(ok, "{text}");
+    let renamed: i64 = wh
+        .query_one(
+            "SELECT count(*) FROM dim_department WHERE department_name = 'Renamed'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(renamed, 1, "the change reached the added model");
+    let (ok, text) = tote_with_model(&["verify"]);
+    assert!(ok && text.contains("dim_department"), "{text}");
+}
+
+/// Every row of `sql`, each column as text, sorted.
+async fn rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut rows: Vec<Vec<Option<String>>> = client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect();
+    rows.sort();
+    rows
+}

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::models::Model;
 use crate::tables::SOURCE_TABLES;
 
 /// How the landing zone stores ingested rows: a batch [`DataFormat`] (`TOTE_LANDING_FORMAT`).
@@ -48,6 +49,11 @@ pub struct Config {
     /// aggregations before it spills them to local disk (default 64): bounds the transform's
     /// memory whatever the size of a run.
     pub transform_memory_mb: usize,
+    /// `TOTE_MODELS`: a directory of model files replacing or adding to the built-in models
+    /// (default: none, the built-in models).
+    pub models_dir: Option<PathBuf>,
+    /// The star schema: the built-in models with `TOTE_MODELS`'s files, read and checked at start.
+    pub models: Vec<Model>,
 }
 
 impl std::fmt::Debug for Config {
@@ -67,6 +73,7 @@ impl std::fmt::Debug for Config {
             .field("load_bulk_rows", &self.load_bulk_rows)
             .field("load_key_values", &self.load_key_values)
             .field("transform_memory_mb", &self.transform_memory_mb)
+            .field("models_dir", &self.models_dir)
             .finish()
     }
 }
@@ -125,6 +132,8 @@ impl Config {
                 }
             }
         }
+        let models_dir = get("TOTE_MODELS").map(PathBuf::from);
+        let models = crate::models::load(models_dir.as_deref())?;
         Ok(Config {
             source_url: get("TOTE_SOURCE_URL"),
             source_secret_arn: get("TOTE_SOURCE_SECRET_ARN"),
@@ -139,6 +148,8 @@ impl Config {
             load_bulk_rows,
             load_key_values,
             transform_memory_mb,
+            models_dir,
+            models,
         })
     }
 

@@ -32,6 +32,7 @@ pub mod fault;
 pub mod lambda;
 pub mod logging;
 pub mod metrics;
+pub mod models;
 pub mod pg;
 pub mod private_pg;
 pub mod progress;

@@ -1,7 +1,8 @@
-//! The allow-lists of table names, and identifier quoting.
+//! The allow-list of source tables and their keys, and identifier quoting.
 //!
-//! No stage ever puts a table or column name into SQL unless it came from one of these lists (or
-//! from the catalog of a table on one of these lists), and then only through [`quote_ident`].
+//! No stage ever puts a table or column name into SQL unless it came from this list, from a
+//! model's declaration ([`crate::models`]) or from the catalog of a table on one of them, and
+//! then only through [`quote_ident`].
 
 /// The eleven ToteSys tables, in dependency order (a table comes after every table it references).
 ///
@@ -18,21 +19,6 @@ pub const SOURCE_TABLES: [&str; 11] = [
     "purchase_order",
     "transaction",
     "payment",
-];
-
-/// The eleven warehouse tables, dimensions first (facts reference them through foreign keys).
-pub const WAREHOUSE_TABLES: [&str; 11] = [
-    "dim_date",
-    "dim_staff",
-    "dim_location",
-    "dim_currency",
-    "dim_design",
-    "dim_counterparty",
-    "dim_payment_type",
-    "dim_transaction",
-    "fact_sales_order",
-    "fact_purchase_order",
-    "fact_payment",
 ];
 
 /// Whether `name` is one of the ToteSys tables tote may read.

@@ -21,7 +21,7 @@ use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{Error, ErrorKind, Result};
 
-use crate::{warehouse_error, Shape, Target};
+use crate::{warehouse_error, Kind, Target};
 
 /// Rows per INSERT when recording deletions: bounds the parameter arrays.
 const CHUNK: usize = 10_000;
@@ -54,8 +54,8 @@ impl Deletions {
         if !in_force {
             return Ok(none);
         }
-        let fact_after = match target.shape {
-            Shape::Fact { record_id, .. } => tx
+        let fact_after = match target.kind {
+            Kind::Fact { record_id, .. } => tx
                 .query_one(
                     &format!(
                         "SELECT coalesce(max({})::bigint, 0) FROM {}",
@@ -67,7 +67,7 @@ impl Deletions {
                 .await
                 .map_err(warehouse_error)?
                 .get(0),
-            Shape::Dimension { .. } => 0,
+            Kind::Dimension { .. } => 0,
         };
         Ok(Deletions { in_force, fact_after })
     }
@@ -88,14 +88,14 @@ impl Deletions {
         if !self.in_force {
             return Ok(0);
         }
-        let written = match target.shape {
-            Shape::Dimension { key } => format!("SELECT {}::bigint FROM tote_stage", quote_ident(key)),
-            Shape::Fact { version, .. } if staged => {
-                format!("SELECT {}::bigint FROM tote_stage", quote_ident(version[0]))
+        let written = match target.kind {
+            Kind::Dimension { key } => format!("SELECT {}::bigint FROM tote_stage", quote_ident(key)),
+            Kind::Fact { version, .. } if staged => {
+                format!("SELECT {}::bigint FROM tote_stage", quote_ident(&version[0]))
             }
-            Shape::Fact { record_id, version } => format!(
+            Kind::Fact { record_id, version } => format!(
                 "SELECT {}::bigint FROM {} WHERE {} > $4::bigint",
-                quote_ident(version[0]),
+                quote_ident(&version[0]),
                 quote_ident(target.model),
                 quote_ident(record_id)
             ),
@@ -104,8 +104,8 @@ impl Deletions {
             "UPDATE deletion SET restored_by = $1 \
              WHERE star_table = $2 AND restored_by IS NULL AND batch_seq < $3 AND natural_id IN ({written})"
         );
-        let restored = match target.shape {
-            Shape::Fact { .. } if !staged => {
+        let restored = match target.kind {
+            Kind::Fact { .. } if !staged => {
                 tx.execute(&sql, &[&batch_id, &target.model, &seq, &self.fact_after])
                     .await
             }
@@ -129,10 +129,7 @@ pub(crate) async fn record(
     if manifest.deletions.is_none() {
         return Ok(0);
     }
-    let key = match target.shape {
-        Shape::Dimension { key } => key,
-        Shape::Fact { version, .. } => version[0],
-    };
+    let key = target.kind.natural_key();
     let mut recorded = 0;
     for b in batch::read_deletions(store, manifest).await? {
         let (ids, at, restored) = columns(&b, key, what)?;

@@ -21,8 +21,9 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use tokio_postgres::Client;
 use tote_core::batch::{CommitLog, Cursor};
+use tote_core::config::Config;
 use tote_core::store::Store;
-use tote_core::tables::{primary_key, quote_ident, WAREHOUSE_TABLES};
+use tote_core::tables::{primary_key, quote_ident};
 use tote_core::{checkpoint, Result};
 
 use crate::warehouse_error;
@@ -83,15 +84,15 @@ async fn ledger(warehouse: &Client) -> Result<BTreeMap<String, u64>> {
         .collect())
 }
 
-/// Measures every table of `tables`.
+/// Measures every table `config` ingests (`TOTE_TABLES`), over the models it loads.
 pub async fn measure(
     source: &Client,
     warehouse: &Client,
     landing: &Store,
     processed: &Store,
-    tables: &[String],
-    lookback: chrono::Duration,
+    config: &Config,
 ) -> Result<Freshness> {
+    let (tables, lookback) = (&config.tables, config.lookback_span());
     // The newest run whose every processed batch is loaded: the latest checkpoint when nothing
     // is pending, else the run before the oldest batch not yet loaded.
     let loaded_seqs = ledger(warehouse).await?;
@@ -103,9 +104,9 @@ pub async fn measure(
     };
     let mut loaded_run = last.as_ref().map(|e| e.seq);
     let mut pending_processed = 0;
-    for model in WAREHOUSE_TABLES {
-        let log = CommitLog::new(processed.clone(), model);
-        let loaded = loaded_seqs.get(model).copied();
+    for model in &config.models {
+        let log = CommitLog::new(processed.clone(), &model.name);
+        let loaded = loaded_seqs.get(&model.name).copied();
         let pending = log.entries_after(loaded).await?;
         pending_processed += pending.len() as u64;
         if let Some(first) = pending.first() {

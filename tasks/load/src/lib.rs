@@ -3,8 +3,8 @@
 //! One call of [`load`]:
 //!
 //! 1. connects to the warehouse and brings its schema up to date ([`migrations`]);
-//! 2. for each model of the requested [`Phase`] (dimensions before facts, in
-//!    [`WAREHOUSE_TABLES`] order), finds the committed processed batches after the last one the
+//! 2. for each model of the requested [`Phase`] (dimensions before facts, as
+//!    [`tote_core::models`] orders them), finds the committed processed batches after the last one the
 //!    ledger records, and loads them in commit order, so a run that failed earlier is caught up;
 //! 3. loads each batch in **one transaction**, with binary COPY ([`copy_binary`]): a dimension
 //!    through a temporary staging table and an upsert that rewrites a row only when a value
@@ -18,8 +18,8 @@
 //! point, leaves the warehouse as one load would. Concurrent loaders serialise on an advisory
 //! lock per batch transaction; the second finds the batch in the ledger and skips it.
 //!
-//! Identifiers come only from [`WAREHOUSE_TABLES`] and the warehouse catalog for those tables,
-//! and are always quoted; values only travel as parameters or COPY data.
+//! Identifiers come only from the models' declarations and the warehouse catalog for those
+//! tables, and are always quoted; values only travel as parameters or COPY data.
 
 pub mod copy_binary;
 mod deletions;
@@ -47,8 +47,8 @@ use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
 use crate::deletions::Deletions;
 use crate::keys::{ForeignKeys, KeyCollector, Written};
 
-/// The warehouse tables, dimensions first (facts reference them through foreign keys).
-pub use tote_core::tables::WAREHOUSE_TABLES;
+/// How a warehouse table is keyed, as its model declares it.
+pub use tote_core::models::{Kind, Model};
 
 /// Which models a load call handles. The state machine loads all dimensions in one step and the
 /// facts in the next, so a fact never meets a dimension key that is still on its way.
@@ -127,70 +127,13 @@ pub struct LoadResponse {
     pub freshness_millis: Option<u64>,
 }
 
-/// How a warehouse table is keyed, which decides how a batch is merged into it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shape {
-    /// SCD type 1: one row per natural key, updated in place when a value changed.
-    Dimension {
-        /// The primary-key column.
-        key: &'static str,
-    },
-    /// Full history: one row per source version, never updated.
-    Fact {
-        /// The SERIAL record id the warehouse assigns.
-        record_id: &'static str,
-        /// The columns identifying a version: natural id, last_updated date, last_updated time.
-        version: [&'static str; 3],
-    },
-}
-
-/// The shape of warehouse table `model`, or `None` when it is not one of [`WAREHOUSE_TABLES`].
-pub fn shape(model: &str) -> Option<Shape> {
-    Some(match model {
-        "dim_date" => Shape::Dimension { key: "date_id" },
-        "dim_staff" => Shape::Dimension { key: "staff_id" },
-        "dim_location" => Shape::Dimension { key: "location_id" },
-        "dim_currency" => Shape::Dimension { key: "currency_id" },
-        "dim_design" => Shape::Dimension { key: "design_id" },
-        "dim_counterparty" => Shape::Dimension {
-            key: "counterparty_id",
-        },
-        "dim_payment_type" => Shape::Dimension {
-            key: "payment_type_id",
-        },
-        "dim_transaction" => Shape::Dimension {
-            key: "transaction_id",
-        },
-        "fact_sales_order" => Shape::Fact {
-            record_id: "sales_record_id",
-            version: ["sales_order_id", "last_updated_date", "last_updated_time"],
-        },
-        "fact_purchase_order" => Shape::Fact {
-            record_id: "purchase_record_id",
-            version: ["purchase_order_id", "last_updated_date", "last_updated_time"],
-        },
-        "fact_payment" => Shape::Fact {
-            record_id: "payment_record_id",
-            version: ["payment_id", "last_updated_date", "last_updated"],
-        },
-        _ => return None,
-    })
-}
-
 /// The models of a phase, in load order.
-pub fn models(phase: Phase) -> Vec<&'static str> {
-    WAREHOUSE_TABLES
-        .iter()
-        .copied()
-        .filter(|m| {
-            matches!(
-                (phase, shape(m)),
-                (Phase::All, _)
-                    | (Phase::Dimensions, Some(Shape::Dimension { .. }))
-                    | (Phase::Facts, Some(Shape::Fact { .. }))
-            )
-        })
-        .collect()
+pub fn models(all: &[Model], phase: Phase) -> impl Iterator<Item = &Model> {
+    all.iter().filter(move |m| match phase {
+        Phase::All => true,
+        Phase::Dimensions => !m.kind.is_fact(),
+        Phase::Facts => m.kind.is_fact(),
+    })
 }
 
 /// Advisory-lock key (two int4 halves) serialising batch loads: "tote" and 2.
@@ -238,7 +181,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
     };
     // Every star table must exist before anything is loaded (one catalog query): a table dropped
     // after the migration fails the load here, naming it, not after other tables took batches.
-    let tables: Vec<&str> = WAREHOUSE_TABLES.to_vec();
+    let tables: Vec<&str> = config.models.iter().map(|m| m.name.as_str()).collect();
     if let Some(row) = client
         .query_opt(
             "SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(quote_ident(t)) IS NULL LIMIT 1",
@@ -249,12 +192,12 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
     {
         return Err(missing_table(row.get(0)));
     }
-    for model in models(request.phase) {
-        let shape = shape(model).expect("models() only yields known tables");
+    for declared in models(&config.models, request.phase) {
+        let model = declared.name.as_str();
         let columns = warehouse_columns(&client, model).await?;
-        let foreign_keys = match shape {
-            Shape::Fact { .. } => ForeignKeys::of(&client, model).await?,
-            Shape::Dimension { .. } => ForeignKeys::default(),
+        let foreign_keys = match declared.kind {
+            Kind::Fact { .. } => ForeignKeys::of(&client, model).await?,
+            Kind::Dimension { .. } => ForeignKeys::default(),
         };
         let log = CommitLog::new(processed.clone(), model);
         let after = last_loaded(&client, &log, model).await?;
@@ -270,7 +213,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
             let manifest = log.manifest(&entry).await?;
             let target = Target {
                 model,
-                shape,
+                kind: &declared.kind,
                 columns: &columns,
                 foreign_keys: &foreign_keys,
             };
@@ -324,15 +267,7 @@ async fn measure_freshness(config: &Config, warehouse: &Client, processed: &Stor
         let landing = Store::open(&config.landing, "TOTE_LANDING")?;
         let url = config.source_url().await?;
         let source = pg::connect(&url, Role::Source).await?;
-        freshness::measure(
-            &source,
-            warehouse,
-            &landing,
-            processed,
-            &config.tables,
-            config.lookback_span(),
-        )
-        .await
+        freshness::measure(&source, warehouse, &landing, processed, config).await
     }
     .await;
     match measured {
@@ -387,6 +322,12 @@ pub struct WarehouseColumn {
 
 /// A star table that a migrated warehouse lacks.
 fn missing_table(model: &str) -> Error {
+    if tote_core::models::find(tote_core::models::built_in(), model).is_none() {
+        return Error::config(format!(
+            "the warehouse has no table {model}, which model {model} (TOTE_MODELS) declares; create \
+             it and its view current.{model} in the warehouse (the columns of {model}.toml), then run again"
+        ));
+    }
     Error::config(format!(
         "the warehouse has no table {model}, although its migrations are recorded as applied; \
          restore it, or drop the schema tote and the star tables and let tote migrate again"
@@ -422,8 +363,8 @@ pub async fn warehouse_columns(client: &Client, model: &str) -> Result<Vec<Wareh
 }
 
 struct Target<'a> {
-    model: &'static str,
-    shape: Shape,
+    model: &'a str,
+    kind: &'a Kind,
     columns: &'a [WarehouseColumn],
     foreign_keys: &'a ForeignKeys,
 }
@@ -479,10 +420,10 @@ async fn load_batch(
 
     let deletions = Deletions::of(&tx, target, manifest.rows > 0).await?;
     // Whether the rows went through the staging table (which then lives until commit).
-    let (mut counts, staged) = match target.shape {
+    let (mut counts, staged) = match target.kind {
         _ if manifest.rows == 0 => (RowCounts::default(), false),
-        Shape::Dimension { .. } => (stage_and_merge(&tx, target, &batch, None).await?, true),
-        Shape::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
+        Kind::Dimension { .. } => (stage_and_merge(&tx, target, &batch, None).await?, true),
+        Kind::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
     };
     let position = (entry.batch_id.as_str(), entry.seq as i64);
     counts.restored = deletions.restore(&tx, target, staged, position).await?;
@@ -552,7 +493,7 @@ async fn load_facts(
     let mut keys = collector.filter(|_| set_based);
 
     let table = quote_ident(target.model);
-    let Shape::Fact { record_id, .. } = target.shape else {
+    let Kind::Fact { record_id, .. } = target.kind else {
         unreachable!("load_facts loads facts")
     };
     let record_id = quote_ident(record_id);
@@ -658,9 +599,9 @@ async fn stage_and_merge(
 fn plan_columns(target: &Target<'_>, manifest: &Manifest, what: &str) -> Result<(RowEncoder, Vec<String>)> {
     let bad = |why: String| Error::new(ErrorKind::BadBatch, format!("{what}: {why}"));
     let schema = batch::schema_of(manifest).map_err(bad)?;
-    let record_id = match target.shape {
-        Shape::Fact { record_id, .. } => Some(record_id),
-        Shape::Dimension { .. } => None,
+    let record_id = match target.kind {
+        Kind::Fact { record_id, .. } => Some(record_id.as_str()),
+        Kind::Dimension { .. } => None,
     };
     let mut encoders = Vec::new();
     let mut names = Vec::new();
@@ -810,8 +751,8 @@ async fn merge(
 ) -> std::result::Result<(u64, u64), tokio_postgres::Error> {
     let table = quote_ident(target.model);
     let column_list = columns.join(", ");
-    match target.shape {
-        Shape::Dimension { key } => {
+    match target.kind {
+        Kind::Dimension { key } => {
             let key = quote_ident(key);
             let others: Vec<&String> = columns.iter().filter(|c| **c != key).collect();
             let set = others
@@ -845,8 +786,12 @@ async fn merge(
             let (inserted, updated): (i64, i64) = (row.get(0), row.get(1));
             Ok((inserted as u64, updated as u64))
         }
-        Shape::Fact { version, .. } => {
-            let version = version.map(quote_ident).join(", ");
+        Kind::Fact { version, .. } => {
+            let version = version
+                .iter()
+                .map(|c| quote_ident(c))
+                .collect::<Vec<_>>()
+                .join(", ");
             let sql = format!(
                 "INSERT INTO {table} ({column_list}) SELECT {column_list} FROM tote_stage \
                  ON CONFLICT ({version}) DO NOTHING"

@@ -10,6 +10,7 @@ mod it {
 
     mod chain;
     pub mod common;
+    mod declarations;
     mod failures;
     mod freshness;
 }

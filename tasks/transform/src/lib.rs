@@ -10,7 +10,7 @@
 //! 3. build each table's `T__changes` (new versions, deduplicated on `(primary key, last_updated)`)
 //!    and, for the tables a model names, its current state `T` (the previous snapshot merged with
 //!    the changes, written back as a new snapshot);
-//! 4. run the eleven SQL models ([`models`]) with DataFusion and commit each non-empty result as a
+//! 4. run the SQL models ([`models`]; eleven built in) with DataFusion and commit each non-empty result as a
 //!    processed batch (Parquet, manifest, log entry), then the checkpoint.
 //!
 //! Retrying a run after a crash redoes it from the same checkpoint; a model whose batch for that
@@ -42,9 +42,6 @@ use tote_core::tables::{primary_key, SOURCE_TABLES};
 use crate::changes::{align, Changes};
 use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
-
-/// The warehouse tables this stage produces, one SQL model each.
-pub use tote_core::tables::WAREHOUSE_TABLES;
 
 /// The name of the transform's own checkpoint log in the processed store.
 pub use tote_core::checkpoint::LOG as CHECKPOINT;
@@ -106,8 +103,7 @@ pub async fn transform(config: &Config, request: &TransformRequest) -> Result<Tr
 async fn run(config: &Config, request: &TransformRequest) -> Result<TransformResponse> {
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
     let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
-    let models_dir = std::env::var_os("TOTE_MODELS").map(std::path::PathBuf::from);
-    let models = models::load(models_dir.as_deref())?;
+    let models = &config.models;
 
     let checkpoint_log = CommitLog::new(processed.clone(), CHECKPOINT);
     let last = checkpoint_log.last().await?;
@@ -118,7 +114,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let run = last.as_ref().map_or(1, |e| e.seq + 1);
     let consumed_before = tote_core::checkpoint::consumed(previous.as_ref())?;
 
-    let Some(new_entries) = new_input(&landing, &processed, &models, &consumed_before, run).await? else {
+    let Some(new_entries) = new_input(&landing, &processed, models, &consumed_before, run).await? else {
         tracing::info!("no new landing batches");
         return Ok(TransformResponse::default());
     };
@@ -151,7 +147,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     )
     .await?;
 
-    let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), &models, &changes, run).await?;
+    let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), models, &changes, run).await?;
     register_changes(&ctx, &changes)?;
     fault::point("transform.after_state")?;
 
@@ -239,6 +235,7 @@ async fn run_model(
         .await
         .map_err(|e| model_error(&model.name, e))?;
     let model_schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
+    models::check_columns(model, model_schema.fields().iter().map(|f| f.name().as_str()))?;
     let mut stream = frame
         .execute_stream()
         .await

@@ -1,8 +1,5 @@
-//! The SQL models: one file per warehouse table in `tasks/transform/models/`.
-//!
-//! The files are compiled into the binary (so a Lambda image carries them), and `TOTE_MODELS`
-//! may name a directory whose `<model>.sql` files replace them at run time, so a data engineer
-//! can change a model without touching Rust.
+//! What the transform makes of the SQL models (declared in `tasks/transform/models/`, read by
+//! [`tote_core::models`]): the tables a model can name, and the checks on what it yields.
 //!
 //! Inside a model, each source table `T` is available twice:
 //!
@@ -22,123 +19,9 @@
 //!
 //! A function `iso_currency_name(code)` gives a currency's ISO 4217 name.
 
-use std::path::Path;
-
-use tote_core::tables::{SOURCE_TABLES, WAREHOUSE_TABLES};
+pub use tote_core::models::Model;
+use tote_core::tables::SOURCE_TABLES;
 use tote_core::{Error, Result};
-
-/// A model: the warehouse table it produces, its SQL, and its data-quality findings query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Model {
-    /// The warehouse table, e.g. `dim_staff`.
-    pub name: String,
-    /// The model's SQL (one SELECT).
-    pub sql: String,
-    /// `<model>.findings.sql`, if the model has one: a SELECT of `column_name`, `message` and
-    /// `affected_rows`; each row with rows > 0 is a finding recorded in the batch manifest and
-    /// logged as a warning.
-    pub findings_sql: Option<String>,
-    /// `<model>.deletions.sql`, if the model has one: a SELECT of the model's key column,
-    /// `detected_at` and `restored`, usually from a `T__deletions` table.
-    pub deletions_sql: Option<String>,
-}
-
-const BUILT_IN: [(&str, &str); 11] = [
-    ("dim_date", include_str!("../models/dim_date.sql")),
-    ("dim_staff", include_str!("../models/dim_staff.sql")),
-    ("dim_location", include_str!("../models/dim_location.sql")),
-    ("dim_currency", include_str!("../models/dim_currency.sql")),
-    ("dim_design", include_str!("../models/dim_design.sql")),
-    ("dim_counterparty", include_str!("../models/dim_counterparty.sql")),
-    ("dim_payment_type", include_str!("../models/dim_payment_type.sql")),
-    ("dim_transaction", include_str!("../models/dim_transaction.sql")),
-    ("fact_sales_order", include_str!("../models/fact_sales_order.sql")),
-    (
-        "fact_purchase_order",
-        include_str!("../models/fact_purchase_order.sql"),
-    ),
-    ("fact_payment", include_str!("../models/fact_payment.sql")),
-];
-
-const BUILT_IN_FINDINGS: [(&str, &str); 1] =
-    [("dim_staff", include_str!("../models/dim_staff.findings.sql"))];
-
-const BUILT_IN_DELETIONS: [(&str, &str); 10] = [
-    ("dim_staff", include_str!("../models/dim_staff.deletions.sql")),
-    (
-        "dim_location",
-        include_str!("../models/dim_location.deletions.sql"),
-    ),
-    (
-        "dim_currency",
-        include_str!("../models/dim_currency.deletions.sql"),
-    ),
-    ("dim_design", include_str!("../models/dim_design.deletions.sql")),
-    (
-        "dim_counterparty",
-        include_str!("../models/dim_counterparty.deletions.sql"),
-    ),
-    (
-        "dim_payment_type",
-        include_str!("../models/dim_payment_type.deletions.sql"),
-    ),
-    (
-        "dim_transaction",
-        include_str!("../models/dim_transaction.deletions.sql"),
-    ),
-    (
-        "fact_sales_order",
-        include_str!("../models/fact_sales_order.deletions.sql"),
-    ),
-    (
-        "fact_purchase_order",
-        include_str!("../models/fact_purchase_order.deletions.sql"),
-    ),
-    (
-        "fact_payment",
-        include_str!("../models/fact_payment.deletions.sql"),
-    ),
-];
-
-/// The eleven models, in warehouse order (dimensions first), from `dir` where it has a file for
-/// a model, else built in.
-pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
-    let mut models = Vec::with_capacity(WAREHOUSE_TABLES.len());
-    for (name, built_in) in BUILT_IN {
-        debug_assert!(WAREHOUSE_TABLES.contains(&name));
-        let sql = companion(dir, name, "sql", &[(name, built_in)])?.expect("built in");
-        let findings_sql = companion(dir, name, "findings.sql", &BUILT_IN_FINDINGS)?;
-        let deletions_sql = companion(dir, name, "deletions.sql", &BUILT_IN_DELETIONS)?;
-        models.push(Model {
-            name: name.to_string(),
-            sql,
-            findings_sql,
-            deletions_sql,
-        });
-    }
-    Ok(models)
-}
-
-/// The file `<model>.<suffix>` from `dir` where it is there, else the built-in one, if any.
-fn companion(
-    dir: Option<&Path>,
-    model: &str,
-    suffix: &str,
-    built_in: &[(&str, &str)],
-) -> Result<Option<String>> {
-    match dir
-        .map(|d| d.join(format!("{model}.{suffix}")))
-        .filter(|p| p.exists())
-    {
-        Some(path) => std::fs::read_to_string(&path)
-            .map(Some)
-            .map_err(|e| Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display()))),
-        None => Ok(built_in
-            .iter()
-            .find(|(m, _)| *m == model)
-            .map(|(_, sql)| sql.to_string())),
-    }
-}
 
 /// The source tables whose current state some model names (not just their `__changes`).
 pub fn current_state_tables(models: &[Model]) -> Vec<&'static str> {
@@ -171,18 +54,55 @@ fn names_table(sql: &str, table: &str) -> bool {
         .any(|token| token.eq_ignore_ascii_case(table))
 }
 
+/// Checks that `model`'s SELECT yields exactly the columns its declaration lists (in any order).
+pub fn check_columns<'a>(model: &Model, yielded: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let yielded: std::collections::BTreeSet<&str> = yielded.into_iter().collect();
+    let declared: std::collections::BTreeSet<&str> = model.columns.iter().map(String::as_str).collect();
+    if yielded == declared {
+        return Ok(());
+    }
+    let list = |s: std::collections::BTreeSet<&&str>| s.into_iter().copied().collect::<Vec<_>>().join(", ");
+    let extra = list(yielded.difference(&declared).collect());
+    let missing = list(declared.difference(&yielded).collect());
+    Err(Error::new(
+        tote_core::ErrorKind::ModelFailed,
+        format!(
+            "model {name} yields columns its declaration does not list ({extra}) or lacks declared ones \
+             ({missing}); make {name}.sql and {name}.toml agree (built in, or in TOTE_MODELS) and run again",
+            name = model.name,
+            extra = if extra.is_empty() { "none" } else { &extra },
+            missing = if missing.is_empty() { "none" } else { &missing },
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn the_shipped_models_keep_state_only_for_small_tables() {
-        let models = load(None).unwrap();
+        let models = tote_core::models::built_in();
         assert_eq!(models.len(), 11);
         assert_eq!(
-            current_state_tables(&models),
+            current_state_tables(models),
             vec!["address", "counterparty", "department", "staff"]
         );
+    }
+
+    #[test]
+    fn a_model_yielding_other_columns_than_declared_fails_naming_both_files() {
+        let staff = tote_core::models::find(tote_core::models::built_in(), "dim_staff").unwrap();
+        let mut columns: Vec<&str> = staff.columns.iter().map(String::as_str).rev().collect();
+        check_columns(staff, columns.iter().copied()).unwrap();
+        columns.pop();
+        columns.push("nickname");
+        let message = check_columns(staff, columns).unwrap_err().to_string();
+        assert!(
+            message.contains("(nickname)") && message.contains("(staff_id)"),
+            "{message}"
+        );
+        assert!(message.contains("dim_staff.sql and dim_staff.toml"), "{message}");
     }
 
     #[test]

@@ -187,12 +187,10 @@ impl Chain {
         current: &BTreeSet<Vec<String>>,
         when: &str,
     ) {
-        let key = tote_load::shape(table)
-            .map(|s| match s {
-                tote_load::Shape::Dimension { key } => key,
-                tote_load::Shape::Fact { version, .. } => version[0],
-            })
-            .unwrap();
+        let key = tote_core::models::find(tote_core::models::built_in(), table)
+            .unwrap()
+            .kind
+            .natural_key();
         let history: BTreeSet<String> = pg_rows(wh, &format!("SELECT DISTINCT {key} FROM {table}"))
             .await
             .into_iter()
@@ -218,9 +216,9 @@ impl Chain {
     pub async fn warehouse_counts(&self) -> BTreeMap<String, i64> {
         let wh = self.warehouse_client().await;
         let mut counts = BTreeMap::new();
-        for table in tote_load::WAREHOUSE_TABLES
+        for table in tote_core::models::built_in()
             .iter()
-            .copied()
+            .map(|m| m.name.as_str())
             .chain(["tote.load_ledger", "deletion"])
         {
             let n: i64 = wh

@@ -16,8 +16,7 @@ async fn measure(chain: &Chain) -> Freshness {
         &chain.warehouse_client().await,
         &tote_core::store::Store::open(&config.landing, "TOTE_LANDING").unwrap(),
         &chain.processed_store(),
-        &config.tables,
-        config.lookback_span(),
+        &config,
     )
     .await
     .unwrap()

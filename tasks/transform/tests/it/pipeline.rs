@@ -10,7 +10,7 @@ use tote_core::config::Config;
 use tote_core::pg::{self, Role};
 use tote_core::private_pg::{test_database, TestDatabase};
 use tote_core::store::Store;
-use tote_core::tables::{SOURCE_TABLES, WAREHOUSE_TABLES};
+use tote_core::tables::SOURCE_TABLES;
 use tote_core::{fault, ErrorKind};
 use tote_transform::{transform, TransformRequest};
 
@@ -387,7 +387,7 @@ async fn a_run_keeps_one_input_across_a_crash_and_against_a_concurrent_transform
     // One input per run across every model, and the outputs equal the oracle.
     let store = p.processed_store();
     let mut inputs_of_run: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for model in WAREHOUSE_TABLES {
+    for model in tote_core::models::built_in().iter().map(|m| m.name.as_str()) {
         let log = CommitLog::new(store.clone(), model);
         for entry in log.entries_after(None).await.unwrap() {
             let inputs = log.manifest(&entry).await.unwrap().inputs;
@@ -416,7 +416,7 @@ async fn a_retry_after_a_crash_mid_run_gives_exactly_one_output() {
     fault::disarm_all();
     let retry = p.transform().await.unwrap();
     assert!(retry.changed);
-    for model in WAREHOUSE_TABLES {
+    for model in tote_core::models::built_in().iter().map(|m| m.name.as_str()) {
         assert!(
             p.model_batches(model).await <= 1,
             "{model}: one batch for one run"
