@@ -11,8 +11,9 @@
 //!   `Variable` (or a `...Path` operand) that matches nothing fails the state with
 //!   `States.Runtime`, as the service does.
 //! * `Is*` operators take a boolean: `"IsNull": false` is true for any non-null value.
-//! * Strings compare by Unicode scalar value, no folding; numbers by value; timestamps
-//!   as instants (offsets honoured).
+//! * Strings compare as Java's `String.compareTo` does (the Step Functions guide's rule): by
+//!   UTF-16 code unit, no folding, so a character above U+FFFF (a surrogate pair, from 0xD800)
+//!   sorts below U+E000–U+FFFF; numbers by value; timestamps as instants (offsets honoured).
 //! * `StringMatches`: `*` matches any run of characters; `\*` and `\\` are a literal star
 //!   and backslash; any other backslash is rejected.
 
@@ -414,7 +415,7 @@ fn test(operator: Operator, value: &Value, other: &Value) -> bool {
     }
     let ordering = match operator.family() {
         Family::String => match (value, other) {
-            (Value::String(a), Value::String(b)) => Some(a.cmp(b)),
+            (Value::String(a), Value::String(b)) => Some(a.encode_utf16().cmp(b.encode_utf16())),
             _ => None,
         },
         Family::Numeric => match (value, other) {

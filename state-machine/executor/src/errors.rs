@@ -106,13 +106,10 @@ impl Failure {
         Failure::new(RUNTIME, cause)
     }
 
-    /// The error output a `Catch` passes on: `{"Error": ..., "Cause": ...}` (no `Cause`
-    /// when there is none).
+    /// The error output a `Catch` passes on: `{"Error": ..., "Cause": ...}`, with both keys
+    /// always, as Step Functions renders it (`Cause` is `""` when the error has none).
     pub fn to_error_output(&self) -> Value {
-        match &self.cause {
-            Some(cause) => json!({"Error": self.error, "Cause": cause}),
-            None => json!({"Error": self.error}),
-        }
+        json!({"Error": self.error, "Cause": self.cause.as_deref().unwrap_or("")})
     }
 }
 

@@ -896,9 +896,6 @@ impl<'e> Run<'e> {
         } = running;
         let type_name = state.kind.type_name();
         let mut counters = RetryCounters::new(outcome.retry.len());
-        // As in Step Functions' history, a state whose error is caught records no
-        // `<Type>StateExited`: the catcher's target is entered straight after the failure.
-        let mut caught = false;
         let result = loop {
             let failed = match attempt(counters.total(), resume.take()).await {
                 Ok(output) => break Ok(step(outcome.next.as_deref(), output)),
@@ -920,7 +917,6 @@ impl<'e> Run<'e> {
                 .find(|c| any_matches(&c.error_equals, &error))
             {
                 Some(catcher) => {
-                    caught = true;
                     let output = place_result(
                         catcher.result_path.as_ref(),
                         raw,
@@ -931,7 +927,9 @@ impl<'e> Run<'e> {
                 None => break Err(failed),
             }
         };
-        if let (false, Ok(Step::Next(_, output) | Step::End(output))) = (caught, &result) {
+        // As in Step Functions' history, a caught failure also exits its state, with the
+        // catcher's output, before the catcher's target is entered.
+        if let Ok(Step::Next(_, output) | Step::End(output)) = &result {
             if let Some(exited) = EventType::exited(type_name) {
                 self.emit(
                     scope,
