@@ -228,6 +228,11 @@ pub fn allowed_table<'a>(config: &'a Config, requested: &str) -> Result<&'a str>
 }
 
 /// One attempt; `None` when another writer committed the same log position first.
+///
+/// The steps, as the README describes the stage: find where the last batch left off; open a
+/// read-only snapshot and check the table's columns against it; read the versions in the window;
+/// reconcile the table's keys (deletions, and rows new to the table that the window could not
+/// see, which are read by key); then write the batch and commit it to the log.
 async fn ingest_once(
     config: &Config,
     landing: &Store,
@@ -235,18 +240,7 @@ async fn ingest_once(
     table: &str,
     request: &IngestRequest,
 ) -> Result<Option<IngestResponse>> {
-    let log = CommitLog::new(landing.clone(), table);
-    let last = log.last().await?;
-    let previous = match &last {
-        Some(entry) => Some(log.manifest(entry).await?),
-        None => None,
-    };
-    let next_seq = last.as_ref().map_or(1, |e| e.seq + 1);
-    let prev_cursor = if request.full_refresh {
-        None
-    } else {
-        previous.as_ref().and_then(|m| m.cursor.clone())
-    };
+    let previous = Previous::read(landing, table, request.full_refresh).await?;
     let lookback = config.lookback_span();
 
     let mut client = pg::connect(url, Role::Source).await?;
@@ -258,200 +252,75 @@ async fn ingest_once(
         .start()
         .await
         .map_err(err)?;
-
-    let columns = read_columns(&tx, table).await.map_err(err)?;
-    if columns.is_empty() {
-        return Err(Error::bad_request(format!(
-            "table {table} does not exist in the source's public schema"
-        )));
-    }
-    // The source's clock, read after the snapshot was taken (by the query above).
-    let clock: NaiveDateTime = tx
-        .query_one("SELECT clock_timestamp()::timestamp(6)", &[])
-        .await
-        .map_err(err)?
-        .get(0);
-    let since = read_from(table, prev_cursor.as_ref(), clock, lookback);
-    let mut layout = TableLayout::new(table, columns)?;
-    if !request.full_refresh {
-        if let Some(prev) = &previous {
-            check_drift(table, &prev.schema, &layout.column_specs())?;
-        }
-    }
-    let pk_name = primary_key(table);
-    let pk = layout.position(&pk_name).ok_or_else(|| {
-        Error::new(
-            ErrorKind::SchemaDrift,
-            format!("{table} has no {pk_name} column any more"),
-        )
-    })?;
-    let lu = layout.position("last_updated").ok_or_else(|| {
-        Error::new(
-            ErrorKind::SchemaDrift,
-            format!("{table} has no last_updated column any more"),
-        )
-    })?;
-
-    let mut window_filter = String::new();
-    if let Some(since) = since {
-        tx.execute(
-            "SELECT set_config('tote.since', $1, true)",
-            &[&since.format("%Y-%m-%d %H:%M:%S%.6f").to_string()],
-        )
-        .await
-        .map_err(err)?;
-        // A scalar subquery, so Postgres parses the setting once (an InitPlan) rather than once per
-        // row of the scan (a quarter of the scan's time at scale 100).
-        window_filter =
-            " WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string();
-    }
+    let (mut layout, clock) = table_layout(&tx, table, &previous, request.full_refresh, &err).await?;
+    let keys = KeyColumns::of(table, &layout)?;
+    let since = read_from(table, previous.cursor.as_ref(), clock, lookback);
+    let window_filter = window_filter(&tx, since, &err).await?;
     numeric_scales(&tx, table, &mut layout, &window_filter)
         .await
         .map_err(err)?;
 
-    let select: Vec<String> = layout.columns.iter().map(|c| quote_ident(&c.name)).collect();
-    let mut sql = format!(
-        "COPY (SELECT {} FROM public.{}{window_filter}",
-        select.join(", "),
-        quote_ident(table)
-    );
-    sql.push_str(") TO STDOUT (FORMAT binary)");
-
     let batch_id = batch::new_batch_id();
-    let ext = config.landing_format.name();
-    let seen: HashSet<RowKey> = prev_cursor
-        .as_ref()
-        .map(|c| {
-            c.recent
-                .iter()
-                .map(|(pk, lu)| (*pk, lu.and_utc().timestamp_micros()))
-                .collect()
-        })
-        .unwrap_or_default();
-    let mut window = Window::new(
-        lookback.num_microseconds().unwrap_or(i64::MAX),
-        prev_cursor.as_ref(),
-        clock.and_utc().timestamp_micros(),
-    );
-
-    let mut data = DataObject {
-        landing,
-        key: format!("{table}/{batch_id}/part-00000.{ext}"),
-        schema: layout.schema.clone(),
-        format: config.landing_format,
-        sink: None,
-        rows: 0,
-    };
-    // The keys the window read, to tell a key new to the table's key set that the window did not
-    // read (only for an incremental read: a whole-table read reads every key).
-    let mut window_keys: Option<HashSet<i64>> = since.is_some().then(HashSet::new);
-    let progress = progress::task(&format!("ingest {table}"), Unit::Rows, None);
-    let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
-    let rows_read = copy_rows(
-        &tx,
-        &sql,
-        &mut decoder,
-        &err,
-        &progress,
-        &mut data,
-        &mut |batch, keys| {
-            let fresh = keep_unseen(batch, keys, &seen)?;
-            for k in keys {
-                window.observe(*k);
-                if let Some(read) = window_keys.as_mut() {
-                    read.insert(k.0);
-                }
-            }
-            Ok(fresh)
+    let mut read = Read {
+        tx: &tx,
+        table,
+        layout: &layout,
+        keys: &keys,
+        err: &err,
+        progress: progress::task(&format!("ingest {table}"), Unit::Rows, None),
+        data: DataObject {
+            landing,
+            key: format!("{table}/{batch_id}/part-00000.{}", config.landing_format.name()),
+            schema: layout.schema.clone(),
+            format: config.landing_format,
+            sink: None,
+            rows: 0,
         },
-    )
-    .await?;
+        window: Window::new(
+            lookback.num_microseconds().unwrap_or(i64::MAX),
+            previous.cursor.as_ref(),
+            clock.and_utc().timestamp_micros(),
+        ),
+    };
+    let (rows_read, window_keys) = read
+        .versions(&window_filter, previous.cursor.as_ref(), since.is_some())
+        .await?;
     let reconciliation = reconcile::Reconcile {
         table,
-        key: &pk_name,
+        key: &keys.name,
         landing,
         batch_id: &batch_id,
-        previous: previous.as_ref(),
+        previous: previous.manifest.as_ref(),
         detected_at: reconcile::to_millis(clock),
         window_keys: window_keys.as_ref(),
     }
     .run(&tx, &err)
     .await?;
-    if !reconciliation.unread.is_empty() {
-        // Rows the window could not see: a late commit older than the lookback, or an id deleted
-        // and inserted again with an old `last_updated`. Their keys say they exist; read them by key.
-        tracing::warn!(
-            table,
-            rows = reconciliation.unread.len(),
-            "rows new to the table are dated below the read window (a transaction that committed later \
-             than TOTE_LOOKBACK allows, or an id re-inserted with an old last_updated); reading them by key"
-        );
-        let keys = format!(
-            "{{{}}}",
-            reconciliation
-                .unread
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
-        tx.execute("SELECT set_config('tote.unread', $1, true)", &[&keys])
-            .await
-            .map_err(err)?;
-        let by_key = format!(
-            "COPY (SELECT {} FROM public.{} WHERE {}::int8 = ANY (current_setting('tote.unread')::int8[])) \
-             TO STDOUT (FORMAT binary)",
-            select.join(", "),
-            quote_ident(table),
-            quote_ident(&pk_name)
-        );
-        let mut decoder = CopyDecoder::new(table, layout.clone(), pk, lu, BATCH_ROWS);
-        copy_rows(
-            &tx,
-            &by_key,
-            &mut decoder,
-            &err,
-            &progress,
-            &mut data,
-            &mut |batch, keys| {
-                for k in keys {
-                    window.observe(*k);
-                }
-                Ok(batch)
-            },
-        )
-        .await?;
-    }
-    let rows_new = data.rows;
+    read.unread(&reconciliation.unread).await?;
+    let Read { data, window, .. } = read;
     tx.commit().await.map_err(err)?;
     fault::point("ingest.after_keys")?;
 
     let high_water = window.high_water();
-    if let Some((lu, _)) = high_water.filter(|(lu, _)| *lu > clock + chrono::Duration::minutes(1)) {
-        tracing::warn!(
-            table,
-            ahead_seconds = (lu - clock).num_seconds(),
-            "{table} has rows dated after the source's own clock; tote reads again from the clock, so nothing \
-             is missed, but if the application writes UTC while tote's session uses another time zone, \
-             every read re-reads that much: set TimeZone = 'UTC' for tote's user (ALTER ROLE … SET TimeZone)"
-        );
-    }
+    warn_if_ahead_of_the_clock(table, high_water, clock);
+    let response = IngestResponse {
+        table: table.to_string(),
+        changed: false,
+        batch_id: None,
+        seq: None,
+        rows: 0,
+        rows_read,
+        since,
+        high_water: high_water.map(|(lu, _)| lu),
+        keys: vec![],
+        deleted: 0,
+        bytes: 0,
+    };
     if data.sink.is_none() && !reconciliation.changed {
         tracing::info!(table, rows_read, "no new versions, no deletions");
-        return Ok(Some(IngestResponse {
-            table: table.to_string(),
-            changed: false,
-            batch_id: None,
-            seq: None,
-            rows: 0,
-            rows_read,
-            since,
-            high_water: high_water.map(|(lu, _)| lu),
-            keys: vec![],
-            deleted: 0,
-            bytes: 0,
-        }));
+        return Ok(Some(response));
     }
+    let rows = data.rows;
     let objects = data.finish().await?.into_iter().collect();
     fault::point("ingest.after_data")?;
 
@@ -462,7 +331,7 @@ async fn ingest_once(
         execution: request.execution.clone(),
         written_at: chrono::Utc::now(),
         format: config.landing_format,
-        rows: rows_new,
+        rows,
         schema: layout.column_specs(),
         cursor: Some(Cursor {
             since,
@@ -479,32 +348,274 @@ async fn ingest_once(
     };
     batch::write_manifest(landing, &manifest).await?;
     fault::point("ingest.after_manifest")?;
-    if !log.commit(next_seq, &manifest).await? {
+    if !previous.log.commit(previous.next_seq, &manifest).await? {
         return Ok(None);
     }
     fault::point("ingest.after_commit")?;
     tracing::info!(
         table,
         batch_id,
-        seq = next_seq,
-        rows = rows_new,
+        seq = previous.next_seq,
+        rows,
         rows_read,
         deleted = reconciliation.deleted,
         "committed landing batch"
     );
     Ok(Some(IngestResponse {
-        table: table.to_string(),
         changed: true,
         batch_id: Some(batch_id),
-        seq: Some(next_seq),
-        rows: rows_new,
-        rows_read,
-        since,
-        high_water: high_water.map(|(lu, _)| lu),
+        seq: Some(previous.next_seq),
+        rows,
         keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
         deleted: reconciliation.deleted,
         bytes: manifest.objects.iter().map(|o| o.bytes).sum(),
+        ..response
     }))
+}
+
+/// Where the table's last landing batch left off.
+struct Previous {
+    /// The table's commit log.
+    log: CommitLog,
+    /// The log position this ingest commits to.
+    next_seq: u64,
+    /// The last batch's manifest (its schema, key set and cursor).
+    manifest: Option<Manifest>,
+    /// The cursor an incremental read continues from (`None` for a first read or a full refresh).
+    cursor: Option<Cursor>,
+}
+
+impl Previous {
+    async fn read(landing: &Store, table: &str, full_refresh: bool) -> Result<Previous> {
+        let log = CommitLog::new(landing.clone(), table);
+        let last = log.last().await?;
+        let manifest = match &last {
+            Some(entry) => Some(log.manifest(entry).await?),
+            None => None,
+        };
+        let cursor = match full_refresh {
+            true => None,
+            false => manifest.as_ref().and_then(|m| m.cursor.clone()),
+        };
+        Ok(Previous {
+            next_seq: last.as_ref().map_or(1, |e| e.seq + 1),
+            log,
+            manifest,
+            cursor,
+        })
+    }
+}
+
+/// The table's columns in the snapshot, checked against the previous batch's (an incremental read
+/// refuses a changed schema), and the source's clock read in the same snapshot.
+async fn table_layout(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    previous: &Previous,
+    full_refresh: bool,
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<(TableLayout, NaiveDateTime)> {
+    let columns = read_columns(tx, table).await.map_err(err)?;
+    if columns.is_empty() {
+        return Err(Error::bad_request(format!(
+            "table {table} does not exist in the source's public schema"
+        )));
+    }
+    // The source's clock, read after the snapshot was taken (by the query above).
+    let clock: NaiveDateTime = tx
+        .query_one("SELECT clock_timestamp()::timestamp(6)", &[])
+        .await
+        .map_err(err)?
+        .get(0);
+    let layout = TableLayout::new(table, columns)?;
+    if let (false, Some(prev)) = (full_refresh, &previous.manifest) {
+        check_drift(table, &prev.schema, &layout.column_specs())?;
+    }
+    Ok((layout, clock))
+}
+
+/// The cursor's columns: the primary key (by name and position) and `last_updated`.
+struct KeyColumns {
+    name: String,
+    pk: usize,
+    lu: usize,
+}
+
+impl KeyColumns {
+    fn of(table: &str, layout: &TableLayout) -> Result<KeyColumns> {
+        let name = primary_key(table);
+        let missing = |column: &str| {
+            Error::new(
+                ErrorKind::SchemaDrift,
+                format!("{table} has no {column} column any more"),
+            )
+        };
+        Ok(KeyColumns {
+            pk: layout.position(&name).ok_or_else(|| missing(&name))?,
+            lu: layout
+                .position("last_updated")
+                .ok_or_else(|| missing("last_updated"))?,
+            name,
+        })
+    }
+}
+
+/// The `WHERE` clause of a read from `since` (empty for a whole-table read). The bound travels
+/// as a setting, never in the SQL text, and is read through a scalar subquery, so Postgres parses
+/// it once (an InitPlan) rather than once per row of the scan.
+async fn window_filter(
+    tx: &tokio_postgres::Transaction<'_>,
+    since: Option<NaiveDateTime>,
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<String> {
+    let Some(since) = since else {
+        return Ok(String::new());
+    };
+    tx.execute(
+        "SELECT set_config('tote.since', $1, true)",
+        &[&since.format("%Y-%m-%d %H:%M:%S%.6f").to_string()],
+    )
+    .await
+    .map_err(err)?;
+    Ok(" WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string())
+}
+
+/// One ingest's reads from its snapshot into the batch's data object.
+struct Read<'a, 'd, 't> {
+    tx: &'a tokio_postgres::Transaction<'t>,
+    table: &'a str,
+    layout: &'a TableLayout,
+    keys: &'a KeyColumns,
+    err: &'a (dyn Fn(tokio_postgres::Error) -> Error + Sync),
+    progress: progress::Task,
+    data: DataObject<'d>,
+    window: Window,
+}
+
+impl Read<'_, '_, '_> {
+    /// `COPY (SELECT <every column> FROM <table> <rest>)`.
+    fn copy_sql(&self, rest: &str) -> String {
+        let select: Vec<String> = self.layout.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        format!(
+            "COPY (SELECT {} FROM public.{}{rest}) TO STDOUT (FORMAT binary)",
+            select.join(", "),
+            quote_ident(self.table)
+        )
+    }
+
+    /// Reads the window's versions, writing those the previous read did not see. Returns the rows
+    /// read and, for an incremental read, the keys it read (to tell a key new to the table that
+    /// the window could not see; a whole-table read reads every key).
+    async fn versions(
+        &mut self,
+        window_filter: &str,
+        previous: Option<&Cursor>,
+        incremental: bool,
+    ) -> Result<(u64, Option<HashSet<i64>>)> {
+        let seen: HashSet<RowKey> = previous
+            .map(|c| {
+                c.recent
+                    .iter()
+                    .map(|(pk, lu)| (*pk, lu.and_utc().timestamp_micros()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut window_keys: Option<HashSet<i64>> = incremental.then(HashSet::new);
+        let sql = self.copy_sql(window_filter);
+        let mut decoder = CopyDecoder::new(
+            self.table,
+            self.layout.clone(),
+            self.keys.pk,
+            self.keys.lu,
+            BATCH_ROWS,
+        );
+        let window = &mut self.window;
+        let rows_read = copy_rows(
+            self.tx,
+            &sql,
+            &mut decoder,
+            self.err,
+            &self.progress,
+            &mut self.data,
+            &mut |batch, keys| {
+                let fresh = keep_unseen(batch, keys, &seen)?;
+                for k in keys {
+                    window.observe(*k);
+                    if let Some(read) = window_keys.as_mut() {
+                        read.insert(k.0);
+                    }
+                }
+                Ok(fresh)
+            },
+        )
+        .await?;
+        Ok((rows_read, window_keys))
+    }
+
+    /// Reads by key the rows new to the table that the window could not see: a late commit older
+    /// than the lookback, or an id deleted and inserted again with an old `last_updated`. The keys
+    /// travel as a setting, never in the SQL text.
+    async fn unread(&mut self, unread: &[i64]) -> Result<()> {
+        if unread.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            table = self.table,
+            rows = unread.len(),
+            "rows new to the table are dated below the read window (a transaction that committed later \
+             than TOTE_LOOKBACK allows, or an id re-inserted with an old last_updated); reading them by key"
+        );
+        let list = format!(
+            "{{{}}}",
+            unread.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+        );
+        self.tx
+            .execute("SELECT set_config('tote.unread', $1, true)", &[&list])
+            .await
+            .map_err(self.err)?;
+        let sql = self.copy_sql(&format!(
+            " WHERE {}::int8 = ANY (current_setting('tote.unread')::int8[])",
+            quote_ident(&self.keys.name)
+        ));
+        let mut decoder = CopyDecoder::new(
+            self.table,
+            self.layout.clone(),
+            self.keys.pk,
+            self.keys.lu,
+            BATCH_ROWS,
+        );
+        let window = &mut self.window;
+        copy_rows(
+            self.tx,
+            &sql,
+            &mut decoder,
+            self.err,
+            &self.progress,
+            &mut self.data,
+            &mut |batch, keys| {
+                for k in keys {
+                    window.observe(*k);
+                }
+                Ok(batch)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// Rows dated after the source's own clock are read again from the clock, so nothing is missed;
+/// but a time-zone mismatch makes every read re-read that much, which the operator should fix.
+fn warn_if_ahead_of_the_clock(table: &str, high_water: Option<(NaiveDateTime, i64)>, clock: NaiveDateTime) {
+    if let Some((lu, _)) = high_water.filter(|(lu, _)| *lu > clock + chrono::Duration::minutes(1)) {
+        tracing::warn!(
+            table,
+            ahead_seconds = (lu - clock).num_seconds(),
+            "{table} has rows dated after the source's own clock; tote reads again from the clock, so nothing \
+             is missed, but if the application writes UTC while tote's session uses another time zone, \
+             every read re-reads that much: set TimeZone = 'UTC' for tote's user (ALTER ROLE … SET TimeZone)"
+        );
+    }
 }
 
 /// The batch's data object, created with its first row.
