@@ -1,15 +1,30 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { ALERT_STATUSES } from './alerts';
-import { synth, Synthesized, TEST_ACCOUNT, TEST_REGION } from './testing';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { Alerts, ALERT_STATUSES } from './alerts';
+import { buildUnit, logicalId, stateMachineStandIn, TEST_ACCOUNT, TEST_REGION, testConfig, Unit } from './testing';
+
+/** The alerts in a unit stack, and the stand-in state machine they watch. */
+type AlertsUnit = Unit<{ alerts: Alerts; stateMachine: sfn.StateMachine }>;
+
+/**
+ * The alerts configured from `context`, for a stand-in state machine, in a unit stack named
+ * `stackName` (the app's default stack name unless given).
+ */
+function alertsFor(context: Record<string, unknown>, stackName?: string): AlertsUnit {
+  return buildUnit((stack) => {
+    const stateMachine = stateMachineStandIn(stack);
+    return { alerts: new Alerts(stack, 'Alerts', { stateMachine, email: testConfig(context).alertEmail }), stateMachine };
+  }, stackName);
+}
 
 describe('Alerts', () => {
-  let s: Synthesized;
+  let s: AlertsUnit;
   beforeAll(() => {
-    s = synth();
+    s = alertsFor({});
   });
 
   test('the topic is encrypted with a rotated customer managed key and TLS-only', () => {
-    const keyId = s.logicalId(s.stack.alerts.key);
+    const keyId = logicalId(s.alerts.key);
     s.template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
     s.template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
     s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
@@ -19,7 +34,6 @@ describe('Alerts', () => {
         ]),
       },
     });
-    s.template.hasOutput('AlertTopicArn', { Value: { Ref: s.logicalId(s.stack.alerts.topic) } });
   });
 
   test('CloudWatch alarms may use the key (otherwise their notifications to an encrypted topic are dropped)', () => {
@@ -41,7 +55,7 @@ describe('Alerts', () => {
     let target: Record<string, any>;
     beforeAll(() => {
       const rules = s.template.findResources('AWS::Events::Rule');
-      expect(Object.keys(rules)).toEqual([s.logicalId(s.stack.alerts.executionAlertRule)]);
+      expect(Object.keys(rules)).toEqual([logicalId(s.alerts.executionAlertRule)]);
       rule = Object.values(rules)[0].Properties;
       expect(rule.Targets).toHaveLength(1);
       target = rule.Targets[0];
@@ -53,7 +67,7 @@ describe('Alerts', () => {
         source: ['aws.states'],
         'detail-type': ['Step Functions Execution Status Change'],
         detail: {
-          stateMachineArn: [{ Ref: s.logicalId(s.stack.pipeline.stateMachine) }],
+          stateMachineArn: [{ Ref: logicalId(s.stateMachine) }],
           status: ['FAILED', 'TIMED_OUT', 'ABORTED'],
         },
       });
@@ -65,7 +79,7 @@ describe('Alerts', () => {
     });
 
     test('targets the alert topic, with no role (SNS targets are authorised by the topic policy)', () => {
-      expect(target.Arn).toEqual({ Ref: s.logicalId(s.stack.alerts.topic) });
+      expect(target.Arn).toEqual({ Ref: logicalId(s.alerts.topic) });
       expect(target.RoleArn).toBeUndefined();
       expect(target.Input).toBeUndefined();
       expect(target.InputPath).toBeUndefined();
@@ -137,7 +151,7 @@ describe('Alerts', () => {
     test('the topic policy lets EventBridge publish for this rule only, and nothing else', () => {
       const policies = Object.values(s.template.findResources('AWS::SNS::TopicPolicy'));
       expect(policies).toHaveLength(1);
-      expect(policies[0].Properties.Topics).toEqual([{ Ref: s.logicalId(s.stack.alerts.topic) }]);
+      expect(policies[0].Properties.Topics).toEqual([{ Ref: logicalId(s.alerts.topic) }]);
       const statements = policies[0].Properties.PolicyDocument.Statement as Array<Record<string, any>>;
       const allows = statements.filter((st) => st.Effect === 'Allow');
       expect(allows).toEqual([
@@ -146,7 +160,7 @@ describe('Alerts', () => {
           Effect: 'Allow',
           Principal: { Service: 'events.amazonaws.com' },
           Action: 'sns:Publish',
-          Resource: { Ref: s.logicalId(s.stack.alerts.topic) },
+          Resource: { Ref: logicalId(s.alerts.topic) },
           Condition: { ArnEquals: { 'aws:SourceArn': ruleArn } },
         },
       ]);
@@ -175,7 +189,7 @@ describe('Alerts', () => {
     });
 
     test('the rule name, and so the SourceArn conditions, follow the stack name', () => {
-      const c = synth({ stackName: 'ToteStaging' });
+      const c = alertsFor({}, 'ToteStaging');
       const arn = `arn:aws:events:${TEST_REGION}:${TEST_ACCOUNT}:rule/ToteStaging-execution-alerts`;
       c.template.hasResourceProperties('AWS::Events::Rule', { Name: 'ToteStaging-execution-alerts' });
       c.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
@@ -189,15 +203,15 @@ describe('Alerts', () => {
 
   test('no e-mail subscription unless asked; one with context alertEmail', () => {
     s.template.resourceCountIs('AWS::SNS::Subscription', 0);
-    const c = synth({ alertEmail: 'data-team@example.com' });
+    const c = alertsFor({ alertEmail: 'data-team@example.com' });
     c.template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'data-team@example.com',
-      TopicArn: { Ref: c.logicalId(c.stack.alerts.topic) },
+      TopicArn: { Ref: logicalId(c.alerts.topic) },
     });
   });
 
   test('an invalid e-mail is refused', () => {
-    expect(() => synth({ alertEmail: 'not-an-address' })).toThrow(/alertEmail/);
+    expect(() => testConfig({ alertEmail: 'not-an-address' })).toThrow(/alertEmail/);
   });
 });

@@ -1,6 +1,7 @@
-import { CfnElement } from 'aws-cdk-lib';
+import { CfnElement, Stack } from 'aws-cdk-lib';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Stage } from './config';
-import { ToteStack } from './tote-stack';
 
 /** A CloudFormation intrinsic inside the state machine's `DefinitionString` `Fn::Join`. */
 type Intrinsic = { Ref: string } | { 'Fn::GetAtt': [string, string] };
@@ -10,9 +11,17 @@ export function functionPlaceholder(stage: Stage): string {
   return `\${Function:${stage}}`;
 }
 
+/** What {@link definitionText} reads: a state machine and the stage functions its tasks invoke. */
+export interface DefinitionSource {
+  /** The state machine (the `Pipeline`'s, in the app). */
+  readonly stateMachine: sfn.StateMachine;
+  /** The functions behind the `${Function:<stage>}` placeholders, by stage. */
+  readonly functions: Record<Stage, lambda.IFunction>;
+}
+
 /**
- * The state machine definition of a synthesized {@link ToteStack} as ASL JSON text, with every
- * template reference replaced by its stable placeholder:
+ * The definition of `source.stateMachine`, read from `template` (the synthesized template of its
+ * stack), as ASL JSON text, with every template reference replaced by its stable placeholder:
  *
  * | template reference                 | placeholder             |
  * |------------------------------------|-------------------------|
@@ -25,16 +34,16 @@ export function functionPlaceholder(stage: Stage): string {
  * The definition publishes nothing to the alert topic (an EventBridge rule on the execution's
  * status sends the failure alert, docs/redrive-and-alerts.md), so a reference to it throws too.
  */
-export function definitionText(stack: ToteStack, template: { [key: string]: any }): string {
-  const logicalId = (element: unknown): string => stack.getLogicalId(element as CfnElement);
+export function definitionText(source: DefinitionSource, template: { [key: string]: any }): string {
+  const logicalId = (element: unknown): string => Stack.of(element as CfnElement).getLogicalId(element as CfnElement);
   const placeholders = new Map<string, string>();
-  const fns = stack.stageFunctions.all;
+  const fns = source.functions;
   for (const stage of Object.keys(fns) as Stage[]) {
     placeholders.set(`GetAtt:${logicalId(fns[stage].node.defaultChild)}.Arn`, functionPlaceholder(stage));
   }
   placeholders.set('Ref:AWS::Partition', 'aws');
 
-  const stateMachine = template.Resources[logicalId(stack.pipeline.stateMachine.node.defaultChild)];
+  const stateMachine = template.Resources[logicalId(source.stateMachine.node.defaultChild)];
   const definitionString = stateMachine.Properties.DefinitionString;
   const parts: Array<string | Intrinsic> =
     typeof definitionString === 'string' ? [definitionString] : definitionString['Fn::Join'][1];

@@ -52,7 +52,7 @@ function search(name: string, statistic: string, period: Duration): cloudwatch.M
 /** Properties of {@link Monitoring}. */
 export interface MonitoringProps {
   /** The pipeline state machine. */
-  readonly stateMachine: sfn.StateMachine;
+  readonly stateMachine: sfn.IStateMachine;
   /** The stage functions, by stage. */
   readonly functions: Record<Stage, lambda.IFunction>;
   /** Where alarms notify (the same topic as the failure alert of lib/alerts.ts). */

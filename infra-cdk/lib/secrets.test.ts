@@ -1,10 +1,25 @@
-import { actionsOf, statementsOfRole, synth } from './testing';
+import { Secrets } from './secrets';
+import { actionsOf, buildUnit, functionStandIn, logicalId, statementsOfRole, testConfig, unitStack } from './testing';
 
 const IMPORTED_ARN = 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:tote/warehouse-AbC123';
 
+/**
+ * The Secrets construct for the secret references of `context` in a unit stack, with a stand-in
+ * function that reads both secrets as the load stage does.
+ */
+const secretsFor = (context: Record<string, unknown>) =>
+  buildUnit((stack) => {
+    const config = testConfig(context);
+    const secrets = new Secrets(stack, 'Secrets', { source: config.sourceSecret, warehouse: config.warehouseSecret });
+    const reader = functionStandIn(stack, 'Reader');
+    secrets.source.grantRead(reader);
+    secrets.warehouse.grantRead(reader);
+    return { secrets, reader };
+  });
+
 describe('Secrets', () => {
   test('without context: two retained placeholder secrets in the RDS JSON shape', () => {
-    const s = synth();
+    const s = secretsFor({});
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 2);
     const secrets = s.template.findResources('AWS::SecretsManager::Secret');
     for (const secret of Object.values(secrets)) {
@@ -15,37 +30,26 @@ describe('Secrets', () => {
     }
   });
 
-  test('by name or ARN from context: imported, nothing created, stages get the imported ARNs', () => {
-    const s = synth({ sourceSecret: 'tote/source', warehouseSecret: IMPORTED_ARN });
+  // Which stage gets which imported secret, and as what SecretId, is tested on the app (app.test.ts).
+  test('by name or ARN from context: imported, nothing created, grants name exactly the imported secrets', () => {
+    const s = secretsFor({ sourceSecret: 'tote/source', warehouseSecret: IMPORTED_ARN });
     s.template.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    s.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: {
-          // Imported by name: the stage passes the name as SecretId (a partial ARN is discouraged).
-          TOTE_SOURCE_SECRET_ARN: 'tote/source',
-        },
-      },
-    });
-    s.template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: { TOTE_WAREHOUSE_SECRET_ARN: IMPORTED_ARN } },
-    });
+    // By name only the name is known: its ARN ends in Secrets Manager's random suffix.
+    expect(s.secrets.source.secretName).toBe('tote/source');
+    expect(s.secrets.source.secretFullArn).toBeUndefined();
+    expect(s.secrets.warehouse.secretFullArn).toBe(IMPORTED_ARN);
     // IAM on a secret imported by name matches the name plus Secrets Manager's random suffix only.
-    const ingestRole = s.logicalId(s.stack.stageFunctions.ingest.role!);
-    const secretStatements = statementsOfRole(s.template, ingestRole).filter((st) =>
+    const secretStatements = statementsOfRole(s.template, logicalId(s.reader.role!)).filter((st) =>
       actionsOf(st).some((a) => a.startsWith('secretsmanager:')),
     );
     expect(secretStatements).toHaveLength(1);
+    expect(JSON.stringify(secretStatements[0].Resource)).toContain(IMPORTED_ARN);
     expect(JSON.stringify(secretStatements[0].Resource)).toContain(':secret:tote/source-??????');
-    const loadRole = s.logicalId(s.stack.stageFunctions.load.role!);
-    const loadSecret = statementsOfRole(s.template, loadRole).filter((st) => actionsOf(st).some((a) => a.startsWith('secretsmanager:')));
-    // The load reads both: the warehouse it loads, and the source for freshness.
-    expect(loadSecret).toHaveLength(1);
-    expect(JSON.stringify(loadSecret[0].Resource)).toContain(IMPORTED_ARN);
-    expect(JSON.stringify(loadSecret[0].Resource)).toContain(':secret:tote/source-??????');
   });
 
   test('a partial ARN is refused with a message', () => {
-    expect(() => synth({ warehouseSecret: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:tote/warehouse' })).toThrow(
+    const partial = testConfig({ warehouseSecret: 'arn:aws:secretsmanager:eu-west-2:111122223333:secret:tote/warehouse' });
+    expect(() => new Secrets(unitStack(), 'Secrets', { source: partial.sourceSecret, warehouse: partial.warehouseSecret })).toThrow(
       /not a complete secret ARN/,
     );
   });

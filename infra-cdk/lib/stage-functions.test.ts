@@ -1,9 +1,11 @@
 import { readFileSync } from 'fs';
 import * as path from 'path';
 import { Match } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Stage, STAGES } from './config';
-import { IMAGES_DIR } from './stage-functions';
-import { actionsOf, PolicyStatementJson, statementsOfRole, synth, Synthesized } from './testing';
+import { IMAGES_DIR, StageFunctions } from './stage-functions';
+import { actionsOf, buildUnit, logicalId, PolicyStatementJson, statementsOfRole, testConfig, Unit } from './testing';
 
 /** What each stage's role may do, besides writing its own logs and X-Ray segments. */
 const EXPECTED_DATA_ACCESS: Record<
@@ -33,14 +35,67 @@ const EXPECTED_DATA_ACCESS: Record<
   ],
 };
 
+/** What the stage functions are given: stand-in stores and secrets. */
+interface Inputs {
+  readonly landing: s3.Bucket;
+  readonly processed: s3.Bucket;
+  readonly source: secretsmanager.Secret;
+  readonly warehouse: secretsmanager.Secret;
+}
+
+/** The stage functions and their inputs in a unit stack. */
+type StageFunctionsUnit = Unit<Inputs & { fns: StageFunctions }>;
+
+/** The stage functions configured from `context`, in a unit stack with stand-in buckets and secrets. */
+function stageFunctionsFor(context: Record<string, unknown>): StageFunctionsUnit {
+  return buildUnit((stack) => {
+    const config = testConfig(context);
+    const inputs: Inputs = {
+      landing: new s3.Bucket(stack, 'LandingBucket'),
+      processed: new s3.Bucket(stack, 'ProcessedBucket'),
+      source: new secretsmanager.Secret(stack, 'SourceSecret'),
+      warehouse: new secretsmanager.Secret(stack, 'WarehouseSecret'),
+    };
+    const fns = new StageFunctions(stack, 'StageFunctions', {
+      landing: inputs.landing,
+      processed: inputs.processed,
+      sourceSecret: inputs.source,
+      warehouseSecret: inputs.warehouse,
+      architecture: config.architecture,
+      sizing: config.sizing,
+      logRetentionDays: config.logRetentionDays,
+      logLevel: config.logLevel,
+      vpc: config.vpc,
+    });
+    return { ...inputs, fns };
+  });
+}
+
 describe('StageFunctions', () => {
-  let s: Synthesized;
+  // The functions are built from the image directories, so each configuration is built once, here.
+  /** With the defaults. */
+  let s: StageFunctionsUnit;
+  /** With architecture, sizing, logs and VPC placement set from context. */
+  let c: StageFunctionsUnit;
   beforeAll(() => {
-    s = synth();
+    s = stageFunctionsFor({});
+    c = stageFunctionsFor({
+      architecture: 'x86_64',
+      memoryMb: '512',
+      loadMemoryMb: '3008',
+      transformTmpMb: '10240',
+      timeoutSeconds: '600',
+      ingestTimeoutSeconds: '300',
+      logRetentionDays: '90',
+      logLevel: 'debug',
+      vpcId: 'vpc-0a1b2c3d4e5f60718',
+      subnetIds: 'subnet-0aaaaaaaaaaaaaaa1, subnet-0bbbbbbbbbbbbbbb2',
+      securityGroupId: 'sg-0c0c0c0c0c0c0c0c0',
+    });
   });
 
-  const fnResource = (stage: Stage) => s.template.toJSON().Resources[s.logicalId(s.stack.stageFunctions[stage])];
-  const roleId = (stage: Stage) => s.logicalId(s.stack.stageFunctions[stage].role!);
+  const fnResource = (stage: Stage) => s.template.toJSON().Resources[logicalId(s.fns[stage])];
+  const roleId = (stage: Stage) => logicalId(s.fns[stage].role!);
   const prefix = (on: 'landing' | 'processed') => on;
 
   test('three container-image functions, arm64 by default, with JSON logs, tracing and their own log group', () => {
@@ -72,10 +127,10 @@ describe('StageFunctions', () => {
   });
 
   test('environment: store URLs with prefixes, and only the secrets each stage needs (the load reads the source for freshness)', () => {
-    const landing = { 'Fn::Join': ['', ['s3://', { Ref: s.logicalId(s.stack.stores.landing) }, '/landing']] };
-    const processed = { 'Fn::Join': ['', ['s3://', { Ref: s.logicalId(s.stack.stores.processed) }, '/processed']] };
-    const source = { Ref: s.logicalId(s.stack.secrets.source) };
-    const warehouse = { Ref: s.logicalId(s.stack.secrets.warehouse) };
+    const landing = { 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.landing) }, '/landing']] };
+    const processed = { 'Fn::Join': ['', ['s3://', { Ref: logicalId(s.processed) }, '/processed']] };
+    const source = { Ref: logicalId(s.source) };
+    const warehouse = { Ref: logicalId(s.warehouse) };
     expect(fnResource('ingest').Properties.Environment.Variables).toEqual({
       TOTE_LANDING: landing,
       TOTE_SOURCE_SECRET_ARN: source,
@@ -119,13 +174,13 @@ describe('StageFunctions', () => {
         case 'both secrets':
           return [arnOf('source'), arnOf('warehouse')];
         case 'landing':
-          return { 'Fn::GetAtt': [s.logicalId(s.stack.stores.landing), 'Arn'] };
+          return { 'Fn::GetAtt': [logicalId(s.landing), 'Arn'] };
         case 'processed':
-          return { 'Fn::GetAtt': [s.logicalId(s.stack.stores.processed), 'Arn'] };
+          return { 'Fn::GetAtt': [logicalId(s.processed), 'Arn'] };
         case 'source':
-          return { Ref: s.logicalId(s.stack.secrets.source) };
+          return { Ref: logicalId(s.source) };
         default:
-          return { Ref: s.logicalId(s.stack.secrets.warehouse) };
+          return { Ref: logicalId(s.warehouse) };
       }
     };
     const dataStatements = statementsOfRole(s.template, roleId(stage)).filter((st) =>
@@ -165,18 +220,7 @@ describe('StageFunctions', () => {
   });
 
   test('context sets architecture, sizing, log retention and level', () => {
-    const c = synth({
-      architecture: 'x86_64',
-      memoryMb: '512',
-      loadMemoryMb: '3008',
-      transformTmpMb: '10240',
-      timeoutSeconds: '600',
-      ingestTimeoutSeconds: '300',
-      logRetentionDays: '90',
-      logLevel: 'debug',
-    });
-    const fns = c.stack.stageFunctions;
-    const props = (stage: Stage) => c.template.toJSON().Resources[c.logicalId(fns[stage])].Properties;
+    const props = (stage: Stage) => c.template.toJSON().Resources[logicalId(c.fns[stage])].Properties;
     for (const stage of STAGES) {
       expect(props(stage).Architectures).toEqual(['x86_64']);
       expect(props(stage).LoggingConfig.ApplicationLogLevel).toBe('DEBUG');
@@ -189,12 +233,11 @@ describe('StageFunctions', () => {
   });
 
   test('VPC placement from context: subnets, security group and ENI permissions', () => {
-    const c = synth({ vpcId: 'vpc-0a1b2c3d4e5f60718', subnetIds: 'subnet-0aaaaaaaaaaaaaaa1, subnet-0bbbbbbbbbbbbbbb2', securityGroupId: 'sg-0c0c0c0c0c0c0c0c0' });
     c.template.allResourcesProperties('AWS::Lambda::Function', {
       VpcConfig: { SubnetIds: ['subnet-0aaaaaaaaaaaaaaa1', 'subnet-0bbbbbbbbbbbbbbb2'], SecurityGroupIds: ['sg-0c0c0c0c0c0c0c0c0'] },
     });
     c.template.resourceCountIs('AWS::EC2::SecurityGroup', 0);
-    const statements = statementsOfRole(c.template, c.logicalId(c.stack.stageFunctions.ingest.role!));
+    const statements = statementsOfRole(c.template, logicalId(c.fns.ingest.role!));
     expect(statements).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ Sid: 'ManageVpcNetworkInterfaces', Action: expect.arrayContaining(['ec2:CreateNetworkInterface']) }),
@@ -207,7 +250,7 @@ describe('StageFunctions', () => {
   });
 
   test('incomplete VPC context is refused with a message naming the key', () => {
-    expect(() => synth({ vpcId: 'vpc-0a1b2c3d4e5f60718' })).toThrow(/subnetIds/);
-    expect(() => synth({ vpcId: 'vpc-0abc', subnetIds: 'subnet-0aaaaaaaaaaaaaaa1', securityGroupId: 'sg-0c0c0c0c0c0c0c0c0' })).toThrow(/vpcId/);
+    expect(() => testConfig({ vpcId: 'vpc-0a1b2c3d4e5f60718' })).toThrow(/subnetIds/);
+    expect(() => testConfig({ vpcId: 'vpc-0abc', subnetIds: 'subnet-0aaaaaaaaaaaaaaa1', securityGroupId: 'sg-0c0c0c0c0c0c0c0c0' })).toThrow(/vpcId/);
   });
 });

@@ -1,10 +1,11 @@
 import { Match } from 'aws-cdk-lib/assertions';
-import { synth, Synthesized } from './testing';
+import { Stores } from './stores';
+import { buildUnit, logicalId, Unit } from './testing';
 
 describe('Stores', () => {
-  let s: Synthesized;
+  let s: Unit<{ stores: Stores }>;
   beforeAll(() => {
-    s = synth();
+    s = buildUnit((stack) => ({ stores: new Stores(stack, 'Stores') }));
   });
 
   test('three buckets: landing, processed and their access logs', () => {
@@ -12,8 +13,8 @@ describe('Stores', () => {
   });
 
   test.each(['landing', 'processed'] as const)('%s store: private, encrypted, versioned, logged, retained', (name) => {
-    const bucket = name === 'landing' ? s.stack.stores.landing : s.stack.stores.processed;
-    const id = s.logicalId(bucket);
+    const bucket = name === 'landing' ? s.stores.landing : s.stores.processed;
+    const id = logicalId(bucket);
     const resource = s.template.toJSON().Resources[id];
     expect(resource.DeletionPolicy).toBe('Retain');
     expect(resource.UpdateReplacePolicy).toBe('Retain');
@@ -29,14 +30,14 @@ describe('Stores', () => {
       },
       VersioningConfiguration: { Status: 'Enabled' },
       LoggingConfiguration: {
-        DestinationBucketName: { Ref: s.logicalId(s.stack.stores.accessLogs) },
+        DestinationBucketName: { Ref: logicalId(s.stores.accessLogs) },
         LogFilePrefix: `${name}/`,
       },
     });
   });
 
   test('access log bucket: private, encrypted, versioned, retained', () => {
-    const resource = s.template.toJSON().Resources[s.logicalId(s.stack.stores.accessLogs)];
+    const resource = s.template.toJSON().Resources[logicalId(s.stores.accessLogs)];
     expect(resource.DeletionPolicy).toBe('Retain');
     expect(resource.Properties.PublicAccessBlockConfiguration.BlockPublicPolicy).toBe(true);
     expect(resource.Properties.VersioningConfiguration).toEqual({ Status: 'Enabled' });
@@ -44,7 +45,7 @@ describe('Stores', () => {
   });
 
   test.each(['landing', 'processed', 'accessLogs'] as const)('%s bucket policy denies requests without TLS', (name) => {
-    const id = s.logicalId(s.stack.stores[name]);
+    const id = logicalId(s.stores[name]);
     s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
       Bucket: { Ref: id },
       PolicyDocument: {
@@ -57,10 +58,5 @@ describe('Stores', () => {
         ]),
       },
     });
-  });
-
-  test('outputs name both stores', () => {
-    s.template.hasOutput('LandingBucketName', { Value: { Ref: s.logicalId(s.stack.stores.landing) } });
-    s.template.hasOutput('ProcessedBucketName', { Value: { Ref: s.logicalId(s.stack.stores.processed) } });
   });
 });

@@ -24,7 +24,9 @@ export function renderDefinitionFile(): string {
   try {
     const { app, stack } = buildApp({ nag: false, outdir, env: { region: EXPORT_REGION } });
     const template = app.synth().getStackArtifact(stack.artifactId).template;
-    return formatDefinition(definitionText(stack, template));
+    return formatDefinition(
+      definitionText({ stateMachine: stack.pipeline.stateMachine, functions: stack.stageFunctions.all }, template),
+    );
   } finally {
     rmSync(outdir, { recursive: true, force: true });
   }
