@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::it::common::Chain;
+use tote_testkit::chain::Chain;
 
 /// The `tote` command with `chain`'s configuration.
 fn tote_command(chain: &Chain) -> Command {

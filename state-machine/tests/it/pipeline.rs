@@ -9,7 +9,7 @@ use tote::pipeline::Pipeline;
 use tote_asl::{EventType, ExecutionRecord, ExecutionStatus, VirtualClock};
 use tote_core::fault;
 
-use crate::it::common::Chain;
+use tote_testkit::chain::Chain;
 
 /// A pipeline on a virtual clock (retries do not sleep) for `chain`'s configuration.
 fn pipeline(chain: &Chain) -> Pipeline {

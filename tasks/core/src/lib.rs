@@ -2,7 +2,8 @@
 //!
 //! Everything two stages must agree on lives here, so that it is written once:
 //!
-//! - [`tables`]: the allow-lists of source and warehouse tables and identifier quoting;
+//! - [`tables`]: the allow-list of source tables and their keys, and identifier quoting;
+//! - [`models`]: the star schema, declared once by the models in `tasks/transform/models`;
 //! - [`error`]: errors with stable names (`Tote.SourceUnavailable`, …) that the state machine matches;
 //! - [`event`]: the JSON events a stage's Lambda takes and answers;
 //! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
@@ -17,7 +18,7 @@
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
 //! - [`metrics`]: CloudWatch embedded-metric lines, declared once in `metrics.json` (shared with CDK);
 //! - [`progress`]: how far long work has got, drawn by the `tote` command, silent in a Lambda;
-//! - [`private_pg`]: a private, throw-away Postgres cluster for the demo and for tests;
+//! - [`private_pg`]: a private Postgres cluster for `tote demo`, `tote postgres` and the tests;
 //! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds);
 //! - `lambda` (feature `lambda`): the shared shape of the three Lambda binaries.
 
@@ -40,7 +41,6 @@ pub mod secrets;
 pub mod sink;
 pub mod store;
 pub mod tables;
-pub mod testing;
 pub mod tls;
 pub mod wire;
 

@@ -116,7 +116,7 @@ mod secrets {
     use std::collections::HashMap;
 
     use tote_core::config::Config;
-    use tote_core::private_pg::test_database;
+    use tote_testkit::postgres::test_database;
     use tote_core::ErrorKind;
 
     /// Points the AWS SDK at moto; panics with how to get one when it is not running.
@@ -150,7 +150,7 @@ mod secrets {
     }
 
     /// The secret RDS would store for `db`: host, port, username, password, dbname.
-    fn rds_secret(db: &tote_core::private_pg::TestDatabase) -> serde_json::Value {
+    fn rds_secret(db: &tote_testkit::postgres::TestDatabase) -> serde_json::Value {
         let url = url::Url::parse(db.url()).unwrap();
         serde_json::json!({
             "engine": "postgres", "host": url.host_str().unwrap(), "port": url.port().unwrap(),
@@ -314,7 +314,7 @@ mod s3 {
     use tokio::io::AsyncWriteExt;
     use tote_core::batch::CommitLog;
     use tote_core::store::{Created, Store};
-    use tote_core::testing::moto_bucket;
+    use tote_testkit::moto::bucket as moto_bucket;
 
     #[tokio::test]
     async fn create_if_absent_multipart_and_long_listings_work_on_s3() {
@@ -412,7 +412,7 @@ mod s3 {
 
 mod connection {
     use tote_core::pg::{self, Role};
-    use tote_core::private_pg::test_database;
+    use tote_testkit::postgres::test_database;
 
     /// A driver error tote's retry decision hangs on: a connection that is gone is a connection
     /// failure (retried), a value the client itself refuses to send is not (a retry would fail the

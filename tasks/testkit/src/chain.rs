@@ -5,18 +5,25 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tokio_postgres::Client;
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
-use tote_core::private_pg::{test_database, TestDatabase};
+use crate::postgres::{test_database, TestDatabase};
 use tote_core::store::Store;
 use tote_core::tables::SOURCE_TABLES;
 use tote_load::{LoadRequest, LoadResponse, Phase};
 
-use crate::it::oracle::{self, as_set, pg_rows};
+use crate::oracle::{self, as_set, pg_rows};
 
+/// One test's pipeline: source, warehouse, stores and local state, all throw-away, and the
+/// oracle's record of every fact version the source has shown.
 pub struct Chain {
+    /// The ToteSys database, seeded.
     pub source: TestDatabase,
+    /// The warehouse database, empty until the first load migrates it.
     pub warehouse: TestDatabase,
+    /// A connection to the source.
     pub client: Client,
+    /// `TOTE_LANDING`: the landing zone.
     pub landing: tempfile::TempDir,
+    /// `TOTE_PROCESSED`: the processed zone.
     pub processed: tempfile::TempDir,
     /// `TOTE_HOME`: local executions and alerts.
     pub home: tempfile::TempDir,
@@ -31,6 +38,7 @@ pub struct Chain {
 }
 
 impl Chain {
+    /// A chain over a source seeded with the small fixture (scale 0.5, 45 days, seed 7).
     pub async fn seeded() -> Chain {
         let source = test_database().await.unwrap();
         let warehouse = source.sibling().await.unwrap();
@@ -51,10 +59,12 @@ impl Chain {
         }
     }
 
+    /// The chain's configuration.
     pub fn config(&self) -> Config {
         self.config_with_warehouse(self.warehouse.url())
     }
 
+    /// The chain's configuration with another warehouse URL.
     pub fn config_with_warehouse(&self, url: &str) -> Config {
         self.config_with(self.source.url(), url)
     }
@@ -81,10 +91,12 @@ impl Chain {
         Config::from_lookup(|n| vars.get(n).cloned()).unwrap()
     }
 
+    /// The processed zone as a store.
     pub fn processed_store(&self) -> Store {
         Store::open(&self.processed.path().display().to_string(), "TOTE_PROCESSED").unwrap()
     }
 
+    /// A connection to the warehouse.
     pub async fn warehouse_client(&self) -> Client {
         pg::connect(self.warehouse.url(), Role::Warehouse).await.unwrap()
     }
@@ -121,6 +133,7 @@ impl Chain {
         self.observe_source().await;
     }
 
+    /// Loads `phase` as the chain's warehouse user.
     pub async fn load(&self, phase: Phase) -> tote_core::Result<LoadResponse> {
         self.load_as(self.warehouse.url(), phase).await
     }

@@ -1,9 +1,9 @@
-//! Support for tests that need AWS-protocol services: a bucket on the local moto server that
-//! `scripts/test` starts (`TOTE_TEST_MOTO`). Not used outside tests.
+//! AWS-protocol services for tests: a bucket on the local moto server that
+//! `scripts/test` starts (`TOTE_TEST_MOTO`).
 
 /// Points the AWS environment of this process at moto and creates a fresh bucket there; returns
 /// its name. Panics with what to do when moto is not running.
-pub fn moto_bucket(prefix: &str) -> String {
+pub fn bucket(prefix: &str) -> String {
     let url = std::env::var("TOTE_TEST_MOTO")
         .expect("TOTE_TEST_MOTO is not set: run scripts/test, which starts moto_server");
     // Process-wide, but nextest runs every test in a process of its own.

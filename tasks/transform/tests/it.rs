@@ -1,7 +1,7 @@
 //! Integration tests of the transform stage: simulator → ingest → transform, compared with an
-//! independent oracle computed by plain SQL in Postgres (one test binary; modules by concern).
+//! independent oracle computed by plain SQL in Postgres (`tote_testkit::oracle`; one test binary,
+//! modules by concern).
 
 mod it {
-    pub mod oracle;
     mod pipeline;
 }

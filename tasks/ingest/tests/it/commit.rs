@@ -64,7 +64,7 @@ async fn two_ingests_of_one_table_at_once_commit_each_version_once() {
 #[tokio::test]
 async fn ingest_commits_to_an_s3_landing_zone_exactly_once() {
     let mut f = Fixture::seeded().await;
-    let bucket = tote_core::testing::moto_bucket("tote-landing");
+    let bucket = tote_testkit::moto::bucket("tote-landing");
     let location = format!("s3://{bucket}/landing");
     f.extra.insert("TOTE_LANDING", location.clone());
     let first = f.ingest("staff").await.unwrap();

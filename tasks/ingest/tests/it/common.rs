@@ -10,7 +10,7 @@ use tokio_postgres::Client;
 use tote_core::batch::{CommitLog, Manifest};
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
-use tote_core::private_pg::{test_database, TestDatabase};
+use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_core::store::Store;
 use tote_ingest::{IngestRequest, IngestResponse};
 

@@ -3,7 +3,7 @@
 
 use tote_load::Phase;
 
-use crate::it::common::Chain;
+use tote_testkit::chain::Chain;
 
 #[tokio::test]
 async fn the_warehouse_equals_the_oracle_over_several_incremental_rounds() {

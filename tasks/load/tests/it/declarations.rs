@@ -2,7 +2,7 @@
 //! (`tasks/transform/models/*.toml`): a drift between the two fails here, naming the table.
 
 use tote_core::models::{built_in, Kind};
-use tote_core::private_pg::test_database;
+use tote_testkit::postgres::test_database;
 
 /// `SELECT` a text column (or array as text) for one table, in order.
 async fn strings(client: &tokio_postgres::Client, sql: &str, table: &str) -> Vec<String> {

@@ -10,7 +10,7 @@ use tote_core::sink::ObjectSink;
 use tote_core::{fault, ErrorKind};
 use tote_load::Phase;
 
-use crate::it::common::Chain;
+use tote_testkit::chain::Chain;
 
 #[tokio::test]
 async fn a_crash_at_any_commit_boundary_then_a_retry_leaves_the_warehouse_exact() {

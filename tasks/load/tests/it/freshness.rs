@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use tote_load::freshness::{self, Freshness};
 use tote_load::Phase;
 
-use crate::it::common::Chain;
+use tote_testkit::chain::Chain;
 
 /// Measures the chain's freshness now.
 async fn measure(chain: &Chain) -> Freshness {

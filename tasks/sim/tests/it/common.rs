@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use tokio_postgres::Client;
 use tote_core::pg::{self, Role};
-use tote_core::private_pg::{test_database, TestDatabase};
+use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_sim::SeedOptions;
 
 /// A Monday 08:00: seeded histories end here so ticks start in business hours.

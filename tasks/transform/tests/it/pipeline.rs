@@ -8,13 +8,13 @@ use tokio_postgres::Client;
 use tote_core::batch::CommitLog;
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
-use tote_core::private_pg::{test_database, TestDatabase};
+use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_core::store::Store;
 use tote_core::tables::SOURCE_TABLES;
 use tote_core::{fault, ErrorKind};
 use tote_transform::{transform, TransformRequest};
 
-use crate::it::oracle::{self, arrow_rows, as_set, last_per_key, pg_rows};
+use tote_testkit::oracle::{self, arrow_rows, as_set, last_per_key, pg_rows};
 
 struct Pipeline {
     db: TestDatabase,
