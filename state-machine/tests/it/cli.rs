@@ -414,3 +414,129 @@ async fn rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Opt
     rows.sort();
     rows
 }
+
+/// `tote bench` at a tiny scale: every measurement is there under the keys docs/benchmarks.md
+/// and earlier runs use, with positive figures, and the Markdown table is written.
+#[tokio::test]
+async fn tote_bench_writes_every_measurement_under_its_documented_key() {
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = outcome(
+        Command::new(env!("CARGO_BIN_EXE_tote"))
+            .args(["bench", "--scale", "0.2", "--runs", "1", "--out"])
+            .arg(out.path()),
+    );
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("ingest sales_order") && text.contains("load, every batch"),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap()).unwrap();
+    let keys = |section: &str| -> Vec<String> {
+        let value = if section.is_empty() {
+            &report
+        } else {
+            &report[section]
+        };
+        value.as_object().unwrap().keys().cloned().collect()
+    };
+    let sorted = |list: &[&str]| {
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.sort();
+        v
+    };
+    let expected = [
+        (
+            "",
+            &[
+                "date",
+                "machine",
+                "scale",
+                "runs",
+                "ingest",
+                "transform",
+                "load",
+                "run",
+            ][..],
+        ),
+        (
+            "ingest",
+            &[
+                "table",
+                "rows",
+                "source_bytes",
+                "landing_bytes",
+                "wall_s",
+                "user_s",
+                "sys_s",
+                "peak_rss_kb",
+                "ceiling_wall_s",
+                "ratio_to_copy_to",
+                "small_scale",
+                "small_rows",
+                "small_peak_rss_kb",
+                "large_scale",
+                "large_rows",
+                "large_peak_rss_kb",
+                "large_ratio_to_copy_to",
+            ],
+        ),
+        (
+            "transform",
+            &[
+                "fact_sales_order_rows",
+                "wall_s",
+                "user_s",
+                "sys_s",
+                "peak_rss_kb",
+                "small_peak_rss_kb",
+                "large_peak_rss_kb",
+                "no_change_wall_s",
+            ],
+        ),
+        (
+            "load",
+            &[
+                "wall_s",
+                "user_s",
+                "sys_s",
+                "peak_rss_kb",
+                "small_peak_rss_kb",
+                "large_peak_rss_kb",
+                "large_ratio_to_copy_from",
+                "fact_sales_order_rows",
+                "fact_sales_order_s",
+                "copy_from_ceiling_s",
+                "ratio_to_copy_from",
+            ],
+        ),
+        ("run", &["no_change_wall_s", "one_percent_changed_wall_s"]),
+    ];
+    for (section, list) in expected {
+        let mut actual = keys(section);
+        actual.sort();
+        assert_eq!(actual, sorted(list), "bench.json {section:?}");
+    }
+    for (section, key) in [
+        ("ingest", "rows"),
+        ("ingest", "ratio_to_copy_to"),
+        ("ingest", "peak_rss_kb"),
+        ("ingest", "large_rows"),
+        ("transform", "wall_s"),
+        ("load", "fact_sales_order_rows"),
+        ("load", "ratio_to_copy_from"),
+        ("run", "no_change_wall_s"),
+    ] {
+        let value = report[section][key].as_f64().unwrap();
+        assert!(value > 0.0, "{section}.{key} = {value}");
+    }
+    assert!(
+        report["ingest"]["large_rows"].as_u64() > report["ingest"]["rows"].as_u64(),
+        "three times the scale has more orders"
+    );
+    let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
+    assert!(
+        markdown.contains("| ingest sales_order (scale 0.2) |"),
+        "{markdown}"
+    );
+}

@@ -1,0 +1,730 @@
+//! `tote bench`: tote against the Postgres COPY ceiling on the same data, in the same run.
+//!
+//! A private Postgres is started and ToteSys seeded at three scales (scale/10, scale and
+//! 3 × scale; why three: memory is bounded, not constant — row groups, the transform's sort pool
+//! and the load's key lists fill up as the tables grow to about scale 100, so scale/10 → scale
+//! shows those buffers filling and scale → 3 × scale whether anything grows after that). At each,
+//! every stage runs as its own `tote` process, measured from the OS (wall time, user and system
+//! CPU and peak RSS, from `wait4`), beside its ceiling:
+//!
+//! - ingest of `sales_order` (a full read), against `psql`'s `COPY (SELECT …) TO STDOUT (FORMAT
+//!   binary)` into /dev/null, the median over `--runs`;
+//! - the first transform of every table, and a no-change transform;
+//! - the first load of every batch, with `fact_sales_order`'s time (from the load's own report)
+//!   against `psql`'s `COPY … FROM STDIN (FORMAT binary)` of the same rows into an empty copy of
+//!   the table with its keys and indexes;
+//! - a whole `tote run` with nothing new, and one after 1% of the sales orders changed.
+//!
+//! The results go to `<out>/bench.json` (typed, below) and `<out>/bench.md` (the table
+//! docs/benchmarks.md quotes). `scripts/bench` builds the release binary and runs this.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Serialize;
+use tote_core::private_pg::PrivateCluster;
+
+/// Arguments of `tote bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The ToteSys scale measured (also measured: a tenth of it and three times it).
+    #[arg(long, default_value_t = 100.0)]
+    pub scale: f64,
+    /// Runs of each ingest and COPY measurement at the scale (the median is reported); the
+    /// larger scale runs once.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Where bench.json and bench.md are written.
+    #[arg(long, default_value = "target/bench")]
+    pub out: PathBuf,
+}
+
+/// The end of every seeded history, so runs on different days seed the same data.
+const END: &str = "2026-11-27 08:00";
+
+/// `fact_sales_order`'s columns without its record id: what the COPY FROM ceiling writes.
+const FACT_SALES_ORDER_COLUMNS: &str = "sales_order_id, created_date, created_time, last_updated_date, \
+     last_updated_time, sales_staff_id, counterparty_id, units_sold, unit_price, currency_id, design_id, \
+     agreed_payment_date, agreed_delivery_date, agreed_delivery_location_id";
+
+/// One process's cost, as the OS accounts it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    max_rss_kb: u64,
+}
+
+/// Runs `command` to completion with stdout sent to `stdout`, and measures it. A command that
+/// fails is an error naming it, with its stderr.
+fn measure(command: &mut Command, stdout: Stdio) -> anyhow::Result<Cost> {
+    let started = Instant::now();
+    let child = command
+        .stdout(stdout)
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start {:?}", command.get_program()))?;
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = child.stderr.expect("stderr is piped");
+    // Drained on a thread so a chatty child never blocks on a full pipe.
+    let drain = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our own child, not yet waited for; status and usage are valid pointers.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let wall_s = started.elapsed().as_secs_f64();
+    let errors = drain.join().unwrap_or_default();
+    if waited != pid {
+        bail!(
+            "waiting for {:?} failed: {}",
+            command.get_program(),
+            std::io::Error::last_os_error()
+        );
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        // The arguments name the databases: their passwords never reach the message.
+        let args: Vec<String> = command
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .map(|a| match a.starts_with("postgres://") {
+                true => tote_core::pg::redact(&a),
+                false => a,
+            })
+            .collect();
+        bail!(
+            "{} {} failed: {}",
+            command.get_program().to_string_lossy(),
+            args.join(" "),
+            errors.trim()
+        );
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(Cost {
+        wall_s,
+        user_s: seconds(usage.ru_utime),
+        sys_s: seconds(usage.ru_stime),
+        max_rss_kb: usage.ru_maxrss as u64,
+    })
+}
+
+/// The median of `values` (the lower middle one of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[(sorted.len() - 1) / 2]
+}
+
+/// Rounds to two decimals, as the figures are reported.
+fn r2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The measurements at one scale.
+#[derive(Debug, Default)]
+struct ScaleStats {
+    /// Sales orders seeded.
+    rows: u64,
+    /// `pg_total_relation_size('sales_order')`.
+    bytes: u64,
+    /// Median wall time of the COPY TO ceiling.
+    ceiling_s: f64,
+    /// The ingest: median wall, CPU of the fastest run, the largest peak RSS.
+    ingest: Cost,
+    /// Bytes of the landing zone's `sales_order` objects.
+    landing_bytes: u64,
+    transform: Cost,
+    quiet_transform: Cost,
+    load: Cost,
+    fact_sales_order_rows: u64,
+    fact_sales_order_s: f64,
+    /// Median wall time of the COPY FROM ceiling.
+    copy_from_s: f64,
+    run_quiet_s: f64,
+    run_one_percent_s: f64,
+}
+
+/// A private Postgres with the source (`totesys`) and a warehouse, and a work directory.
+struct Session {
+    tote: PathBuf,
+    source: String,
+    admin: String,
+    warehouse: String,
+    work: tempfile::TempDir,
+    _cluster: PrivateCluster,
+}
+
+impl Session {
+    fn start() -> anyhow::Result<Session> {
+        if Command::new("psql").arg("--version").output().is_err() {
+            bail!("tote bench measures the COPY ceilings with psql, which is not installed: install postgresql-client");
+        }
+        let cluster = PrivateCluster::start_temporary()?;
+        measure(
+            &mut Self::psql(&cluster.url("postgres"), &["CREATE DATABASE totesys"]),
+            Stdio::null(),
+        )?;
+        Ok(Session {
+            tote: std::env::current_exe().context("cannot find the tote binary")?,
+            source: cluster.url("totesys"),
+            admin: cluster.url("postgres"),
+            warehouse: cluster.url("warehouse"),
+            work: tempfile::Builder::new().prefix("tote-bench-").tempdir()?,
+            _cluster: cluster,
+        })
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// `tote` with the session's stores and databases.
+    fn tote(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.tote);
+        command
+            .args(args)
+            .env("TOTE_SOURCE_URL", &self.source)
+            .env("TOTE_WAREHOUSE_URL", &self.warehouse)
+            .env("TOTE_LANDING", self.path("landing"))
+            .env("TOTE_PROCESSED", self.path("processed"))
+            .env("TOTE_HOME", self.path("home"))
+            .env_remove("TOTE_MODELS");
+        command
+    }
+
+    /// `psql` on `url` running `sql` (each a separate `-c`), quietly.
+    fn psql(url: &str, sql: &[&str]) -> Command {
+        let mut command = Command::new("psql");
+        command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", url]);
+        for statement in sql {
+            command.args(["-c", statement]);
+        }
+        command
+    }
+
+    /// The single value `sql` returns.
+    fn scalar(&self, url: &str, sql: &str) -> anyhow::Result<u64> {
+        let out = Self::psql(url, &[sql]).output()?;
+        if !out.status.success() {
+            bail!("psql: {sql}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
+    }
+
+    fn run(&self, command: &mut Command) -> anyhow::Result<Cost> {
+        measure(command, Stdio::null())
+    }
+
+    fn remove(&self, name: &str) -> anyhow::Result<()> {
+        match std::fs::remove_dir_all(self.path(name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every measurement at `scale`, each repeated `runs` times where the median is reported.
+    fn scale_stats(&self, scale: f64, runs: usize) -> anyhow::Result<ScaleStats> {
+        eprintln!("▸ seeding ToteSys at scale {scale}");
+        let scale_text = scale.to_string();
+        self.run(Command::new(&self.tote).args([
+            "sim",
+            "seed",
+            "--url",
+            &self.source,
+            "--scale",
+            &scale_text,
+            "--end",
+            END,
+            "--replace",
+        ]))?;
+        let mut stats = ScaleStats {
+            rows: self.scalar(&self.source, "SELECT count(*) FROM sales_order")?,
+            bytes: self.scalar(&self.source, "SELECT pg_total_relation_size('sales_order')")?,
+            ..ScaleStats::default()
+        };
+
+        eprintln!("▸ ingest sales_order and its COPY TO ceiling, {runs} × ");
+        let mut ceilings = Vec::new();
+        let mut ingests = Vec::new();
+        for _ in 0..runs {
+            let copy_to = "COPY (SELECT * FROM sales_order) TO STDOUT (FORMAT binary)";
+            ceilings.push(self.run(&mut Self::psql(&self.source, &[copy_to]))?.wall_s);
+            self.remove("landing")?;
+            ingests.push(self.run(&mut self.tote(&["ingest", "--table", "sales_order"]))?);
+        }
+        stats.ceiling_s = median(&ceilings);
+        let fastest = ingests
+            .iter()
+            .min_by(|a, b| a.wall_s.total_cmp(&b.wall_s))
+            .copied()
+            .unwrap_or_default();
+        stats.ingest = Cost {
+            wall_s: median(&ingests.iter().map(|c| c.wall_s).collect::<Vec<_>>()),
+            max_rss_kb: ingests.iter().map(|c| c.max_rss_kb).max().unwrap_or(0),
+            ..fastest
+        };
+        stats.landing_bytes = directory_bytes(&self.path("landing").join("sales_order"))?;
+
+        eprintln!("▸ the other tables, a first transform and a no-change transform");
+        for table in tote_core::tables::SOURCE_TABLES
+            .iter()
+            .filter(|t| **t != "sales_order")
+        {
+            self.run(&mut self.tote(&["ingest", "--table", table]))?;
+        }
+        self.remove("processed")?;
+        stats.transform = self.run(&mut self.tote(&["transform"]))?;
+        stats.quiet_transform = self.run(&mut self.tote(&["transform"]))?;
+
+        eprintln!("▸ the first load, and the COPY FROM ceiling of fact_sales_order, {runs} ×");
+        self.run(&mut Self::psql(
+            &self.admin,
+            &[
+                "DROP DATABASE IF EXISTS warehouse WITH (FORCE)",
+                "CREATE DATABASE warehouse",
+            ],
+        ))?;
+        let report = self.path("load.json");
+        stats.load = measure(
+            &mut self.tote(&["load", "--json"]),
+            Stdio::from(std::fs::File::create(&report)?),
+        )?;
+        let loaded: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        let fso = &loaded["rows"]["fact_sales_order"];
+        stats.fact_sales_order_rows = fso["staged"]
+            .as_u64()
+            .context("the load's report has no fact_sales_order rows")?;
+        stats.fact_sales_order_s = fso["millis"].as_f64().unwrap_or(0.0) / 1000.0;
+        let dump = self.path("fact_sales_order.bin");
+        measure(
+            &mut Self::psql(
+                &self.warehouse,
+                &[&format!("COPY (SELECT {FACT_SALES_ORDER_COLUMNS} FROM fact_sales_order) TO STDOUT (FORMAT binary)")],
+            ),
+            Stdio::from(std::fs::File::create(&dump)?),
+        )?;
+        let mut copies = Vec::new();
+        for _ in 0..runs {
+            self.run(&mut Self::psql(
+                &self.warehouse,
+                &[
+                    "DROP TABLE IF EXISTS bench_ceiling",
+                    "CREATE TABLE bench_ceiling (LIKE fact_sales_order INCLUDING ALL)",
+                ],
+            ))?;
+            let copy_from =
+                format!("COPY bench_ceiling ({FACT_SALES_ORDER_COLUMNS}) FROM STDIN (FORMAT binary)");
+            let mut command = Self::psql(&self.warehouse, &[&copy_from]);
+            command.stdin(std::fs::File::open(&dump)?);
+            copies.push(self.run(&mut command)?.wall_s);
+        }
+        stats.copy_from_s = median(&copies);
+        self.run(&mut Self::psql(&self.warehouse, &["DROP TABLE bench_ceiling"]))?;
+
+        eprintln!("▸ whole runs: nothing new, then 1% of the sales orders changed");
+        stats.run_quiet_s = self.run(&mut self.tote(&["run"]))?.wall_s;
+        self.run(&mut Self::psql(
+            &self.source,
+            &["UPDATE sales_order SET units_sold = units_sold + 1, \
+               last_updated = (SELECT max(last_updated) FROM sales_order) + interval '1 minute' \
+               WHERE sales_order_id % 100 = 0"],
+        ))?;
+        stats.run_one_percent_s = self.run(&mut self.tote(&["run"]))?.wall_s;
+        Ok(stats)
+    }
+}
+
+/// The bytes of the files under `dir`.
+fn directory_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            directory_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
+
+/// `target/bench/bench.json`: the keys docs/benchmarks.md and earlier runs use.
+#[derive(Debug, Serialize)]
+struct Report {
+    date: String,
+    machine: String,
+    scale: f64,
+    runs: usize,
+    ingest: IngestReport,
+    transform: TransformReport,
+    load: LoadReport,
+    run: RunReport,
+}
+
+#[derive(Debug, Serialize)]
+struct IngestReport {
+    table: &'static str,
+    rows: u64,
+    source_bytes: u64,
+    landing_bytes: u64,
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    peak_rss_kb: u64,
+    ceiling_wall_s: f64,
+    ratio_to_copy_to: f64,
+    small_scale: f64,
+    small_rows: u64,
+    small_peak_rss_kb: u64,
+    large_scale: f64,
+    large_rows: u64,
+    large_peak_rss_kb: u64,
+    large_ratio_to_copy_to: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct TransformReport {
+    fact_sales_order_rows: u64,
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    peak_rss_kb: u64,
+    small_peak_rss_kb: u64,
+    large_peak_rss_kb: u64,
+    no_change_wall_s: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct LoadReport {
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    peak_rss_kb: u64,
+    small_peak_rss_kb: u64,
+    large_peak_rss_kb: u64,
+    large_ratio_to_copy_from: f64,
+    fact_sales_order_rows: u64,
+    fact_sales_order_s: f64,
+    copy_from_ceiling_s: f64,
+    ratio_to_copy_from: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct RunReport {
+    no_change_wall_s: f64,
+    one_percent_changed_wall_s: f64,
+}
+
+/// "2 cores, 23 GiB, x86_64".
+fn machine() -> String {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let gib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024 / 1024);
+    format!("{cores} cores, {gib} GiB, {}", std::env::consts::ARCH)
+}
+
+fn report(
+    args: &BenchArgs,
+    small_scale: f64,
+    large_scale: f64,
+    [small, at, large]: [&ScaleStats; 3],
+) -> Report {
+    let ratio = |ceiling: f64, tote: f64| if tote > 0.0 { r2(ceiling / tote) } else { 0.0 };
+    Report {
+        date: chrono::Utc::now().format("%Y-%m-%d").to_string(),
+        machine: machine(),
+        scale: args.scale,
+        runs: args.runs,
+        ingest: IngestReport {
+            table: "sales_order",
+            rows: at.rows,
+            source_bytes: at.bytes,
+            landing_bytes: at.landing_bytes,
+            wall_s: r2(at.ingest.wall_s),
+            user_s: r2(at.ingest.user_s),
+            sys_s: r2(at.ingest.sys_s),
+            peak_rss_kb: at.ingest.max_rss_kb,
+            ceiling_wall_s: r2(at.ceiling_s),
+            ratio_to_copy_to: ratio(at.ceiling_s, at.ingest.wall_s),
+            small_scale,
+            small_rows: small.rows,
+            small_peak_rss_kb: small.ingest.max_rss_kb,
+            large_scale,
+            large_rows: large.rows,
+            large_peak_rss_kb: large.ingest.max_rss_kb,
+            large_ratio_to_copy_to: ratio(large.ceiling_s, large.ingest.wall_s),
+        },
+        transform: TransformReport {
+            fact_sales_order_rows: at.rows,
+            wall_s: r2(at.transform.wall_s),
+            user_s: r2(at.transform.user_s),
+            sys_s: r2(at.transform.sys_s),
+            peak_rss_kb: at.transform.max_rss_kb,
+            small_peak_rss_kb: small.transform.max_rss_kb,
+            large_peak_rss_kb: large.transform.max_rss_kb,
+            no_change_wall_s: r2(at.quiet_transform.wall_s),
+        },
+        load: LoadReport {
+            wall_s: r2(at.load.wall_s),
+            user_s: r2(at.load.user_s),
+            sys_s: r2(at.load.sys_s),
+            peak_rss_kb: at.load.max_rss_kb,
+            small_peak_rss_kb: small.load.max_rss_kb,
+            large_peak_rss_kb: large.load.max_rss_kb,
+            large_ratio_to_copy_from: ratio(large.copy_from_s, large.fact_sales_order_s),
+            fact_sales_order_rows: at.fact_sales_order_rows,
+            fact_sales_order_s: at.fact_sales_order_s,
+            copy_from_ceiling_s: r2(at.copy_from_s),
+            ratio_to_copy_from: ratio(at.copy_from_s, at.fact_sales_order_s),
+        },
+        run: RunReport {
+            no_change_wall_s: r2(at.run_quiet_s),
+            one_percent_changed_wall_s: r2(at.run_one_percent_s),
+        },
+    }
+}
+
+/// The Markdown table docs/benchmarks.md quotes.
+fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
+    let (i, t, l) = (&r.ingest, &r.transform, &r.load);
+    let per_s = |rows: u64, s: f64| {
+        if s > 0.0 {
+            format!("{:.0}", rows as f64 / s)
+        } else {
+            "-".into()
+        }
+    };
+    let mb = |kb: u64| kb / 1024;
+    format!(
+        "## Benchmarks ({date}, {machine})\n\n\
+         | stage | rows | tote rows/s | COPY ceiling rows/s | tote / ceiling | peak RSS |\n\
+         |---|---|---|---|---|---|\n\
+         | ingest sales_order (scale {scale}) | {rows} | {ingest_rate} | {ceiling_rate} | {ratio} | {rss} MB (scale {small}: {s_rss} MB, scale {large}: {g_rss} MB) |\n\
+         | transform, all 11 models, first run (scale {scale}) | {rows} sales orders | {t_rate} | — | — | {t_rss} MB (scale {small}: {s_t_rss} MB, scale {large}: {g_t_rss} MB) |\n\
+         | transform, no change | — | {q_wall} s | — | — | {q_rss} MB |\n\
+         | load fact_sales_order (scale {scale}) | {fso_rows} | {l_rate} | {l_ceiling_rate} | {load_ratio} | {l_rss} MB, every batch (scale {small}: {s_l_rss} MB, scale {large}: {g_l_rss} MB) |\n\
+         | `tote run`, nothing new | — | {run_quiet} s | — | — | — |\n\
+         | `tote run`, 1% of sales orders changed | — | {run_one} s | — | — | — |\n\
+         | ingest / load at scale {large} ({g_rows} sales orders) | — | — | — | {g_ratio} / {g_load_ratio} | — |\n",
+        date = r.date,
+        machine = r.machine,
+        scale = r.scale,
+        rows = i.rows,
+        ingest_rate = per_s(i.rows, i.wall_s),
+        ceiling_rate = per_s(i.rows, i.ceiling_wall_s),
+        ratio = i.ratio_to_copy_to,
+        rss = mb(i.peak_rss_kb),
+        small = i.small_scale,
+        s_rss = mb(i.small_peak_rss_kb),
+        large = i.large_scale,
+        g_rss = mb(i.large_peak_rss_kb),
+        t_rate = per_s(i.rows, t.wall_s),
+        t_rss = mb(t.peak_rss_kb),
+        s_t_rss = mb(t.small_peak_rss_kb),
+        g_t_rss = mb(t.large_peak_rss_kb),
+        q_wall = t.no_change_wall_s,
+        q_rss = mb(quiet_rss_kb),
+        fso_rows = l.fact_sales_order_rows,
+        l_rate = per_s(l.fact_sales_order_rows, l.fact_sales_order_s),
+        l_ceiling_rate = per_s(l.fact_sales_order_rows, l.copy_from_ceiling_s),
+        load_ratio = l.ratio_to_copy_from,
+        l_rss = mb(l.peak_rss_kb),
+        s_l_rss = mb(l.small_peak_rss_kb),
+        g_l_rss = mb(l.large_peak_rss_kb),
+        run_quiet = r.run.no_change_wall_s,
+        run_one = r.run.one_percent_changed_wall_s,
+        g_rows = i.large_rows,
+        g_ratio = i.large_ratio_to_copy_to,
+        g_load_ratio = l.large_ratio_to_copy_from,
+    )
+}
+
+/// The summary printed on the terminal.
+fn summary(r: &Report) -> String {
+    let (i, t, l) = (&r.ingest, &r.transform, &r.load);
+    let per_s = |rows: u64, s: f64| {
+        if s > 0.0 {
+            format!("{:.0}", rows as f64 / s)
+        } else {
+            "-".into()
+        }
+    };
+    let mut out = format!(
+        "\n{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>10} {:>7}\n",
+        format!("stage (scale {})", r.scale),
+        "rows/s",
+        "ceiling/s",
+        "MB/s",
+        "wall s",
+        "cpu s",
+        "RSS MB",
+        "ratio"
+    );
+    out += &format!(
+        "{:<34} {:>12} {:>12} {:>8.1} {:>8} {:>8.2} {:>10} {:>7}\n",
+        format!("ingest sales_order ({} rows)", i.rows),
+        per_s(i.rows, i.wall_s),
+        per_s(i.rows, i.ceiling_wall_s),
+        i.source_bytes as f64 / 1e6 / i.wall_s.max(f64::MIN_POSITIVE),
+        i.wall_s,
+        i.user_s + i.sys_s,
+        i.peak_rss_kb / 1024,
+        i.ratio_to_copy_to
+    );
+    out += &format!(
+        "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8.2} {:>10} {:>7}\n",
+        format!("transform all models (fact_sales_order {})", i.rows),
+        per_s(i.rows, t.wall_s),
+        "-",
+        "-",
+        t.wall_s,
+        t.user_s + t.sys_s,
+        t.peak_rss_kb / 1024,
+        "-"
+    );
+    out += &format!("{:<34} {} s\n", "transform, no change", t.no_change_wall_s);
+    out += &format!(
+        "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>10} {:>7}\n",
+        format!("load fact_sales_order ({} rows)", l.fact_sales_order_rows),
+        per_s(l.fact_sales_order_rows, l.fact_sales_order_s),
+        per_s(l.fact_sales_order_rows, l.copy_from_ceiling_s),
+        "-",
+        l.fact_sales_order_s,
+        "-",
+        "-",
+        l.ratio_to_copy_from
+    );
+    out += &format!(
+        "{:<34} {:>8} s wall, {:.2} s cpu, {} MB\n",
+        "load, every batch",
+        l.wall_s,
+        l.user_s + l.sys_s,
+        l.peak_rss_kb / 1024
+    );
+    out += &format!("{:<34} {} s\n", "tote run, nothing new", r.run.no_change_wall_s);
+    out += &format!(
+        "{:<34} {} s\n",
+        "tote run, 1% of orders changed", r.run.one_percent_changed_wall_s
+    );
+    for (what, small, at, large) in [
+        (
+            "ingest peak RSS",
+            i.small_peak_rss_kb,
+            i.peak_rss_kb,
+            i.large_peak_rss_kb,
+        ),
+        (
+            "transform peak RSS",
+            t.small_peak_rss_kb,
+            t.peak_rss_kb,
+            t.large_peak_rss_kb,
+        ),
+        (
+            "load peak RSS",
+            l.small_peak_rss_kb,
+            l.peak_rss_kb,
+            l.large_peak_rss_kb,
+        ),
+    ] {
+        out += &format!(
+            "{:<34} {} MB at scale {}, {} MB at scale {}, {} MB at scale {}\n",
+            what,
+            small / 1024,
+            i.small_scale,
+            at / 1024,
+            r.scale,
+            large / 1024,
+            i.large_scale
+        );
+    }
+    out += &format!(
+        "{:<34} ingest {}, load {} ({} sales orders)\n",
+        format!("ratios at scale {}", i.large_scale),
+        i.large_ratio_to_copy_to,
+        l.large_ratio_to_copy_from,
+        i.large_rows
+    );
+    out
+}
+
+/// Runs `tote bench`.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.runs == 0 || args.scale.is_nan() || args.scale <= 0.0 {
+        bail!("tote bench needs --scale above 0 and --runs of at least 1");
+    }
+    // Scales as a person writes them: 0.9, not 0.8999999999999999.
+    let tidy = |x: f64| (x * 1e6).round() / 1e6;
+    let small_scale = tidy((args.scale / 10.0).max(1.0).min(args.scale));
+    let large_scale = tidy(args.scale * 3.0);
+    let (runs, scale) = (args.runs, args.scale);
+    let (small, at, large) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let session = Session::start()?;
+        let small = session.scale_stats(small_scale, runs)?;
+        let at = session.scale_stats(scale, runs)?;
+        let large = session.scale_stats(large_scale, 1)?;
+        Ok((small, at, large))
+    })
+    .await??;
+    let report = report(&args, small_scale, large_scale, [&small, &at, &large]);
+    print!("{}", summary(&report));
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    let json = args.out.join("bench.json");
+    let mut file = std::fs::File::create(&json)?;
+    serde_json::to_writer_pretty(&mut file, &report)?;
+    writeln!(file)?;
+    std::fs::write(
+        args.out.join("bench.md"),
+        markdown(&report, at.quiet_transform.max_rss_kb),
+    )?;
+    eprintln!(
+        "▸ wrote {} and {}",
+        json.display(),
+        args.out.join("bench.md").display()
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_measured_process_reports_its_own_cpu_and_memory_and_a_failure_names_it() {
+        // Allocates and touches 64 MiB, then exits: its peak RSS is at least that.
+        let cost = measure(
+            Command::new("python3").args(["-c", "b = bytearray(64 << 20); print(len(b))"]),
+            Stdio::null(),
+        )
+        .unwrap();
+        assert!(cost.max_rss_kb >= 64 << 10, "{cost:?}");
+        assert!(cost.wall_s > 0.0 && cost.user_s + cost.sys_s > 0.0, "{cost:?}");
+        let err = measure(
+            Command::new("sh").args(["-c", "echo broken >&2; exit 3"]),
+            Stdio::null(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("broken"), "{err}");
+    }
+
+    #[test]
+    fn the_median_is_the_middle_value() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0]), 1.0);
+    }
+}
