@@ -210,9 +210,31 @@ impl Manifest {
     }
 }
 
+/// The key of object `name` of batch `batch_id` of `table` (a source table or a model): every
+/// object of a batch, and its manifest, lives under `<table>/<batch_id>/`, and the commit log
+/// under `<table>/_log/`.
+pub fn object_key(table: &str, batch_id: &str, name: &str) -> String {
+    format!("{table}/{batch_id}/{name}")
+}
+
 /// The key of the manifest of batch `batch_id` of `table`.
 pub fn manifest_key(table: &str, batch_id: &str) -> String {
-    format!("{table}/{batch_id}/manifest.json")
+    object_key(table, batch_id, "manifest.json")
+}
+
+/// The key of a batch's rows, in `format`.
+pub fn data_key(table: &str, batch_id: &str, format: DataFormat) -> String {
+    object_key(table, batch_id, &format!("part-00000.{}", format.name()))
+}
+
+/// The key of a landing batch's key set (the table's keys in its snapshot).
+pub fn key_set_key(table: &str, batch_id: &str) -> String {
+    object_key(table, batch_id, "keys.parquet")
+}
+
+/// The key of a batch's deletions.
+pub fn deletions_key(table: &str, batch_id: &str) -> String {
+    object_key(table, batch_id, "deletions.parquet")
 }
 
 /// A fresh, unique batch id: UTC time to the second (for people) and random bits (for uniqueness).

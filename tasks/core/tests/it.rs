@@ -116,8 +116,8 @@ mod secrets {
     use std::collections::HashMap;
 
     use tote_core::config::Config;
-    use tote_testkit::postgres::test_database;
     use tote_core::ErrorKind;
+    use tote_testkit::postgres::test_database;
 
     /// Points the AWS SDK at moto; panics with how to get one when it is not running.
     fn use_moto() {

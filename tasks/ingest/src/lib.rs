@@ -270,7 +270,7 @@ async fn ingest_once(
         progress: progress::task(&format!("ingest {table}"), Unit::Rows, None),
         data: DataObject {
             landing,
-            key: format!("{table}/{batch_id}/part-00000.{}", config.landing_format.name()),
+            key: batch::data_key(table, &batch_id, config.landing_format),
             schema: layout.schema.clone(),
             format: config.landing_format,
             sink: None,

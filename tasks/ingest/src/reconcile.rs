@@ -144,7 +144,7 @@ impl Reconcile<'_> {
         let key_schema = Arc::new(Schema::new(vec![Field::new(KEY, DataType::Int64, false)]));
         let mut key_sink = ObjectSink::create(
             landing,
-            &format!("{table}/{}/keys.parquet", self.batch_id),
+            &batch::key_set_key(table, self.batch_id),
             key_schema.clone(),
             DataFormat::Parquet,
         )?;
@@ -339,7 +339,7 @@ impl Deletions {
         if self.sink.is_none() {
             self.sink = Some(ObjectSink::create(
                 landing,
-                &format!("{table}/{batch_id}/deletions.parquet"),
+                &batch::deletions_key(table, batch_id),
                 self.schema.clone(),
                 DataFormat::Parquet,
             )?);

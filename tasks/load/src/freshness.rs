@@ -21,10 +21,11 @@ use chrono::NaiveDateTime;
 use serde::Serialize;
 use tokio_postgres::Client;
 use tote_core::batch::{CommitLog, Cursor};
+use tote_core::checkpoint::{self, Checkpoint};
 use tote_core::config::Config;
 use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident};
-use tote_core::{checkpoint, Result};
+use tote_core::Result;
 
 use crate::warehouse_error;
 
@@ -96,13 +97,9 @@ pub async fn measure(
     // The newest run whose every processed batch is loaded: the latest checkpoint when nothing
     // is pending, else the run before the oldest batch not yet loaded.
     let loaded_seqs = ledger(warehouse).await?;
-    let checkpoints = CommitLog::new(processed.clone(), checkpoint::LOG);
-    let last = checkpoints.last().await?;
-    let latest = match &last {
-        Some(entry) => checkpoint::consumed(Some(&checkpoints.manifest(entry).await?))?,
-        None => BTreeMap::new(),
-    };
-    let mut loaded_run = last.as_ref().map(|e| e.seq);
+    let last = Checkpoint::latest(processed).await?;
+    let latest = last.as_ref().map(|c| c.consumed.clone()).unwrap_or_default();
+    let mut loaded_run = last.as_ref().map(|c| c.run);
     let mut pending_processed = 0;
     for model in &config.models {
         let log = CommitLog::new(processed.clone(), &model.name);
@@ -116,13 +113,13 @@ pub async fn measure(
         }
     }
     // Usually every batch is loaded and the loaded run is the latest one, read above.
-    let consumed = match loaded_run.filter(|r| *r > 0) {
-        Some(run) if Some(run) == last.as_ref().map(|e| e.seq) => latest.clone(),
-        Some(run) => match checkpoints.entry(run).await? {
-            Some(entry) => checkpoint::consumed(Some(&checkpoints.manifest(&entry).await?))?,
-            None => BTreeMap::new(),
-        },
-        None => BTreeMap::new(),
+    let consumed = match (loaded_run.filter(|r| *r > 0), &last) {
+        (Some(run), Some(checkpoint)) if run == checkpoint.run => latest.clone(),
+        (Some(run), _) => Checkpoint::of_run(processed, run)
+            .await?
+            .map(|c| c.consumed)
+            .unwrap_or_default(),
+        (None, _) => BTreeMap::new(),
     };
 
     let measured_at: NaiveDateTime = source

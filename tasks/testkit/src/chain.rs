@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use crate::postgres::{test_database, TestDatabase};
 use tokio_postgres::Client;
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
-use crate::postgres::{test_database, TestDatabase};
 use tote_core::store::Store;
 use tote_core::tables::SOURCE_TABLES;
 use tote_load::{LoadRequest, LoadResponse, Phase};

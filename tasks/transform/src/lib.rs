@@ -44,7 +44,7 @@ use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
 /// The name of the transform's own checkpoint log in the processed store.
-pub use tote_core::checkpoint::LOG as CHECKPOINT;
+use tote_core::checkpoint::Checkpoint;
 
 /// What the state machine (or `tote transform`) asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,14 +105,9 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
     let models = &config.models;
 
-    let checkpoint_log = CommitLog::new(processed.clone(), CHECKPOINT);
-    let last = checkpoint_log.last().await?;
-    let previous = match &last {
-        Some(entry) => Some(checkpoint_log.manifest(entry).await?),
-        None => None,
-    };
-    let run = last.as_ref().map_or(1, |e| e.seq + 1);
-    let consumed_before = tote_core::checkpoint::consumed(previous.as_ref())?;
+    let previous = Checkpoint::latest(&processed).await?;
+    let run = previous.as_ref().map_or(1, |c| c.run + 1);
+    let consumed_before = previous.as_ref().map(|c| c.consumed.clone()).unwrap_or_default();
 
     let Some(new_entries) = new_input(&landing, &processed, models, &consumed_before, run).await? else {
         tracing::info!("no new landing batches");
@@ -174,15 +169,19 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     drop(models_done);
 
     let rows = response.rows.values().sum();
-    commit_checkpoint(
-        &checkpoint_log,
+    let checkpoint = Checkpoint {
         run,
-        request,
+        consumed: consumed_after,
+        snapshots: snapshot_objects,
         rows,
-        snapshot_objects,
-        &consumed_after,
-    )
-    .await?;
+        execution: request.execution.clone(),
+    };
+    if !checkpoint.commit(&processed).await? {
+        tracing::warn!(
+            run,
+            "another transform committed this run first; its checkpoint stands"
+        );
+    }
     fault::point("transform.after_checkpoint")?;
     Ok(response)
 }
@@ -229,7 +228,7 @@ async fn run_model(
     // The model's rows stream straight into its Parquet object; the object is created with
     // the first non-empty batch, so a model with no rows writes nothing.
     let batch_id = batch::new_batch_id();
-    let key = format!("{}/{batch_id}/part-00000.parquet", model.name);
+    let key = batch::data_key(&model.name, &batch_id, DataFormat::Parquet);
     let frame = ctx
         .sql(&model.sql)
         .await
@@ -397,7 +396,7 @@ async fn read_changes(
 async fn current_state(
     ctx: &SessionContext,
     processed: &Store,
-    previous: Option<&Manifest>,
+    previous: Option<&Checkpoint>,
     models: &[models::Model],
     changes: &BTreeMap<&'static str, Changes>,
     run: u64,
@@ -407,12 +406,14 @@ async fn current_state(
         let schema = &changes[table].schema;
         let table_changes = changes[table].batches()?;
         let deleted = changes[table].deletions.open_keys();
-        let previous_snapshot = match previous.and_then(|m| snapshot_of(m, table)) {
-            Some(object) => read_snapshot(processed, previous.expect("checkpoint"), object).await?,
+        let previous_snapshot = match previous.and_then(|c| Some((c, c.snapshot(table)?))) {
+            Some((checkpoint, object)) => {
+                batch::read_batch(processed, &checkpoint.snapshot_manifest(object)).await?
+            }
             None => Vec::new(),
         };
         if table_changes.is_empty() && deleted.is_empty() {
-            if let Some(object) = previous.and_then(|m| snapshot_of(m, table)) {
+            if let Some(object) = previous.and_then(|c| c.snapshot(table)) {
                 snapshot_objects.push(object.clone());
             }
             register(
@@ -425,7 +426,7 @@ async fn current_state(
         }
         let state = merge_state(ctx, table, schema, &previous_snapshot, &table_changes).await?;
         let state = without_keys(state, &primary_key(table), &deleted)?;
-        let key = format!("_state/{table}/run-{run:08}-{}.parquet", batch::new_batch_id());
+        let key = tote_core::checkpoint::state_key(table, run);
         let mut sink = tote_core::sink::ObjectSink::create(
             processed,
             &key,
@@ -450,43 +451,6 @@ fn register_changes(ctx: &SessionContext, changes: &BTreeMap<&'static str, Chang
         let name = format!("{table}__deletions");
         ctx.register_table(name.as_str(), table_changes.deletions.table()?)
             .map_err(|e| model_error(&name, e))?;
-    }
-    Ok(())
-}
-
-/// Commits the run's checkpoint: what it consumed, and the snapshots that are now current. A
-/// checkpoint another transform committed for this run first stands.
-async fn commit_checkpoint(
-    checkpoint_log: &CommitLog,
-    run: u64,
-    request: &TransformRequest,
-    rows: u64,
-    snapshot_objects: Vec<ObjectEntry>,
-    consumed_after: &BTreeMap<&'static str, u64>,
-) -> Result<()> {
-    let checkpoint = Manifest {
-        batch_id: format!("run-{run:08}-{}", batch::new_batch_id()),
-        stage: batch::Stage::Transform,
-        table: CHECKPOINT.to_string(),
-        execution: request.execution.clone(),
-        written_at: chrono::Utc::now(),
-        format: batch::DataFormat::Parquet,
-        rows,
-        schema: vec![],
-        cursor: None,
-        full_refresh: false,
-        objects: snapshot_objects,
-        inputs: consumed_after.iter().map(|(t, s)| format!("{t}/{s}")).collect(),
-        findings: vec![],
-        keys: None,
-        deletions: None,
-    };
-    batch::write_manifest(checkpoint_log.store(), &checkpoint).await?;
-    if !checkpoint_log.commit(run, &checkpoint).await? {
-        tracing::warn!(
-            run,
-            "another transform committed this run first; its checkpoint stands"
-        );
     }
     Ok(())
 }
@@ -584,24 +548,6 @@ fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
     Ok(SessionContext::new_with_config_rt(session, runtime))
 }
 
-fn snapshot_of<'a>(checkpoint: &'a Manifest, table: &str) -> Option<&'a ObjectEntry> {
-    let prefix = format!("_state/{table}/");
-    checkpoint.objects.iter().find(|o| o.key.starts_with(&prefix))
-}
-
-async fn read_snapshot(
-    store: &Store,
-    checkpoint: &Manifest,
-    object: &ObjectEntry,
-) -> Result<Vec<RecordBatch>> {
-    let single = Manifest {
-        objects: vec![object.clone()],
-        format: batch::DataFormat::Parquet,
-        ..checkpoint.clone()
-    };
-    batch::read_batch(store, &single).await
-}
-
 fn schema_of_batches(batches: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
     batches
         .first()
@@ -670,7 +616,7 @@ async fn write_deletions(
     let Some(first) = found.first() else {
         return Ok((None, 0));
     };
-    let key = format!("{}/{batch_id}/deletions.parquet", model.name);
+    let key = batch::deletions_key(&model.name, batch_id);
     let mut sink = tote_core::sink::ObjectSink::create(processed, &key, first.schema(), DataFormat::Parquet)?;
     let mut rows = 0u64;
     for b in &found {

@@ -10,9 +10,9 @@ use tokio_postgres::Client;
 use tote_core::batch::{CommitLog, Manifest};
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
-use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_core::store::Store;
 use tote_ingest::{IngestRequest, IngestResponse};
+use tote_testkit::postgres::{test_database, TestDatabase};
 
 /// A source database, a landing directory, and the configuration joining them.
 pub struct Fixture {

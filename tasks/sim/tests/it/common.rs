@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use tokio_postgres::Client;
 use tote_core::pg::{self, Role};
-use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_sim::SeedOptions;
+use tote_testkit::postgres::{test_database, TestDatabase};
 
 /// A Monday 08:00: seeded histories end here so ticks start in business hours.
 pub fn monday_morning() -> NaiveDateTime {

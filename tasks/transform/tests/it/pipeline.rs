@@ -8,10 +8,10 @@ use tokio_postgres::Client;
 use tote_core::batch::CommitLog;
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
-use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_core::store::Store;
 use tote_core::tables::SOURCE_TABLES;
 use tote_core::{fault, ErrorKind};
+use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_transform::{transform, TransformRequest};
 
 use tote_testkit::oracle::{self, arrow_rows, as_set, last_per_key, pg_rows};
