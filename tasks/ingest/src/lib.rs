@@ -480,6 +480,10 @@ async fn window_filter(
     Ok(" WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string())
 }
 
+/// What a read keeps of each batch it streams: the rows to write, given the batch, its cursor
+/// keys and the window (to observe them).
+type Keep<'k> = dyn FnMut(RecordBatch, &[RowKey], &mut Window) -> Result<RecordBatch> + Send + 'k;
+
 /// One ingest's reads from its snapshot into the batch's data object.
 struct Read<'a, 'd, 't> {
     tx: &'a tokio_postgres::Transaction<'t>,
@@ -493,14 +497,50 @@ struct Read<'a, 'd, 't> {
 }
 
 impl Read<'_, '_, '_> {
-    /// `COPY (SELECT <every column> FROM <table> <rest>)`.
-    fn copy_sql(&self, rest: &str) -> String {
+    /// Streams `COPY (SELECT <every column> FROM <table><rest>) TO STDOUT (FORMAT binary)` in
+    /// record batches; `keep` sees each batch with its cursor keys (and the window, to observe
+    /// them) and returns the rows to write to the data object. Returns the rows read.
+    async fn copy(&mut self, rest: &str, keep: &mut Keep<'_>) -> Result<u64> {
         let select: Vec<String> = self.layout.columns.iter().map(|c| quote_ident(&c.name)).collect();
-        format!(
+        let sql = format!(
             "COPY (SELECT {} FROM public.{}{rest}) TO STDOUT (FORMAT binary)",
             select.join(", "),
             quote_ident(self.table)
-        )
+        );
+        let mut decoder = CopyDecoder::new(
+            self.table,
+            self.layout.clone(),
+            self.keys.pk,
+            self.keys.lu,
+            BATCH_ROWS,
+        );
+        let stream = self.tx.copy_out(&sql).await.map_err(self.err)?;
+        futures_util::pin_mut!(stream);
+        let mut rows_read = 0u64;
+        // Bytes of COPY data received since the progress last advanced.
+        let mut bytes_received = 0u64;
+        loop {
+            let chunk = stream.next().await;
+            let done = chunk.is_none();
+            if let Some(chunk) = chunk {
+                let chunk = chunk.map_err(self.err)?;
+                bytes_received += chunk.len() as u64;
+                decoder.push(&chunk)?;
+            }
+            if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
+                let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
+                rows_read += keys.len() as u64;
+                self.progress
+                    .advance(keys.len() as u64, std::mem::take(&mut bytes_received));
+                let rows = keep(batch, &keys, &mut self.window)?;
+                self.data.write(rows).await?;
+            }
+            if done {
+                break;
+            }
+        }
+        decoder.finish()?;
+        Ok(rows_read)
     }
 
     /// Reads the window's versions, writing those the previous read did not see. Returns the rows
@@ -521,23 +561,8 @@ impl Read<'_, '_, '_> {
             })
             .unwrap_or_default();
         let mut window_keys: Option<HashSet<i64>> = incremental.then(HashSet::new);
-        let sql = self.copy_sql(window_filter);
-        let mut decoder = CopyDecoder::new(
-            self.table,
-            self.layout.clone(),
-            self.keys.pk,
-            self.keys.lu,
-            BATCH_ROWS,
-        );
-        let window = &mut self.window;
-        let rows_read = copy_rows(
-            self.tx,
-            &sql,
-            &mut decoder,
-            self.err,
-            &self.progress,
-            &mut self.data,
-            &mut |batch, keys| {
+        let rows_read = self
+            .copy(window_filter, &mut |batch, keys, window| {
                 let fresh = keep_unseen(batch, keys, &seen)?;
                 for k in keys {
                     window.observe(*k);
@@ -546,9 +571,8 @@ impl Read<'_, '_, '_> {
                     }
                 }
                 Ok(fresh)
-            },
-        )
-        .await?;
+            })
+            .await?;
         Ok((rows_read, window_keys))
     }
 
@@ -573,32 +597,16 @@ impl Read<'_, '_, '_> {
             .execute("SELECT set_config('tote.unread', $1, true)", &[&list])
             .await
             .map_err(self.err)?;
-        let sql = self.copy_sql(&format!(
+        let by_key = format!(
             " WHERE {}::int8 = ANY (current_setting('tote.unread')::int8[])",
             quote_ident(&self.keys.name)
-        ));
-        let mut decoder = CopyDecoder::new(
-            self.table,
-            self.layout.clone(),
-            self.keys.pk,
-            self.keys.lu,
-            BATCH_ROWS,
         );
-        let window = &mut self.window;
-        copy_rows(
-            self.tx,
-            &sql,
-            &mut decoder,
-            self.err,
-            &self.progress,
-            &mut self.data,
-            &mut |batch, keys| {
-                for k in keys {
-                    window.observe(*k);
-                }
-                Ok(batch)
-            },
-        )
+        self.copy(&by_key, &mut |batch, keys, window| {
+            for k in keys {
+                window.observe(*k);
+            }
+            Ok(batch)
+        })
         .await?;
         Ok(())
     }
@@ -654,44 +662,6 @@ impl DataObject<'_> {
             None => Ok(None),
         }
     }
-}
-
-/// Streams `COPY … TO STDOUT (FORMAT binary)` through `decoder` in record batches; `keep` sees
-/// each batch with its cursor keys and returns the rows to write to `data`. Returns the rows read.
-async fn copy_rows(
-    tx: &tokio_postgres::Transaction<'_>,
-    sql: &str,
-    decoder: &mut CopyDecoder,
-    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
-    progress: &progress::Task,
-    data: &mut DataObject<'_>,
-    keep: &mut (dyn FnMut(RecordBatch, &[RowKey]) -> Result<RecordBatch> + Send),
-) -> Result<u64> {
-    let stream = tx.copy_out(sql).await.map_err(err)?;
-    futures_util::pin_mut!(stream);
-    let mut rows_read = 0u64;
-    // Bytes of COPY data received since the progress last advanced.
-    let mut bytes_received = 0u64;
-    loop {
-        let chunk = stream.next().await;
-        let done = chunk.is_none();
-        if let Some(chunk) = chunk {
-            let chunk = chunk.map_err(err)?;
-            bytes_received += chunk.len() as u64;
-            decoder.push(&chunk)?;
-        }
-        if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
-            let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
-            rows_read += keys.len() as u64;
-            progress.advance(keys.len() as u64, std::mem::take(&mut bytes_received));
-            data.write(keep(batch, &keys)?).await?;
-        }
-        if done {
-            break;
-        }
-    }
-    decoder.finish()?;
-    Ok(rows_read)
 }
 
 /// Where an incremental read starts: `lookback` below the earlier of the previous read's
