@@ -122,6 +122,11 @@ pub fn classify(e: &tokio_postgres::Error, role: Role, url: &str) -> Error {
         }
         return Error::internal(format!("the {} client failed: {text}", role.describe()));
     };
+    classify_server(code, &text, role, url)
+}
+
+/// A server error (`code`, described by `text`, already free of the password) as tote names it.
+fn classify_server(code: &SqlState, text: &str, role: Role, url: &str) -> Error {
     let sqlstate = code.code();
     if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
         return Error::config(format!(
@@ -246,6 +251,59 @@ pub fn with_database(url: &str, db: &str) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_errors_map_to_what_the_operator_should_do() {
+        let url = "postgres://tote:s3cret@db.example:5432/totesys";
+        let kind = |code: SqlState, role: Role| classify_server(&code, "detail", role, url).kind();
+        assert_eq!(kind(SqlState::INVALID_PASSWORD, Role::Source), ErrorKind::Config);
+        assert_eq!(
+            kind(SqlState::INVALID_CATALOG_NAME, Role::Warehouse),
+            ErrorKind::Config
+        );
+        // Connection trouble, a restart, a serialization failure: the retryable "unavailable".
+        for code in [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CONNECTION_FAILURE,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::QUERY_CANCELED,
+        ] {
+            assert_eq!(
+                kind(code.clone(), Role::Source),
+                ErrorKind::SourceUnavailable,
+                "{code:?}"
+            );
+            assert_eq!(kind(code, Role::Warehouse), ErrorKind::WarehouseUnavailable);
+        }
+        let missing = classify_server(&SqlState::UNDEFINED_TABLE, "detail", Role::Warehouse, url);
+        assert_eq!(missing.kind(), ErrorKind::Config);
+        assert!(
+            missing.to_string().contains("tote warehouse migrate"),
+            "{missing}"
+        );
+        assert_eq!(
+            kind(SqlState::INSUFFICIENT_PRIVILEGE, Role::Source),
+            ErrorKind::Config
+        );
+        assert_eq!(kind(SqlState::INTERNAL_ERROR, Role::Source), ErrorKind::Internal);
+        let refused = classify_server(&SqlState::INVALID_PASSWORD, "detail", Role::Source, url).to_string();
+        assert!(
+            refused.contains("tote:***@db.example") && !refused.contains("s3cret"),
+            "{refused}"
+        );
+    }
+
+    #[test]
+    fn tls_failures_are_told_from_other_client_errors() {
+        assert!(is_tls_failure("invalid peer certificate: UnknownIssuer"));
+        assert!(is_tls_failure("error performing TLS handshake"));
+        assert!(is_tls_failure(
+            "server does not support SSL, but SSL was required"
+        ));
+        assert!(!is_tls_failure("connection refused"));
+    }
 
     #[test]
     fn redact_hides_the_password_only() {

@@ -861,3 +861,123 @@ fn micros_to_naive(us: i64) -> NaiveDateTime {
         .map(|d| d.naive_utc())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int64Array};
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn cursor(high: &str, clock: Option<&str>) -> Cursor {
+        Cursor {
+            since: None,
+            high_water: Some((at(high), 7)),
+            recent: vec![],
+            source_clock: clock.map(at),
+        }
+    }
+
+    #[test]
+    fn a_read_starts_the_lookback_below_the_earlier_of_the_mark_and_the_clock() {
+        let lookback = chrono::Duration::minutes(10);
+        let now = at("2026-12-02 12:00:00");
+        assert_eq!(
+            read_from("t", None, now, lookback),
+            None,
+            "a first read reads everything"
+        );
+        let previous = cursor("2026-12-02 11:00:00", Some("2026-12-02 11:30:00"));
+        assert_eq!(
+            read_from("t", Some(&previous), now, lookback),
+            Some(at("2026-12-02 10:50:00"))
+        );
+        // A row dated ahead of the clock does not lift the start past the clock.
+        let ahead = cursor("2026-12-02 13:00:00", Some("2026-12-02 11:30:00"));
+        assert_eq!(
+            read_from("t", Some(&ahead), now, lookback),
+            Some(at("2026-12-02 11:20:00"))
+        );
+        // The clock jumped back since the last read: the whole table again.
+        let later = cursor("2026-12-02 11:00:00", Some("2026-12-02 12:30:00"));
+        assert_eq!(read_from("t", Some(&later), now, lookback), None);
+        // A cursor from before the clock was recorded.
+        let old = cursor("2026-12-02 11:00:00", None);
+        assert_eq!(
+            read_from("t", Some(&old), now, lookback),
+            Some(at("2026-12-02 10:50:00"))
+        );
+    }
+
+    fn spec(name: &str, source_type: &str) -> ColumnSpec {
+        ColumnSpec {
+            name: name.into(),
+            source_type: source_type.into(),
+            arrow_type: "Utf8".into(),
+            nullable: true,
+        }
+    }
+
+    #[test]
+    fn a_dropped_or_retyped_column_is_drift_and_an_added_one_is_not() {
+        let before = [spec("id", "integer"), spec("name", "character varying")];
+        let added = [
+            spec("id", "integer"),
+            spec("name", "character varying"),
+            spec("note", "text"),
+        ];
+        check_drift("design", &before, &added).unwrap();
+        let changed = [spec("id", "bigint")];
+        let err = check_drift("design", &before, &changed).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::SchemaDrift);
+        let message = err.to_string();
+        assert!(
+            message.contains("column id changed type from integer to bigint"),
+            "{message}"
+        );
+        assert!(
+            message.contains("column name (character varying) was dropped"),
+            "{message}"
+        );
+        assert!(
+            message.contains("--full-refresh"),
+            "says how to accept it: {message}"
+        );
+    }
+
+    #[test]
+    fn the_window_keeps_the_high_water_mark_and_only_the_versions_the_next_read_sees_again() {
+        let us = |text: &str| at(text).and_utc().timestamp_micros();
+        let lookback = chrono::Duration::minutes(10).num_microseconds().unwrap();
+        let mut window = Window::new(lookback, None, us("2026-12-02 12:00:00"));
+        window.observe((1, us("2026-12-02 11:00:00")));
+        window.observe((2, us("2026-12-02 11:55:00")));
+        window.observe((3, us("2026-12-02 11:55:00")));
+        window.observe((2, us("2026-12-02 11:55:00")));
+        assert_eq!(window.high_water(), Some((at("2026-12-02 11:55:00"), 3)));
+        // Versions at or above (mark - lookback) are remembered once; older ones are not.
+        assert_eq!(
+            window.recent(),
+            vec![(2, at("2026-12-02 11:55:00")), (3, at("2026-12-02 11:55:00"))]
+        );
+    }
+
+    #[test]
+    fn versions_the_previous_read_saw_are_not_written_again() {
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+            "id",
+            arrow::datatypes::DataType::Int64,
+            false,
+        )]));
+        let ids = Int64Array::from(vec![1, 2, 3]);
+        let batch = RecordBatch::try_new(schema, vec![std::sync::Arc::new(ids)]).unwrap();
+        let keys = [(1, 10), (2, 20), (3, 30)];
+        let seen: HashSet<RowKey> = [(2, 20), (3, 31)].into();
+        let kept = keep_unseen(batch.clone(), &keys, &seen).unwrap();
+        let column = kept.column(0).as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(column.values(), &[1, 3], "only (2, 20) was seen");
+        assert_eq!(keep_unseen(batch, &keys, &HashSet::new()).unwrap().num_rows(), 3);
+    }
+}
