@@ -63,7 +63,7 @@ export interface PipelineProps {
 }
 
 /**
- * The tote state machine (Standard workflow), DESIGN.md "Orchestration" and issue 6:
+ * The tote state machine (Standard workflow), as DESIGN.md "Orchestration" describes it:
  *
  * ```
  * ReadRequest → (defaults for tables / full_refresh) → Plan → IngestTables (Map: IngestTable)

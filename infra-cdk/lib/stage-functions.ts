@@ -46,7 +46,7 @@ export interface StageFunctionsProps {
 /**
  * The three stage Lambdas (ingest, transform, load), each a container image that holds only its
  * own static binary (`images/<stage>/Dockerfile`, `FROM scratch`), each with its own role that can
- * touch nothing but what its stage needs (issue 6, "least privilege"):
+ * touch nothing but what its stage needs (least privilege):
  *
  * | function  | landing bucket | processed bucket | source secret | warehouse secret |
  * |-----------|----------------|------------------|---------------|------------------|

@@ -3,7 +3,7 @@
 //! tote's pipeline is a Step Functions state machine defined in CDK. This crate runs the
 //! very same definition on a laptop: the `tote` CLI loads `state-machine/definition.asl.json`,
 //! maps its task resources to in-process stage calls, and executes it here, with a history
-//! like the console's and redrive like the service's (issue 7).
+//! like the console's and redrive like the service's.
 //!
 //! # Using it
 //!
