@@ -31,6 +31,16 @@ ensure_postgres() {
     as_root systemctl disable --now postgresql >/dev/null 2>&1 || true
 }
 
+# Headless Chromium (and a font for it) for the browser test of `tote report`; exports
+# TOTE_TEST_CHROMIUM.
+ensure_chromium() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        say "installing chromium for the report's browser test"
+        apt_install chromium fonts-dejavu-core
+    fi
+    export TOTE_TEST_CHROMIUM="$(command -v chromium)"
+}
+
 # The Rust toolchain with rustfmt and clippy.
 ensure_rust() {
     if ! command -v cargo >/dev/null 2>&1; then

@@ -226,6 +226,48 @@ impl Deployed {
         Ok(execution)
     }
 
+    /// The definition the execution ran and its whole history (every page, oldest first), for
+    /// `tote aws report`.
+    pub async fn history(&self, name_or_arn: &str) -> Result<(Value, Vec<crate::report::aws::AwsEvent>)> {
+        let arn = execution_arn(&self.state_machine_arn, name_or_arn)?;
+        let definition = match self
+            .client
+            .describe_state_machine_for_execution()
+            .execution_arn(&arn)
+            .send()
+            .await
+        {
+            Ok(out) => out.definition().to_string(),
+            // Not every Step Functions endpoint serves the definition by execution: the state
+            // machine's own (current) definition then stands in.
+            Err(_) => self
+                .client
+                .describe_state_machine()
+                .state_machine_arn(&self.state_machine_arn)
+                .send()
+                .await
+                .map_err(|e| api_error(e, "reading the state machine's definition"))?
+                .definition()
+                .to_string(),
+        };
+        let definition = serde_json::from_str(&definition)
+            .map_err(|e| Error::internal(format!("the state machine's definition is not JSON: {e}")))?;
+        let mut pages = self
+            .client
+            .get_execution_history()
+            .execution_arn(&arn)
+            .max_results(1000)
+            .into_paginator()
+            .items()
+            .send();
+        let mut events = Vec::new();
+        while let Some(event) = pages.next().await {
+            let event = event.map_err(|e| api_error(e, "reading the execution's history"))?;
+            events.push(crate::report::aws::AwsEvent::from(&event));
+        }
+        Ok((definition, events))
+    }
+
     /// The state that was running when the execution failed: the newest state entered.
     async fn failed_state(&self, arn: &str) -> Result<Option<String>> {
         let out = self

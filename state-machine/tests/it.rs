@@ -4,6 +4,7 @@
 
 mod it {
     mod aws;
-    mod cli;
+    pub mod cli;
     mod pipeline;
+    mod report;
 }

@@ -62,6 +62,17 @@ pub enum AwsCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// The report page of a deployed execution (as `tote report` draws a local one), from its
+    /// description and its history.
+    Report {
+        /// The execution's name or ARN.
+        execution: String,
+        /// Where to write the page (default: `<execution>.html` here).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
     /// The newest executions.
     List {
         /// Only executions with this status (RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED,
@@ -119,6 +130,21 @@ pub async fn run(command: AwsCommand) -> anyhow::Result<()> {
             } else {
                 print_execution(&execution);
             }
+            Ok(())
+        }
+        AwsCommand::Report {
+            execution,
+            out,
+            target,
+        } => {
+            let deployed = target.deployed().await?;
+            let described = deployed.describe(&execution).await?;
+            let (definition, events) = deployed.history(&execution).await?;
+            let record = tote::report::aws::record(&described, definition, &events);
+            let out = out.unwrap_or_else(|| format!("{}.html", described.name).into());
+            let page = tote::report::Page::of(&record, &[]);
+            std::fs::write(&out, tote::report::html::render(&page))?;
+            println!("wrote {}", out.display());
             Ok(())
         }
         AwsCommand::List {

@@ -4,6 +4,7 @@ mod aws;
 mod bench;
 mod demo;
 mod postgres;
+mod report;
 mod run;
 mod sim;
 mod stages;
@@ -34,6 +35,8 @@ enum Command {
     /// Recorded executions of `tote run`: list, show, redrive.
     #[command(subcommand)]
     Executions(run::ExecutionsCommand),
+    /// One self-contained HTML page of an execution (graph, timeline, rows, freshness, history).
+    Report(report::ReportArgs),
     /// Reconcile the warehouse with the source, table by table (non-zero exit on a mismatch).
     Verify(stages::VerifyArgs),
     /// Where the pipeline stands: per table freshness, pending batches, recent executions
@@ -83,6 +86,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Aws(cmd) => aws::run(cmd).await,
         Command::Run(args) => run::run(args).await,
         Command::Executions(cmd) => run::executions(cmd).await,
+        Command::Report(args) => report::run(args).await,
         Command::Verify(args) => stages::verify(args).await,
         Command::Status(args) => stages::status(args).await,
         Command::Ingest(args) => stages::ingest(args).await,

@@ -121,8 +121,34 @@ async fn start_describe_list_and_redrive_the_deployed_state_machine() {
     assert_eq!(bad["cause"], "asked to fail");
     assert_eq!(bad["failed_state"], "Boom", "{bad}");
 
-    // The ARN from the outputs file of `cdk deploy --outputs-file`.
+    // The report of the failed execution, from its history in the API: the same page as locally.
     let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bad.html");
+    let (ok, text) = tote(&[&["report", "bad", "--out", page.to_str().unwrap()], &target[..]].concat());
+    assert!(ok, "{text}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    let graph = html
+        .split("const GRAPH = ")
+        .nth(1)
+        .and_then(|g| g.split(";</script>").next())
+        .unwrap();
+    let graph: serde_json::Value = serde_json::from_str(&graph.replace("<\\/", "</")).unwrap();
+    let drawn = |state: &str| {
+        graph["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["id"] == state)
+            .map(|n| n["outcome"].clone())
+    };
+    for (state, outcome) in [("Plan", "succeeded"), ("Boom", "failed"), ("Done", "not_run")] {
+        assert_eq!(drawn(state), Some(serde_json::json!(outcome)), "{state}: {graph}");
+    }
+    assert!(
+        html.contains("Tote.Test") && html.contains("asked to fail") && html.contains("tote aws redrive bad")
+    );
+
+    // The ARN from the outputs file of `cdk deploy --outputs-file`.
     let outputs = dir.path().join("cdk-outputs.json");
     std::fs::write(
         &outputs,

@@ -125,6 +125,9 @@ pub struct LoadResponse {
     /// source could be asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freshness_millis: Option<u64>,
+    /// The same per source table, in milliseconds (what `tote report` charts over executions).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub table_freshness_millis: BTreeMap<String, u64>,
 }
 
 /// The models of a phase, in load order.
@@ -254,7 +257,14 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
         }
     }
     if request.phase != Phase::Dimensions {
-        response.freshness_millis = measure_freshness(config, &client, &processed).await;
+        if let Some(f) = measure_freshness(config, &client, &processed).await {
+            response.freshness_millis = Some(millis(f.freshness_seconds));
+            response.table_freshness_millis = f
+                .tables
+                .iter()
+                .map(|t| (t.table.clone(), millis(t.freshness_seconds)))
+                .collect();
+        }
     }
     Ok(response)
 }
@@ -262,7 +272,11 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
 /// Measures and emits the pipeline's freshness after a load. A source or landing store that
 /// cannot be read leaves it unmeasured (logged): the load itself succeeded, and the freshness
 /// alarm treats the missing figure as breaching.
-async fn measure_freshness(config: &Config, warehouse: &Client, processed: &Store) -> Option<u64> {
+async fn measure_freshness(
+    config: &Config,
+    warehouse: &Client,
+    processed: &Store,
+) -> Option<freshness::Freshness> {
     let measured = async {
         let landing = Store::open(&config.landing, "TOTE_LANDING")?;
         let url = config.source_url().await?;
@@ -277,13 +291,18 @@ async fn measure_freshness(config: &Config, warehouse: &Client, processed: &Stor
                 freshness_seconds = f.freshness_seconds,
                 "freshness after the load"
             );
-            Some((f.freshness_seconds * 1000.0) as u64)
+            Some(f)
         }
         Err(e) => {
             tracing::warn!(error = %e, "freshness not measured after the load");
             None
         }
     }
+}
+
+/// Seconds as whole milliseconds.
+fn millis(seconds: f64) -> u64 {
+    (seconds * 1000.0) as u64
 }
 
 /// The last processed batch of `model` the ledger records, checked against the processed store,
