@@ -239,27 +239,22 @@ fn rows(page: &Page) -> String {
     let mut star = String::from(
         r#"<table id="rows-star"><tr><th>star table</th><th class="n">produced</th><th class="n">loaded</th><th class="n">deleted</th></tr>"#,
     );
+    let row = |out: &mut String, table: &str, figures: [u64; 3]| {
+        let _ = write!(
+            out,
+            r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            escape(table),
+            figures[0],
+            figures[1],
+            figures[2]
+        );
+    };
     for (table, r) in &page.rows {
         let is_star =
             table.starts_with("dim_") || table.starts_with("fact_") || r.transformed > 0 || r.loaded > 0;
-        if is_star {
-            let _ = write!(
-                star,
-                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
-                escape(table),
-                r.transformed,
-                r.loaded,
-                r.deleted
-            );
-        } else {
-            let _ = write!(
-                source,
-                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
-                escape(table),
-                r.ingested,
-                r.bytes,
-                r.deleted
-            );
+        match is_star {
+            true => row(&mut star, table, [r.transformed, r.loaded, r.deleted]),
+            false => row(&mut source, table, [r.ingested, r.bytes, r.deleted]),
         }
     }
     format!(r#"<div class="cols">{source}</table>{star}</table></div>"#)
