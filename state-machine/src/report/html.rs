@@ -154,7 +154,9 @@ fn graph(page: &Page) -> serde_json::Value {
     for (from, to) in &page.edges {
         match page.iterations.get(from).filter(|lanes| !lanes.is_empty()) {
             Some(lanes) => {
-                for lane in lanes {
+                // dagre places the first-added of equal nodes rightmost: add them last to first,
+                // so they read in item order, left to right.
+                for lane in lanes.iter().rev() {
                     let item = lane
                         .name
                         .trim_start_matches(from.as_str())
