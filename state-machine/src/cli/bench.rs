@@ -13,7 +13,11 @@
 //! - the first load of every batch, with `fact_sales_order`'s time (from the load's own report)
 //!   against `psql`'s `COPY … FROM STDIN (FORMAT binary)` of the same rows into an empty copy of
 //!   the table with its keys and indexes;
-//! - a whole `tote run` with nothing new, and one after 1% of the sales orders changed.
+//! - a whole `tote run` with nothing new, and one after 1% of the sales orders changed;
+//! - at the main scale, a whole first `tote run` into a fresh warehouse, with its ingest (the Map's
+//!   span in the history) against every table's COPY TO at the Map's concurrency, and its load
+//!   (the two load states' spans) against COPY FROM of every star table's rows into an empty,
+//!   migrated warehouse.
 //!
 //! The results go to `<out>/bench.json` (typed, below) and `<out>/bench.md` (the table
 //! docs/benchmarks.md quotes). `scripts/bench` builds the release binary and runs this.
@@ -151,6 +155,25 @@ struct ScaleStats {
     copy_from_s: f64,
     run_quiet_s: f64,
     run_one_percent_s: f64,
+    /// The whole first run and its ceilings (measured at the main scale only).
+    whole: Option<Whole>,
+}
+
+/// A whole first `tote run`, with its ingest and load beside their ceilings.
+#[derive(Debug, Default, Clone, Copy)]
+struct Whole {
+    /// The run, start to finish.
+    run_s: f64,
+    /// The ingest Map's span in the run's history.
+    ingest_s: f64,
+    /// Every table's `COPY … TO STDOUT (FORMAT binary)` to /dev/null, as many at a time as the
+    /// Map's MaxConcurrency.
+    ingest_ceiling_s: f64,
+    /// The two load states' spans in the run's history.
+    load_s: f64,
+    /// Every star table's rows `COPY … FROM STDIN (FORMAT binary)` into an empty, migrated
+    /// warehouse (the same keys, foreign keys and indexes), dimensions first.
+    load_ceiling_s: f64,
 }
 
 /// A private Postgres with the source (`totesys`) and a warehouse, and a work directory.
@@ -232,7 +255,7 @@ impl Session {
     }
 
     /// Every measurement at `scale`, each repeated `runs` times where the median is reported.
-    fn scale_stats(&self, scale: f64, runs: usize) -> anyhow::Result<ScaleStats> {
+    fn scale_stats(&self, scale: f64, runs: usize, whole: bool) -> anyhow::Result<ScaleStats> {
         eprintln!("▸ seeding ToteSys at scale {scale}");
         let scale_text = scale.to_string();
         self.run(Command::new(&self.tote).args([
@@ -330,6 +353,10 @@ impl Session {
         stats.copy_from_s = median(&copies);
         self.run(&mut Self::psql(&self.warehouse, &["DROP TABLE bench_ceiling"]))?;
 
+        if whole {
+            stats.whole = Some(self.whole_first_run()?);
+        }
+
         eprintln!("▸ whole runs: nothing new, then 1% of the sales orders changed");
         stats.run_quiet_s = self.run(&mut self.tote(&["run"]))?.wall_s;
         self.run(&mut Self::psql(
@@ -340,6 +367,118 @@ impl Session {
         ))?;
         stats.run_one_percent_s = self.run(&mut self.tote(&["run"]))?.wall_s;
         Ok(stats)
+    }
+}
+
+impl Session {
+    /// A whole first `tote run` into a fresh warehouse and stores, then its ingest and load
+    /// ceilings on the same data.
+    fn whole_first_run(&self) -> anyhow::Result<Whole> {
+        eprintln!("▸ a whole first run, and the ceilings of its ingest and its load");
+        for dir in ["whole-landing", "whole-processed", "whole-home", "whole-dump"] {
+            self.remove(dir)?;
+        }
+        std::fs::create_dir_all(self.path("whole-dump"))?;
+        let warehouse = tote_core::pg::with_database(&self.admin, "whole")?;
+        let ceiling = tote_core::pg::with_database(&self.admin, "whole_ceiling")?;
+        self.run(&mut Self::psql(
+            &self.admin,
+            &[
+                "DROP DATABASE IF EXISTS whole WITH (FORCE)",
+                "CREATE DATABASE whole",
+                "DROP DATABASE IF EXISTS whole_ceiling WITH (FORCE)",
+                "CREATE DATABASE whole_ceiling",
+            ],
+        ))?;
+        let mut command = self.tote(&["run", "--name", "first"]);
+        command
+            .env("TOTE_WAREHOUSE_URL", &warehouse)
+            .env("TOTE_LANDING", self.path("whole-landing"))
+            .env("TOTE_PROCESSED", self.path("whole-processed"))
+            .env("TOTE_HOME", self.path("whole-home"));
+        let run = self.run(&mut command)?;
+        let record =
+            tote_asl::ExecutionStore::new(self.path("whole-home").join("executions")).load("first")?;
+        let page = tote::report::Page::of(&record, &[]);
+        let span = |state: &str| {
+            page.states
+                .iter()
+                .find(|s| s.name == state)
+                .and_then(|s| s.duration_ms())
+                .unwrap_or(0) as f64
+                / 1000.0
+        };
+
+        // The ingest's ceiling: each table's COPY TO, as many at a time as the Map runs.
+        let concurrency = record.definition["States"]["IngestTables"]["MaxConcurrency"]
+            .as_u64()
+            .filter(|n| *n > 0)
+            .unwrap_or(tote_core::tables::SOURCE_TABLES.len() as u64) as usize;
+        let queue = std::sync::Mutex::new(tote_core::tables::SOURCE_TABLES.iter());
+        let started = Instant::now();
+        std::thread::scope(|scope| -> anyhow::Result<()> {
+            let workers: Vec<_> = (0..concurrency)
+                .map(|_| {
+                    scope.spawn(|| -> anyhow::Result<()> {
+                        while let Some(table) = queue.lock().expect("not poisoned").next() {
+                            let sql = format!(
+                                "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
+                                tote_core::tables::quote_ident(table)
+                            );
+                            self.run(&mut Self::psql(&self.source, &[&sql]))?;
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            for worker in workers {
+                worker.join().expect("a worker does not panic")?;
+            }
+            Ok(())
+        })?;
+        let ingest_ceiling_s = started.elapsed().as_secs_f64();
+
+        // The load's ceiling: the warehouse's rows, dumped, then copied into an empty copy of it.
+        let mut migrate = self.tote(&["warehouse", "migrate"]);
+        migrate.env("TOTE_WAREHOUSE_URL", &ceiling);
+        self.run(&mut migrate)?;
+        let mut copies = Vec::new();
+        for model in tote_core::models::built_in() {
+            let table = tote_core::tables::quote_ident(&model.name);
+            let columns: Vec<String> = model
+                .columns
+                .iter()
+                .map(|c| tote_core::tables::quote_ident(c))
+                .collect();
+            let columns = columns.join(", ");
+            let dump = self.path("whole-dump").join(format!("{}.bin", model.name));
+            measure(
+                &mut Self::psql(
+                    &warehouse,
+                    &[&format!(
+                        "COPY (SELECT {columns} FROM {table}) TO STDOUT (FORMAT binary)"
+                    )],
+                ),
+                Stdio::from(std::fs::File::create(&dump)?),
+            )?;
+            copies.push((
+                format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)"),
+                dump,
+            ));
+        }
+        let mut load_ceiling_s = 0.0;
+        for (sql, dump) in copies {
+            let mut command = Self::psql(&ceiling, &[&sql]);
+            command.stdin(std::fs::File::open(&dump)?);
+            load_ceiling_s += self.run(&mut command)?.wall_s;
+        }
+        Ok(Whole {
+            run_s: run.wall_s,
+            ingest_s: span("IngestTables"),
+            ingest_ceiling_s,
+            load_s: span("LoadDimensions") + span("LoadFacts"),
+            load_ceiling_s,
+        })
     }
 }
 
@@ -369,6 +508,19 @@ struct Report {
     transform: TransformReport,
     load: LoadReport,
     run: RunReport,
+    pipeline: PipelineReport,
+}
+
+/// The whole first run at the main scale, and its stages beside their ceilings.
+#[derive(Debug, Serialize)]
+struct PipelineReport {
+    first_run_wall_s: f64,
+    ingest_s: f64,
+    ingest_copy_to_ceiling_s: f64,
+    ingest_ratio_to_copy_to: f64,
+    load_s: f64,
+    load_copy_from_ceiling_s: f64,
+    load_ratio_to_copy_from: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -497,6 +649,18 @@ fn report(
             no_change_wall_s: r2(at.run_quiet_s),
             one_percent_changed_wall_s: r2(at.run_one_percent_s),
         },
+        pipeline: {
+            let w = at.whole.unwrap_or_default();
+            PipelineReport {
+                first_run_wall_s: r2(w.run_s),
+                ingest_s: r2(w.ingest_s),
+                ingest_copy_to_ceiling_s: r2(w.ingest_ceiling_s),
+                ingest_ratio_to_copy_to: ratio(w.ingest_ceiling_s, w.ingest_s),
+                load_s: r2(w.load_s),
+                load_copy_from_ceiling_s: r2(w.load_ceiling_s),
+                load_ratio_to_copy_from: ratio(w.load_ceiling_s, w.load_s),
+            }
+        },
     }
 }
 
@@ -521,7 +685,10 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
          | load fact_sales_order (scale {scale}) | {fso_rows} | {l_rate} | {l_ceiling_rate} | {load_ratio} | {l_rss} MB, every batch (scale {small}: {s_l_rss} MB, scale {large}: {g_l_rss} MB) |\n\
          | `tote run`, nothing new | — | {run_quiet} s | — | — | — |\n\
          | `tote run`, 1% of sales orders changed | — | {run_one} s | — | — | — |\n\
-         | ingest / load at scale {large} ({g_rows} sales orders) | — | — | — | {g_ratio} / {g_load_ratio} | — |\n",
+         | ingest / load at scale {large} ({g_rows} sales orders) | — | — | — | {g_ratio} / {g_load_ratio} | — |\n\
+         | whole first ingest, 11 tables (scale {scale}) | — | {p_ingest} s | {p_ingest_ceiling} s | {p_ingest_ratio} | — |\n\
+         | whole first load, every batch (scale {scale}) | — | {p_load} s | {p_load_ceiling} s | {p_load_ratio} | — |\n\
+         | whole first `tote run` (scale {scale}) | — | {p_run} s | — | — | — |\n",
         date = r.date,
         machine = r.machine,
         scale = r.scale,
@@ -552,6 +719,13 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         g_rows = i.large_rows,
         g_ratio = i.large_ratio_to_copy_to,
         g_load_ratio = l.large_ratio_to_copy_from,
+        p_ingest = r.pipeline.ingest_s,
+        p_ingest_ceiling = r.pipeline.ingest_copy_to_ceiling_s,
+        p_ingest_ratio = r.pipeline.ingest_ratio_to_copy_to,
+        p_load = r.pipeline.load_s,
+        p_load_ceiling = r.pipeline.load_copy_from_ceiling_s,
+        p_load_ratio = r.pipeline.load_ratio_to_copy_from,
+        p_run = r.pipeline.first_run_wall_s,
     )
 }
 
@@ -653,6 +827,18 @@ fn summary(r: &Report) -> String {
             i.large_scale
         );
     }
+    let p = &r.pipeline;
+    out += &format!(
+        "{:<34} {} s (ceiling {} s, ratio {}); load {} s (ceiling {} s, ratio {}); run {} s\n",
+        "whole first ingest, 11 tables",
+        p.ingest_s,
+        p.ingest_copy_to_ceiling_s,
+        p.ingest_ratio_to_copy_to,
+        p.load_s,
+        p.load_copy_from_ceiling_s,
+        p.load_ratio_to_copy_from,
+        p.first_run_wall_s
+    );
     out += &format!(
         "{:<34} ingest {}, load {} ({} sales orders)\n",
         format!("ratios at scale {}", i.large_scale),
@@ -675,9 +861,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let (runs, scale) = (args.runs, args.scale);
     let (small, at, large) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let session = Session::start()?;
-        let small = session.scale_stats(small_scale, runs)?;
-        let at = session.scale_stats(scale, runs)?;
-        let large = session.scale_stats(large_scale, 1)?;
+        let small = session.scale_stats(small_scale, runs, false)?;
+        let at = session.scale_stats(scale, runs, true)?;
+        let large = session.scale_stats(large_scale, 1, false)?;
         Ok((small, at, large))
     })
     .await??;

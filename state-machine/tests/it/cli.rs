@@ -457,6 +457,7 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
                 "transform",
                 "load",
                 "run",
+                "pipeline",
             ][..],
         ),
         (
@@ -511,6 +512,18 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
             ],
         ),
         ("run", &["no_change_wall_s", "one_percent_changed_wall_s"]),
+        (
+            "pipeline",
+            &[
+                "first_run_wall_s",
+                "ingest_s",
+                "ingest_copy_to_ceiling_s",
+                "ingest_ratio_to_copy_to",
+                "load_s",
+                "load_copy_from_ceiling_s",
+                "load_ratio_to_copy_from",
+            ],
+        ),
     ];
     for (section, list) in expected {
         let mut actual = keys(section);
@@ -526,6 +539,9 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
         ("load", "fact_sales_order_rows"),
         ("load", "ratio_to_copy_from"),
         ("run", "no_change_wall_s"),
+        ("pipeline", "ingest_ratio_to_copy_to"),
+        ("pipeline", "load_ratio_to_copy_from"),
+        ("pipeline", "first_run_wall_s"),
     ] {
         let value = report[section][key].as_f64().unwrap();
         assert!(value > 0.0, "{section}.{key} = {value}");
