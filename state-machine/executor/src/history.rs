@@ -137,6 +137,22 @@ impl EventType {
             _ => return None,
         })
     }
+
+    /// Whether this is a `<Type>StateEntered` event.
+    pub fn is_state_entered(self) -> bool {
+        [
+            "Task", "Pass", "Choice", "Wait", "Succeed", "Fail", "Parallel", "Map",
+        ]
+        .iter()
+        .any(|t| EventType::entered(t) == self)
+    }
+
+    /// Whether this is a `<Type>StateExited` event.
+    pub fn is_state_exited(self) -> bool {
+        ["Task", "Pass", "Choice", "Wait", "Succeed", "Parallel", "Map"]
+            .iter()
+            .any(|t| EventType::exited(t) == Some(self))
+    }
 }
 
 /// Which Map iteration or Parallel branch an event happened in.

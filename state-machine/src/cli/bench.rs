@@ -664,16 +664,17 @@ fn report(
     }
 }
 
+/// Rows per second, or `-` when nothing was timed.
+fn per_s(rows: u64, seconds: f64) -> String {
+    match seconds > 0.0 {
+        true => format!("{:.0}", rows as f64 / seconds),
+        false => "-".into(),
+    }
+}
+
 /// The Markdown table docs/benchmarks.md quotes.
 fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
     let (i, t, l) = (&r.ingest, &r.transform, &r.load);
-    let per_s = |rows: u64, s: f64| {
-        if s > 0.0 {
-            format!("{:.0}", rows as f64 / s)
-        } else {
-            "-".into()
-        }
-    };
     let mb = |kb: u64| kb / 1024;
     format!(
         "## Benchmarks ({date}, {machine})\n\n\
@@ -732,13 +733,6 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
 /// The summary printed on the terminal.
 fn summary(r: &Report) -> String {
     let (i, t, l) = (&r.ingest, &r.transform, &r.load);
-    let per_s = |rows: u64, s: f64| {
-        if s > 0.0 {
-            format!("{:.0}", rows as f64 / s)
-        } else {
-            "-".into()
-        }
-    };
     let mut out = format!(
         "\n{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>10} {:>7}\n",
         format!("stage (scale {})", r.scale),

@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use tote_asl::{EventType, ExecutionRecord, HistoryEvent};
+use tote_asl::{EventType, ExecutionRecord, ExecutionStatus, HistoryEvent};
 
 /// How a state ended, as the console colours it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,8 +187,11 @@ impl Page {
             iterations.insert(map.clone(), lanes);
         }
 
-        let failure = (record.status.to_string() != "SUCCEEDED" && record.status.to_string() != "RUNNING")
-            .then(|| failure_view(record));
+        let finished_badly = !matches!(
+            record.status,
+            ExecutionStatus::Succeeded | ExecutionStatus::Running
+        );
+        let failure = finished_badly.then(|| failure_view(record));
         Page {
             execution: record.name.clone(),
             status: record.status.to_string(),
@@ -277,12 +280,10 @@ fn state_run(
         .filter(|e| matches!(e.event_type, EventType::TaskFailed | EventType::TaskTimedOut))
         .count() as u64;
     let last = mine.last().map(|e| e.event_type);
-    let exited = mine
-        .iter()
-        .any(|e| format!("{:?}", e.event_type).ends_with("StateExited"));
+    let exited = mine.iter().any(|e| e.event_type.is_state_exited());
     let outcome = match last {
         None => Outcome::NotRun,
-        Some(t) if format!("{t:?}").ends_with("StateExited") || t == EventType::MapIterationSucceeded => {
+        Some(t) if t.is_state_exited() || t == EventType::MapIterationSucceeded => {
             if failures > 0 {
                 Outcome::Retried
             } else {
@@ -402,7 +403,7 @@ fn failure_view(record: &ExecutionRecord) -> FailureView {
         .events
         .iter()
         .rev()
-        .find(|e| format!("{:?}", e.event_type).ends_with("StateEntered"))
+        .find(|e| e.event_type.is_state_entered())
         .and_then(|e| e.details.name.clone());
     let error = record.error.clone().unwrap_or_else(|| record.status.to_string());
     // A deployed execution is redriven through the Step Functions API.

@@ -133,7 +133,10 @@ impl Config {
             }
         }
         let models_dir = get("TOTE_MODELS").map(PathBuf::from);
-        let models = crate::models::load(models_dir.as_deref())?;
+        let models = match &models_dir {
+            Some(dir) => crate::models::load(Some(dir))?,
+            None => crate::models::built_in().to_vec(),
+        };
         Ok(Config {
             source_url: get("TOTE_SOURCE_URL"),
             source_secret_arn: get("TOTE_SOURCE_SECRET_ARN"),
