@@ -117,7 +117,8 @@ describe('the app', () => {
       expect(states.IngestTables.ItemProcessor.States.IngestTable.Parameters.FunctionName).toBe(functionPlaceholder('ingest'));
       expect(states.Transform.Parameters.FunctionName).toBe(functionPlaceholder('transform'));
       expect(states.LoadDimensions.Parameters.FunctionName).toBe(functionPlaceholder('load'));
-      expect(states.LoadFacts.Parameters.FunctionName).toBe(functionPlaceholder('load'));
+      expect(states.LoadFacts.ItemProcessor.States.LoadFact.Parameters.FunctionName).toBe(functionPlaceholder('load'));
+      expect(states.MeasureFreshness.Parameters.FunctionName).toBe(functionPlaceholder('load'));
       const invoke = statementsOfRole(s.template, s.logicalId(s.stack.pipeline.stateMachine.role)).find((st) =>
         actionsOf(st).includes('lambda:InvokeFunction'),
       )!;

@@ -62,6 +62,8 @@ export interface ToteConfig {
   readonly warehouseSecret: SecretReference;
   /** How many tables are ingested at once (context `ingestConcurrency`, default 4). */
   readonly ingestConcurrency: number;
+  /** How many fact models are loaded at once (context `loadConcurrency`, default 3: the three facts). */
+  readonly loadConcurrency: number;
   /** Minutes between scheduled runs (context `scheduleRateMinutes`, default 15). */
   readonly scheduleRateMinutes: number;
   /** Whether the schedule starts executions (context `scheduleEnabled`, default true). */
@@ -86,6 +88,7 @@ export const DEFAULTS = {
   logRetentionDays: 30,
   logLevel: 'INFO' as const,
   ingestConcurrency: 4,
+  loadConcurrency: 3,
   scheduleRateMinutes: 15,
   freshnessSlaMinutes: 30,
   executionTimeoutMinutes: 60,
@@ -209,6 +212,7 @@ export function parseConfig(read: ContextReader): ToteConfig {
     sourceSecret: { nameOrArn: text(read, 'sourceSecret') },
     warehouseSecret: { nameOrArn: text(read, 'warehouseSecret') },
     ingestConcurrency: integer(read, 'ingestConcurrency', DEFAULTS.ingestConcurrency, 1, 40),
+    loadConcurrency: integer(read, 'loadConcurrency', DEFAULTS.loadConcurrency, 1, 40),
     scheduleRateMinutes,
     scheduleEnabled: boolean(read, 'scheduleEnabled', true),
     executionTimeoutMinutes: integer(read, 'executionTimeoutMinutes', DEFAULTS.executionTimeoutMinutes, 5, 1440),

@@ -33,6 +33,7 @@ function pipelineFor(context: Record<string, unknown>): PipelineUnit {
       transformFunction: functions.transform,
       loadFunction: functions.load,
       ingestConcurrency: config.ingestConcurrency,
+      loadConcurrency: config.loadConcurrency,
       executionTimeout: Duration.minutes(config.executionTimeoutMinutes),
       logRetentionDays: config.logRetentionDays,
     });
@@ -71,7 +72,7 @@ describe('Pipeline', () => {
     expect(definition.TimeoutSeconds).toBe(3600);
   });
 
-  test('the happy path: defaults → Plan → IngestTables → Transform → LoadDimensions → LoadFacts → Done', () => {
+  test('the happy path: defaults → Plan → IngestTables → Transform → LoadDimensions → LoadFacts → MeasureFreshness → Done', () => {
     expect(definition.StartAt).toBe(STATE.readRequest);
     const path: string[] = [];
     let name: string | undefined = definition.StartAt;
@@ -83,7 +84,7 @@ describe('Pipeline', () => {
     }
     expect(path).toEqual([
       'ReadRequest', 'TablesNamed', 'FullRefreshAsked', 'Plan', 'IngestTables',
-      'Transform', 'LoadDimensions', 'LoadFacts', 'Done',
+      'Transform', 'LoadDimensions', 'LoadFacts', 'MeasureFreshness', 'Done',
     ]);
     expect(states.Done.Type).toBe('Succeed');
   });
@@ -102,6 +103,11 @@ describe('Pipeline', () => {
       FunctionName: functionPlaceholder('ingest'),
       Payload: { action: 'plan', 'execution.$': '$$.Execution.Name', 'tables.$': '$.request.tables', 'full_refresh.$': '$.request.full_refresh' },
     });
+    expect(states.Plan.ResultSelector).toEqual({
+      'tables.$': '$.Payload.tables',
+      'full_refresh.$': '$.Payload.full_refresh',
+      'facts.$': '$.Payload.facts',
+    });
     expect(states.IngestTables.ItemProcessor.States.IngestTable.Parameters).toEqual({
       FunctionName: functionPlaceholder('ingest'),
       Payload: { action: 'ingest', 'table.$': '$.table', 'execution.$': '$$.Execution.Name', 'full_refresh.$': '$.full_refresh' },
@@ -114,9 +120,17 @@ describe('Pipeline', () => {
       FunctionName: functionPlaceholder('load'),
       Payload: { action: 'load', phase: 'dimensions', 'execution.$': '$$.Execution.Name' },
     });
-    expect(params('LoadFacts')).toEqual({
+    expect(states.LoadFacts.ItemProcessor.States.LoadFact.Parameters).toEqual({
       FunctionName: functionPlaceholder('load'),
-      Payload: { action: 'load', phase: 'facts', 'execution.$': '$$.Execution.Name' },
+      Payload: { action: 'load', phase: 'facts', 'model.$': '$.model', 'execution.$': '$$.Execution.Name' },
+    });
+    expect(params('MeasureFreshness')).toEqual({
+      FunctionName: functionPlaceholder('load'),
+      Payload: { action: 'freshness', 'execution.$': '$$.Execution.Name' },
+    });
+    expect(states.MeasureFreshness.ResultSelector).toEqual({
+      'freshness_millis.$': '$.Payload.freshness_millis',
+      'table_freshness_millis.$': '$.Payload.table_freshness_millis',
     });
   });
 
@@ -147,14 +161,29 @@ describe('Pipeline', () => {
     });
   });
 
+  test('LoadFacts loads every fact model the plan lists, at once (MaxConcurrency 3 by default), then freshness is measured once', () => {
+    expect(states.LoadDimensions.Next).toBe('LoadFacts');
+    expect(states.LoadFacts).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.facts',
+      ItemSelector: { 'model.$': '$$.Map.Item.Value' },
+      MaxConcurrency: 3,
+      ResultPath: '$.load_facts',
+      Next: 'MeasureFreshness',
+    });
+    expect(states.LoadFacts.ItemProcessor.StartAt).toBe('LoadFact');
+    expect(states.LoadFacts.ItemProcessor.States.LoadFact.End).toBe(true);
+    expect(states.MeasureFreshness).toMatchObject({ ResultPath: '$.freshness', Next: 'Done' });
+  });
+
   test('transform and load run after every ingest, so a plain execution catches up what a failed one left', () => {
     expect(states.IngestTables.Next).toBe('Transform');
     expect(allStates(states).map((x) => x.name)).not.toContain('NothingChanged');
     expect(JSON.stringify(definition)).not.toMatch(/States\.ArrayContains/);
   });
 
-  test('there are exactly five Lambda tasks: Plan, IngestTable (in the Map), Transform, LoadDimensions, LoadFacts', () => {
-    expect(lambdaTasks.map((t) => t.name).sort()).toEqual(['IngestTable', 'LoadDimensions', 'LoadFacts', 'Plan', 'Transform']);
+  test('there are exactly six Lambda tasks: Plan, IngestTable and LoadFact (in the Maps), Transform, LoadDimensions, MeasureFreshness', () => {
+    expect(lambdaTasks.map((t) => t.name).sort()).toEqual(['IngestTable', 'LoadDimensions', 'LoadFact', 'MeasureFreshness', 'Plan', 'Transform']);
   });
 
   test('every Lambda task retries Lambda service errors 2 s, ×2, 6 attempts, then Tote.* transients with full jitter', () => {
@@ -186,15 +215,15 @@ describe('Pipeline', () => {
     expect(all.filter((x) => x.state.Type === 'Fail')).toEqual([]);
     expect(all.map((x) => x.name).filter((n) => /Failed$|^PublishAlert$/.test(n))).toEqual([]);
     expect(all.filter((x) => x.state.Type === 'Task').map((x) => x.state.Resource)).toEqual(
-      Array(5).fill('arn:aws:states:::lambda:invoke'),
+      Array(6).fill('arn:aws:states:::lambda:invoke'),
     );
     expect(JSON.stringify(definition)).not.toMatch(/sns:publish|\$\{Topic:/);
-    // The states that can fail after their retries are exactly the five Lambda tasks and the Map.
+    // The states that can fail after their retries are exactly the six Lambda tasks and the Maps.
     const failable = all.filter((x) => ['Task', 'Map', 'Parallel'].includes(x.state.Type)).map((x) => x.name).sort();
-    expect(failable).toEqual(['IngestTable', 'IngestTables', 'LoadDimensions', 'LoadFacts', 'Plan', 'Transform']);
-    // The end states: Done, and the Map iteration's end.
+    expect(failable).toEqual(['IngestTable', 'IngestTables', 'LoadDimensions', 'LoadFact', 'LoadFacts', 'MeasureFreshness', 'Plan', 'Transform']);
+    // The end states: Done, and the Map iterations' ends.
     const ends = all.filter((x) => x.state.End || ['Succeed', 'Fail'].includes(x.state.Type)).map((x) => x.name).sort();
-    expect(ends).toEqual(['Done', 'IngestTable']);
+    expect(ends).toEqual(['Done', 'IngestTable', 'LoadFact']);
   });
 
   test('the exported definition (state-machine/definition.asl.json) has no Catch and no alert topic', () => {
@@ -214,8 +243,9 @@ describe('Pipeline', () => {
   });
 
   test('context sets MaxConcurrency and the execution timeout', () => {
-    const d = definitionOf(pipelineFor({ ingestConcurrency: '8', executionTimeoutMinutes: '30' }));
+    const d = definitionOf(pipelineFor({ ingestConcurrency: '8', loadConcurrency: '2', executionTimeoutMinutes: '30' }));
     expect(d.States.IngestTables.MaxConcurrency).toBe(8);
+    expect(d.States.LoadFacts.MaxConcurrency).toBe(2);
     expect(d.TimeoutSeconds).toBe(1800);
   });
 

@@ -43,6 +43,8 @@ export const STATE = {
   transform: 'Transform',
   loadDimensions: 'LoadDimensions',
   loadFacts: 'LoadFacts',
+  loadFact: 'LoadFact',
+  measureFreshness: 'MeasureFreshness',
   done: 'Done',
 } as const;
 
@@ -56,6 +58,8 @@ export interface PipelineProps {
   readonly loadFunction: lambda.IFunction;
   /** How many tables are ingested at once (the Map's MaxConcurrency). */
   readonly ingestConcurrency: number;
+  /** How many fact models are loaded at once (the LoadFacts Map's MaxConcurrency). */
+  readonly loadConcurrency: number;
   /** Whole-execution timeout; a timed-out execution raises the ExecutionsTimedOut alarm. */
   readonly executionTimeout: Duration;
   /** Retention of the execution log group, in days. */
@@ -67,8 +71,14 @@ export interface PipelineProps {
  *
  * ```
  * ReadRequest → (defaults for tables / full_refresh) → Plan → IngestTables (Map: IngestTable)
- *   → Transform → LoadDimensions → LoadFacts → Done (Succeed)
+ *   → Transform → LoadDimensions → LoadFacts (Map: LoadFact) → MeasureFreshness → Done (Succeed)
  * ```
+ *
+ * The facts do not depend on each other, only on the dimensions, so LoadFacts loads each fact
+ * model the plan lists in its own iteration, at once. Each load takes its model's lock only
+ * (tasks/load), so exactly-once holds per model as before. Freshness is measured once, after
+ * every fact is in: an iteration that measured it would count the other facts' batches still in
+ * flight as pending and emit a figure that is too high.
  *
  * Transform and load run even when no table ingested anything new. They consume every committed
  * batch their checkpoint or ledger has not seen, so an execution that failed after its ingest (or
@@ -130,6 +140,7 @@ export class Pipeline extends Construct {
     }, {
       tables: sfn.JsonPath.listAt('$.Payload.tables'),
       full_refresh: sfn.JsonPath.stringAt('$.Payload.full_refresh'),
+      facts: sfn.JsonPath.listAt('$.Payload.facts'),
     }, '$.plan');
 
     const ingestTable = this.stageTask(STATE.ingestTable, props.ingestFunction, {
@@ -166,8 +177,32 @@ export class Pipeline extends Construct {
       batches: sfn.JsonPath.listAt('$.Payload.batches'),
       rows: sfn.JsonPath.objectAt('$.Payload.rows'),
     }, '$.transform');
-    const loadDimensions = this.loadTask(STATE.loadDimensions, 'dimensions', '$.load_dimensions');
-    const loadFacts = this.loadTask(STATE.loadFacts, 'facts', '$.load_facts');
+    const loadDimensions = this.loadTask(STATE.loadDimensions, {
+      action: 'load',
+      phase: 'dimensions',
+      execution: sfn.JsonPath.executionName,
+    }, '$.load_dimensions');
+    const loadFact = this.loadTask(STATE.loadFact, {
+      action: 'load',
+      phase: 'facts',
+      model: sfn.JsonPath.stringAt('$.model'),
+      execution: sfn.JsonPath.executionName,
+    });
+    const loadFacts = new sfn.Map(this, STATE.loadFacts, {
+      comment: 'One load per fact model of the plan, at once; a failed iteration (after its retries) fails the Map.',
+      itemsPath: '$.plan.facts',
+      itemSelector: { model: sfn.JsonPath.stringAt('$$.Map.Item.Value') },
+      maxConcurrency: props.loadConcurrency,
+      resultPath: '$.load_facts',
+    });
+    loadFacts.itemProcessor(loadFact);
+    const measureFreshness = this.stageTask(STATE.measureFreshness, props.loadFunction, {
+      action: 'freshness',
+      execution: sfn.JsonPath.executionName,
+    }, {
+      freshness_millis: sfn.JsonPath.numberAt('$.Payload.freshness_millis'),
+      table_freshness_millis: sfn.JsonPath.objectAt('$.Payload.table_freshness_millis'),
+    }, '$.freshness');
 
     const fullRefreshAsked = new sfn.Choice(this, STATE.fullRefreshAsked)
       .when(sfn.Condition.isPresent('$.full_refresh'), useFullRefresh.next(plan))
@@ -182,6 +217,7 @@ export class Pipeline extends Construct {
       .next(transform)
       .next(loadDimensions)
       .next(loadFacts)
+      .next(measureFreshness)
       .next(new sfn.Succeed(this, STATE.done));
 
     this.logGroup = new logs.LogGroup(this, 'ExecutionLogs', {
@@ -212,13 +248,9 @@ export class Pipeline extends Construct {
     }
   }
 
-  /** A load Task for one phase (`dimensions` or `facts`). */
-  private loadTask(name: string, phase: 'dimensions' | 'facts', resultPath: string): tasks.LambdaInvoke {
-    return this.stageTask(name, this.props.loadFunction, {
-      action: 'load',
-      phase,
-      execution: sfn.JsonPath.executionName,
-    }, {
+  /** A load Task: the dimensions, or one fact model (inside the LoadFacts Map). */
+  private loadTask(name: string, payload: Record<string, unknown>, resultPath?: string): tasks.LambdaInvoke {
+    return this.stageTask(name, this.props.loadFunction, payload, {
       batches: sfn.JsonPath.numberAt('$.Payload.batches'),
       rows: sfn.JsonPath.objectAt('$.Payload.rows'),
     }, resultPath);

@@ -57,6 +57,7 @@ export class ToteStack extends Stack {
       transformFunction: this.stageFunctions.transform,
       loadFunction: this.stageFunctions.load,
       ingestConcurrency: config.ingestConcurrency,
+      loadConcurrency: config.loadConcurrency,
       executionTimeout: Duration.minutes(config.executionTimeoutMinutes),
       logRetentionDays: config.logRetentionDays,
     });

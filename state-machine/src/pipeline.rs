@@ -118,6 +118,15 @@ impl TaskHandler for StageHandler {
     }
 }
 
+/// The load's row counts per model in a finished execution's output (`RowCounts` as JSON): the
+/// dimensions' from `load_dimensions`, each fact's from its `load_facts` iteration.
+pub fn loaded_rows(output: &Value) -> impl Iterator<Item = (&String, &Value)> {
+    let facts = output["load_facts"].as_array().into_iter().flatten();
+    std::iter::once(&output["load_dimensions"])
+        .chain(facts)
+        .flat_map(|load| load["rows"].as_object().into_iter().flatten())
+}
+
 /// Appends one alert (a JSON line) to `path` and prints it on stderr.
 pub fn write_alert(path: &Path, alert: &Value) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {

@@ -141,9 +141,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .flatten()
             .map(|i| i["rows"].as_u64().unwrap_or(0))
             .sum();
-        let loaded: u64 = ["load_dimensions", "load_facts"]
-            .iter()
-            .flat_map(|p| output[*p]["rows"].as_object().into_iter().flatten())
+        let loaded: u64 = tote::pipeline::loaded_rows(output)
             .map(|(_, r)| r["inserted"].as_u64().unwrap_or(0) + r["updated"].as_u64().unwrap_or(0))
             .sum();
         println!(

@@ -276,15 +276,13 @@ fn print_outcome(record: &ExecutionRecord) {
         println!("    {model:<22}{:>10}", rows.as_u64().unwrap_or(0));
     }
     println!("  load (rows per table: inserted / updated / unchanged / deleted at the source)");
-    for phase in ["load_dimensions", "load_facts"] {
-        for (model, rows) in output[phase]["rows"].as_object().into_iter().flatten() {
-            println!(
-                "    {model:<22}{:>10}{:>10}{:>10}{:>10}",
-                rows["inserted"].as_u64().unwrap_or(0),
-                rows["updated"].as_u64().unwrap_or(0),
-                rows["skipped"].as_u64().unwrap_or(0),
-                rows["deleted"].as_u64().unwrap_or(0)
-            );
-        }
+    for (model, rows) in pipeline::loaded_rows(output) {
+        println!(
+            "    {model:<22}{:>10}{:>10}{:>10}{:>10}",
+            rows["inserted"].as_u64().unwrap_or(0),
+            rows["updated"].as_u64().unwrap_or(0),
+            rows["skipped"].as_u64().unwrap_or(0),
+            rows["deleted"].as_u64().unwrap_or(0)
+        );
     }
 }

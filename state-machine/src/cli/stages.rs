@@ -152,6 +152,10 @@ pub struct LoadArgs {
     /// Which models to load: dimensions, facts or all.
     #[arg(long, default_value = "all", value_parser = parse_phase)]
     pub phase: tote_load::Phase,
+    /// Load only this model of the phase (as each of the state machine's fact iterations does);
+    /// freshness is then not measured.
+    #[arg(long)]
+    pub model: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -171,6 +175,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<()> {
     let request = tote_load::LoadRequest {
         execution: None,
         phase: args.phase,
+        model: args.model,
     };
     let response = tote_load::load(&config, &request).await?;
     if args.json {

@@ -87,7 +87,7 @@ const DRAW: &str = r#"
   const g = new dagre.graphlib.Graph();
   g.setGraph({ rankdir: 'TB', nodesep: 12, ranksep: 30, marginx: 8, marginy: 8 });
   g.setDefaultEdgeLabel(() => ({}));
-  for (const n of GRAPH.nodes) g.setNode(n.id, Object.assign({ width: n.iteration ? 118 : 170, height: 46 }, n));
+  for (const n of GRAPH.nodes) g.setNode(n.id, Object.assign({ width: n.iteration ? Math.max(118, 16 + 7 * n.label.length) : 170, height: 46 }, n));
   for (const [from, to] of GRAPH.edges) g.setEdge(from, to);
   dagre.layout(g);
   const el = (name, attrs, parent) => {

@@ -168,14 +168,15 @@ impl Page {
             let lanes = by_index
                 .into_iter()
                 .map(|(index, events)| {
+                    // A lane is named by its item: the source table it ingests or the fact
+                    // model it loads.
                     let item = events
                         .iter()
                         .find_map(|e| {
-                            e.details
-                                .input
-                                .as_ref()?
-                                .get("table")?
-                                .as_str()
+                            let input = e.details.input.as_ref()?;
+                            ["table", "model"]
+                                .iter()
+                                .find_map(|key| input.get(key)?.as_str())
                                 .map(str::to_string)
                         })
                         .unwrap_or_else(|| index.to_string());
@@ -356,7 +357,9 @@ fn rows(record: &ExecutionRecord) -> BTreeMap<String, Rows> {
             rows.entry(model.clone()).or_default().transformed += n.as_u64().unwrap_or(0);
         }
     }
-    for task in ["LoadDimensions", "LoadFacts"] {
+    // LoadFact: each fact's iteration of the LoadFacts Map; LoadFacts: the single fact task of
+    // executions recorded before the facts were loaded at once.
+    for task in ["LoadDimensions", "LoadFact", "LoadFacts"] {
         for payload in payloads(record, task) {
             for (model, counts) in payload
                 .get("rows")
@@ -373,14 +376,16 @@ fn rows(record: &ExecutionRecord) -> BTreeMap<String, Rows> {
     rows
 }
 
-/// Per-table freshness after each execution's fact load, oldest first.
+/// Per-table freshness after each execution's loads, oldest first.
 fn freshness(record: &ExecutionRecord, recent: &[ExecutionRecord]) -> Vec<FreshnessPoint> {
     let mut points: Vec<FreshnessPoint> = recent
         .iter()
         .chain(std::iter::once(record).filter(|r| !recent.iter().any(|x| x.name == r.name)))
         .filter_map(|r| {
-            let tables = payloads(r, "LoadFacts")
-                .last()?
+            // MeasureFreshness measures it after every load; before it existed, LoadFacts did.
+            let tables = ["MeasureFreshness", "LoadFacts"]
+                .iter()
+                .find_map(|task| payloads(r, task).last())?
                 .get("table_freshness_millis")?
                 .as_object()?
                 .iter()

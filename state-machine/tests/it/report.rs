@@ -132,6 +132,16 @@ async fn the_report_of_a_run_a_failure_and_its_redrive_draws_every_state_with_it
                 "{when}: {table}"
             );
         }
+        // The fact loads' iterations, one per fact model.
+        for fact in ["fact_sales_order", "fact_purchase_order", "fact_payment"] {
+            let drawn = states.get(&format!("LoadFacts[{fact}]")).map(String::as_str);
+            let expected = if *when == "failed" {
+                None
+            } else {
+                Some("succeeded")
+            };
+            assert_eq!(drawn, expected, "{when}: {fact}");
+        }
     }
     let outcome_of = |when: &str, state: &str| drawn[when].0[state].clone();
     for state in [
@@ -140,6 +150,7 @@ async fn the_report_of_a_run_a_failure_and_its_redrive_draws_every_state_with_it
         "Transform",
         "LoadDimensions",
         "LoadFacts",
+        "MeasureFreshness",
         "Done",
     ] {
         assert_eq!(outcome_of("good", state), "succeeded", "good: {state}");

@@ -107,13 +107,19 @@ pub struct PlanRequest {
     pub execution: Option<String>,
 }
 
-/// The plan: the tables, in dependency order, and whether to refresh them fully.
+/// The plan: the tables, in dependency order, whether to refresh them fully, and the fact
+/// models the state machine loads, one Map iteration each, after the dimensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanResponse {
     /// Tables to ingest.
     pub tables: Vec<String>,
     /// Full refresh requested.
     pub full_refresh: bool,
+    /// Every fact model of the star schema (built-in and `TOTE_MODELS`), in load order. All of
+    /// them, whichever tables are ingested: a fact load with nothing new is a no-op, and one
+    /// with batches left by an earlier execution catches them up.
+    #[serde(default)]
+    pub facts: Vec<String>,
 }
 
 /// Handles one event as the state machine sends it to the ingest function:
@@ -159,6 +165,12 @@ pub fn plan(config: &Config, request: &PlanRequest) -> Result<PlanResponse> {
     Ok(PlanResponse {
         tables,
         full_refresh: request.full_refresh.unwrap_or(false),
+        facts: config
+            .models
+            .iter()
+            .filter(|m| m.kind.is_fact())
+            .map(|m| m.name.clone())
+            .collect(),
     })
 }
 

@@ -34,6 +34,12 @@ pub(crate) struct Deletions {
 }
 
 impl Deletions {
+    /// Whether the model had deletions in force when the batch began (looked up only when the
+    /// batch has versions; `false` otherwise).
+    pub(crate) fn in_force(&self) -> bool {
+        self.in_force
+    }
+
     /// Looks up whether `target` has deletions in force (only when the batch has versions).
     pub(crate) async fn of(tx: &Transaction<'_>, target: &Target<'_>, has_rows: bool) -> Result<Deletions> {
         let none = Deletions {

@@ -15,8 +15,9 @@
 //!    per-row triggers, which otherwise dominate a first load.
 //!
 //! A batch already in the ledger is skipped, so loading twice, or retrying after a crash at any
-//! point, leaves the warehouse as one load would. Concurrent loaders serialise on an advisory
-//! lock per batch transaction; the second finds the batch in the ledger and skips it.
+//! point, leaves the warehouse as one load would. Loads of the same model serialise on an
+//! advisory lock per model, taken by each batch transaction; the second finds the batch in the
+//! ledger and skips it. Loads of different models run at the same time.
 //!
 //! Identifiers come only from the models' declarations and the warehouse catalog for those
 //! tables, and are always quoted; values only travel as parameters or COPY data.
@@ -64,6 +65,17 @@ pub enum Phase {
     All,
 }
 
+impl Phase {
+    /// The phase as requests spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Dimensions => "dimensions",
+            Phase::Facts => "facts",
+            Phase::All => "all",
+        }
+    }
+}
+
 /// What the state machine (or `tote load`) asks for.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoadRequest {
@@ -73,6 +85,11 @@ pub struct LoadRequest {
     /// Which models to load (default: all).
     #[serde(default)]
     pub phase: Phase,
+    /// One model of the phase to load alone: the state machine loads each fact in its own Map
+    /// iteration, concurrently. A load of one model does not measure freshness (the other
+    /// models may still be on their way); the `MeasureFreshness` state does, after them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// Rows of one model handled by one load call.
@@ -121,13 +138,31 @@ pub struct LoadResponse {
     /// Warehouse migrations applied by this call.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub migrated: Vec<i32>,
-    /// The pipeline's freshness after a fact load, in milliseconds ([`freshness`]), when the
-    /// source could be asked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The freshness after a load of a whole phase with facts in it.
+    #[serde(flatten)]
+    pub freshness: FreshnessResponse,
+}
+
+/// The pipeline's freshness as a load step answers it: after a whole load, or alone
+/// (`{"action": "freshness"}`, the `MeasureFreshness` state after the concurrent fact loads).
+/// Both fields are always present (`null` and `{}` when unmeasured): the state's ResultSelector
+/// names them, and a path that matches nothing would fail the state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshnessResponse {
+    /// The pipeline's freshness in milliseconds ([`freshness`]), when the source could be asked.
+    #[serde(default)]
     pub freshness_millis: Option<u64>,
     /// The same per source table, in milliseconds (what `tote report` charts over executions).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default)]
     pub table_freshness_millis: BTreeMap<String, u64>,
+}
+
+/// What `{"action": "freshness"}` carries: only the execution, for the logs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreshnessRequest {
+    /// The execution asking.
+    #[serde(default)]
+    pub execution: Option<String>,
 }
 
 /// The models of a phase, in load order.
@@ -139,8 +174,35 @@ pub fn models(all: &[Model], phase: Phase) -> impl Iterator<Item = &Model> {
     })
 }
 
-/// Advisory-lock key (two int4 halves) serialising batch loads: "tote" and 2.
-const LOAD_LOCK: (i32, i32) = (0x746f_7465, 2);
+/// The models a request loads, in load order: its phase's, or the one it names, which must be
+/// a model of that phase.
+fn requested<'a>(all: &'a [Model], request: &LoadRequest) -> Result<Vec<&'a Model>> {
+    let mut phase = models(all, request.phase);
+    let Some(name) = &request.model else {
+        return Ok(phase.collect());
+    };
+    match phase.find(|m| &m.name == name) {
+        Some(model) => Ok(vec![model]),
+        None => Err(Error::new(
+            ErrorKind::BadRequest,
+            format!(
+                "the load request names model {name:?}, which is not a model of phase {}; \
+                 name one of: {}",
+                request.phase.name(),
+                models(all, request.phase)
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// First half of the advisory-lock key (two int4 halves) serialising the loads of one model:
+/// "totl"; the second half is `hashtext(model)`. Loads of different models run at the same time
+/// (the state machine loads the facts concurrently); two loads of the same model take turns, and
+/// the second finds the batch in the ledger. A hash collision only makes two models take turns.
+pub const MODEL_LOCK: i32 = 0x746f_746c;
 
 /// COPY data is sent in chunks of about this size, so memory stays bounded.
 const CHUNK_BYTES: usize = 1 << 20;
@@ -153,20 +215,34 @@ pub async fn connect_and_migrate(config: &Config) -> Result<(Client, Vec<i32>)> 
     Ok((client, migrated))
 }
 
-/// Handles one event as the state machine sends it to the load function
-/// (`{"action": "load", "phase": "dimensions" | "facts" | "all", "execution": …}`). Shared by the
-/// Lambda binary and the local executor.
+/// Handles one event as the state machine sends it to the load function:
+/// `{"action": "load", "phase": "dimensions" | "facts" | "all", "model"?: …, "execution": …}`
+/// ([`load`], the default action) or `{"action": "freshness", …}` ([`freshness_now`]). Shared by
+/// the Lambda binary and the local executor.
 pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
     use tote_core::event;
     let span = tracing::info_span!("load", execution = %event::execution(&event));
     async move {
         match event::action(&event, "load") {
             "load" => event::answer(&load(config, &event::parse(event, "load")?).await?),
-            other => Err(event::unknown_action("load", other, "load")),
+            "freshness" => {
+                let _: FreshnessRequest = event::parse(event, "freshness")?;
+                event::answer(&freshness_now(config).await?)
+            }
+            other => Err(event::unknown_action("load", other, "load or freshness")),
         }
     }
     .instrument(span)
     .await
+}
+
+/// Measures and emits the pipeline's freshness, loading nothing: the state machine's last step,
+/// after every model is loaded. The warehouse must answer (its ledger is what is measured); a
+/// source that cannot be asked leaves the figure out, as after a load.
+pub async fn freshness_now(config: &Config) -> Result<FreshnessResponse> {
+    let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
+    let (client, _) = connect_and_migrate(config).await?;
+    Ok(measure_freshness(config, &client, &processed).await)
 }
 
 /// Loads every committed processed batch of the requested phase that the ledger does not have.
@@ -195,7 +271,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
     {
         return Err(missing_table(row.get(0)));
     }
-    for declared in models(&config.models, request.phase) {
+    for declared in requested(&config.models, request)? {
         let model = declared.name.as_str();
         let columns = warehouse_columns(&client, model).await?;
         let foreign_keys = match declared.kind {
@@ -256,15 +332,8 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
             }
         }
     }
-    if request.phase != Phase::Dimensions {
-        if let Some(f) = measure_freshness(config, &client, &processed).await {
-            response.freshness_millis = Some(millis(f.freshness_seconds));
-            response.table_freshness_millis = f
-                .tables
-                .iter()
-                .map(|t| (t.table.clone(), millis(t.freshness_seconds)))
-                .collect();
-        }
+    if request.phase != Phase::Dimensions && request.model.is_none() {
+        response.freshness = measure_freshness(config, &client, &processed).await;
     }
     Ok(response)
 }
@@ -272,11 +341,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
 /// Measures and emits the pipeline's freshness after a load. A source or landing store that
 /// cannot be read leaves it unmeasured (logged): the load itself succeeded, and the freshness
 /// alarm treats the missing figure as breaching.
-async fn measure_freshness(
-    config: &Config,
-    warehouse: &Client,
-    processed: &Store,
-) -> Option<freshness::Freshness> {
+async fn measure_freshness(config: &Config, warehouse: &Client, processed: &Store) -> FreshnessResponse {
     let measured = async {
         let landing = Store::open(&config.landing, "TOTE_LANDING")?;
         let url = config.source_url().await?;
@@ -291,11 +356,18 @@ async fn measure_freshness(
                 freshness_seconds = f.freshness_seconds,
                 "freshness after the load"
             );
-            Some(f)
+            FreshnessResponse {
+                freshness_millis: Some(millis(f.freshness_seconds)),
+                table_freshness_millis: f
+                    .tables
+                    .iter()
+                    .map(|t| (t.table.clone(), millis(t.freshness_seconds)))
+                    .collect(),
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "freshness not measured after the load");
-            None
+            FreshnessResponse::default()
         }
     }
 }
@@ -421,8 +493,8 @@ async fn load_batch(
 
     let tx = client.transaction().await.map_err(warehouse_error)?;
     tx.execute(
-        "SELECT pg_advisory_xact_lock($1, $2)",
-        &[&LOAD_LOCK.0, &LOAD_LOCK.1],
+        "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+        &[&MODEL_LOCK, &target.model],
     )
     .await
     .map_err(warehouse_error)?;
@@ -441,7 +513,7 @@ async fn load_batch(
     // Whether the rows went through the staging table (which then lives until commit).
     let (mut counts, staged) = match target.kind {
         _ if manifest.rows == 0 => (RowCounts::default(), false),
-        Kind::Dimension { .. } => (stage_and_merge(&tx, target, &batch, None).await?, true),
+        Kind::Dimension { .. } => load_dimension(&tx, target, &batch, &deletions).await?,
         Kind::Fact { .. } => load_facts(&tx, target, &batch, bulk).await?,
     };
     let position = (entry.batch_id.as_str(), entry.seq as i64);
@@ -484,6 +556,41 @@ struct Batch<'a> {
     columns: &'a [String],
     /// "model batch id (seq n)", for messages.
     what: &'a str,
+}
+
+/// Loads a dimension batch. Into an empty table with no deletion in force (a first load, or a
+/// model added later) the batch is copied straight in, inside a savepoint: with nothing there to
+/// compare with, staging, the sort per key and the upsert's lookups would be pure overhead (most
+/// of a first load's time, docs/benchmarks.md). A batch that repeats a key stops the COPY on the
+/// primary key: the savepoint is rolled back and the batch is merged through staging, as every
+/// batch into a table with rows is.
+///
+/// Returns the counts, and whether the batch went through staging.
+async fn load_dimension(
+    tx: &Transaction<'_>,
+    target: &Target<'_>,
+    batch: &Batch<'_>,
+    deletions: &Deletions,
+) -> Result<(RowCounts, bool)> {
+    let table = quote_ident(target.model);
+    let empty = !deletions.in_force()
+        && tx
+            .query_one(&format!("SELECT NOT EXISTS (SELECT FROM {table})"), &[])
+            .await
+            .map_err(warehouse_error)?
+            .get::<_, bool>(0);
+    if empty {
+        let repeats = "the batch repeats a key: merging through staging";
+        if let Some(staged) = copy_direct(tx, batch, &table, None, repeats).await? {
+            let counts = RowCounts {
+                staged,
+                inserted: staged,
+                ..Default::default()
+            };
+            return Ok((counts, false));
+        }
+    }
+    Ok((stage_and_merge(tx, target, batch, None).await?, true))
 }
 
 /// Loads a fact batch. Fact versions are new in the common case, so the batch is copied
@@ -529,12 +636,9 @@ async fn load_facts(
             .get(0),
         None => 0,
     };
-    tx.batch_execute("SAVEPOINT tote_direct")
-        .await
-        .map_err(warehouse_error)?;
-    let (counts, staged) = match copy_rows(tx, batch, &table, keys.as_mut()).await {
-        Ok(staged) => {
-            fault::point("load.after_copy")?;
+    let present = "some versions are already loaded: merging through staging";
+    let (counts, staged) = match copy_direct(tx, batch, &table, keys.as_mut(), present).await? {
+        Some(staged) => {
             if let Some(keys) = &keys {
                 let written = Written::Fact {
                     table: &table,
@@ -552,20 +656,11 @@ async fn load_facts(
                 false,
             )
         }
-        Err(CopyFailure::Db(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-            tx.batch_execute("ROLLBACK TO SAVEPOINT tote_direct")
-                .await
-                .map_err(warehouse_error)?;
-            tracing::info!(
-                batch = batch.what,
-                "some versions are already loaded: merging through staging"
-            );
+        None => {
             let mut keys =
                 KeyCollector::new(target.foreign_keys, &schema, bulk.key_values).filter(|_| set_based);
             (stage_and_merge(tx, target, batch, keys.as_mut()).await?, true)
         }
-        Err(CopyFailure::Db(e)) => return Err(batch_error(&e, batch.what)),
-        Err(CopyFailure::Tote(e)) => return Err(e),
     };
     if set_based {
         tx.batch_execute("SET LOCAL session_replication_role = DEFAULT")
@@ -573,6 +668,37 @@ async fn load_facts(
             .map_err(warehouse_error)?;
     }
     Ok((counts, staged))
+}
+
+/// Copies the batch straight into `table` inside a savepoint, for the loads where every row is
+/// expected to be new. Returns the rows copied, or `None` when a row collided with one already
+/// there (the unique key stops the COPY): the savepoint is rolled back, leaving the transaction
+/// as it was, and `merging` says in the log why the batch goes through staging instead.
+async fn copy_direct(
+    tx: &Transaction<'_>,
+    batch: &Batch<'_>,
+    table: &str,
+    keys: Option<&mut KeyCollector<'_>>,
+    merging: &str,
+) -> Result<Option<u64>> {
+    tx.batch_execute("SAVEPOINT tote_direct")
+        .await
+        .map_err(warehouse_error)?;
+    match copy_rows(tx, batch, table, keys).await {
+        Ok(copied) => {
+            fault::point("load.after_copy")?;
+            Ok(Some(copied))
+        }
+        Err(CopyFailure::Db(e)) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT tote_direct")
+                .await
+                .map_err(warehouse_error)?;
+            tracing::info!(batch = batch.what, "{merging}");
+            Ok(None)
+        }
+        Err(CopyFailure::Db(e)) => Err(batch_error(&e, batch.what)),
+        Err(CopyFailure::Tote(e)) => Err(e),
+    }
 }
 
 /// Copies the batch into a temporary staging table, then merges it into the target: a

@@ -145,6 +145,7 @@ impl Chain {
             &LoadRequest {
                 execution: Some("test".into()),
                 phase,
+                model: None,
             },
         )
         .await

@@ -14,6 +14,9 @@ use tote_asl::{handler_fn, ExecutionStatus, Executor, Failure, StateMachine, Vir
 
 const LAMBDA: &str = "arn:aws:states:::lambda:invoke";
 
+/// The fact models the stub plan names; the definition loads each in its own iteration.
+const FACTS: [&str; 3] = ["fact_payment", "fact_purchase_order", "fact_sales_order"];
+
 fn deployed() -> StateMachine {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../definition.asl.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -70,7 +73,8 @@ impl Stages {
         let result = match what.as_str() {
             "plan" => json!({
                 "tables": payload["tables"].as_array().cloned().unwrap_or_else(|| vec![json!("address"), json!("staff")]),
-                "full_refresh": payload["full_refresh"].as_bool().unwrap_or(false)
+                "full_refresh": payload["full_refresh"].as_bool().unwrap_or(false),
+                "facts": FACTS
             }),
             "ingest" => {
                 let table = payload["table"].as_str().unwrap_or_default();
@@ -79,6 +83,7 @@ impl Stages {
             }
             "transform" => json!({"changed": true, "batches": ["t-1"], "rows": {"fact_sales_order": 1}}),
             "load/dimensions" | "load/facts" => json!({"batches": 1, "rows": {}}),
+            "freshness" => json!({"freshness_millis": 0, "table_freshness_millis": {}}),
             other => panic!("unexpected request {other}: {payload}"),
         };
         Ok(json!({"ExecutedVersion": "$LATEST", "Payload": result, "StatusCode": 200}))
@@ -90,9 +95,13 @@ impl Stages {
             .unwrap()
             .iter()
             .filter(|(r, _, _)| r == LAMBDA)
-            .map(|(_, f, p)| match p["phase"].as_str() {
-                Some(phase) => format!("{f} {}/{phase}", p["action"].as_str().unwrap_or_default()),
-                None => format!("{f} {}", p["action"].as_str().unwrap_or_default()),
+            .map(|(_, f, p)| {
+                let action = p["action"].as_str().unwrap_or_default();
+                match (p["phase"].as_str(), p["model"].as_str()) {
+                    (Some(phase), Some(model)) => format!("{f} {action}/{phase} {model}"),
+                    (Some(phase), None) => format!("{f} {action}/{phase}"),
+                    _ => format!("{f} {action}"),
+                }
             })
             .collect()
     }
@@ -129,7 +138,9 @@ async fn a_scheduled_run_calls_every_stage_once() {
         record.cause
     );
     let mut calls = stages.lambda_calls();
+    // The Map iterations of each fan-out run concurrently: their order is not the contract.
     calls[1..3].sort();
+    calls[5..8].sort();
     assert_eq!(
         calls,
         [
@@ -138,7 +149,10 @@ async fn a_scheduled_run_calls_every_stage_once() {
             "${Function:ingest} ingest",
             "${Function:transform} transform",
             "${Function:load} load/dimensions",
-            "${Function:load} load/facts",
+            "${Function:load} load/facts fact_payment",
+            "${Function:load} load/facts fact_purchase_order",
+            "${Function:load} load/facts fact_sales_order",
+            "${Function:load} freshness",
         ]
     );
     let plan = &stages.calls.lock().unwrap()[0].2;
@@ -204,9 +218,10 @@ async fn a_non_retryable_load_failure_fails_at_that_state_and_a_redrive_reruns_o
     // The failure is not caught: the execution fails at the work state itself, so that a
     // redrive re-runs it. Alerts come from an EventBridge rule on the execution's status
     // (docs/redrive-and-alerts.md), never from the definition.
+    // The first fact's iteration failed; its siblings committed their own models.
     assert_eq!(
         record.resume.as_ref().map(|r| r.failed_states()),
-        Some(vec!["LoadFacts".to_string()])
+        Some(vec!["LoadFacts[0] > LoadFact".to_string()])
     );
 
     let calls_before = stages.calls.lock().unwrap().len();
@@ -214,8 +229,24 @@ async fn a_non_retryable_load_failure_fails_at_that_state_and_a_redrive_reruns_o
     assert_eq!(redriven.status, ExecutionStatus::Succeeded);
     let calls = stages.calls.lock().unwrap();
     let again: Vec<&Value> = calls[calls_before..].iter().map(|c| &c.2).collect();
-    assert_eq!(again.len(), 1, "only LoadFacts runs again: {again:?}");
-    assert_eq!(again[0]["phase"], "facts");
+    // The failure aborted the sibling iterations, so the redrive runs the fact loads that did
+    // not succeed (each a no-op where its model had committed) and the freshness after them;
+    // the plan, the ingest, the transform and the dimensions are not run again.
+    let mut facts: Vec<&str> = again
+        .iter()
+        .filter(|p| p["phase"] == "facts")
+        .filter_map(|p| p["model"].as_str())
+        .collect();
+    facts.sort_unstable();
+    let failed_before = calls[..calls_before]
+        .iter()
+        .filter(|c| c.2["phase"] == "facts")
+        .count();
+    assert!(facts.contains(&FACTS[0]), "the failed fact runs again: {again:?}");
+    assert!(facts.len() <= FACTS.len() && facts.windows(2).all(|w| w[0] != w[1]));
+    assert_eq!(again.len(), facts.len() + 1, "{again:?}");
+    assert_eq!(again.last().unwrap()["action"], "freshness");
+    assert!(failed_before >= 1);
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The whole chain over several rounds of changes, compared with the oracle after each load; and
 //! loading the same batches again, sequentially and concurrently.
 
-use tote_load::Phase;
+use tote_load::{FreshnessResponse, LoadRequest, Phase};
 
 use tote_testkit::chain::Chain;
 
@@ -157,6 +157,76 @@ async fn two_loads_at_once_load_each_batch_once() {
         .await;
     let ledger = chain.warehouse_counts().await["tote.load_ledger"];
     assert_eq!(ledger as u64, processed_batches);
+}
+
+/// The state machine loads each fact in its own Map iteration: a load of one model loads only
+/// it, under that model's lock alone (so a load of another model holding its lock does not hold
+/// this one up), and measures no freshness; `MeasureFreshness` measures it after them all.
+#[tokio::test]
+async fn one_fact_loads_alone_while_another_is_locked_and_freshness_is_measured_after_all() {
+    let mut chain = Chain::seeded().await;
+    chain.ingest_and_transform().await;
+    chain.load(Phase::Dimensions).await.unwrap();
+    let config = chain.config();
+    let request = |model: &str| LoadRequest {
+        execution: Some("test".into()),
+        phase: Phase::Facts,
+        model: Some(model.to_string()),
+    };
+
+    // Another loader is inside a batch transaction of fact_sales_order.
+    let mut holder = chain.warehouse_client().await;
+    let holding = holder.transaction().await.unwrap();
+    holding
+        .execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&tote_load::MODEL_LOCK, &"fact_sales_order"],
+        )
+        .await
+        .unwrap();
+    // A deadline, not a wait: with one lock for every model this load would never finish.
+    let payment = tokio::time::timeout(
+        std::time::Duration::from_secs(300),
+        tote_load::load(&config, &request("fact_payment")),
+    )
+    .await
+    .expect("fact_payment is not held up by a lock on fact_sales_order")
+    .unwrap();
+    assert_eq!(
+        payment.rows.keys().collect::<Vec<_>>(),
+        ["fact_payment"],
+        "only the named model: {payment:?}"
+    );
+    assert_eq!(
+        payment.freshness,
+        FreshnessResponse::default(),
+        "one model measures no freshness"
+    );
+    holding.commit().await.unwrap();
+
+    for fact in ["fact_purchase_order", "fact_sales_order"] {
+        let loaded = tote_load::load(&config, &request(fact)).await.unwrap();
+        assert_eq!(loaded.rows.keys().collect::<Vec<_>>(), [fact], "{loaded:?}");
+    }
+    let freshness = tote_load::freshness_now(&config).await.unwrap();
+    assert_eq!(freshness.freshness_millis, Some(0), "caught up: {freshness:?}");
+    assert_eq!(freshness.table_freshness_millis.len(), config.tables.len());
+    chain
+        .assert_warehouse_equals_oracle("after the facts loaded one by one")
+        .await;
+
+    // A model of another phase is refused, naming what the phase has.
+    let wrong = LoadRequest {
+        phase: Phase::Dimensions,
+        ..request("fact_payment")
+    };
+    let refused = tote_load::load(&config, &wrong).await.unwrap_err();
+    assert_eq!(refused.kind().name(), "Tote.BadRequest");
+    assert!(
+        refused.message().contains("\"fact_payment\"") && refused.message().contains("dim_staff"),
+        "{}",
+        refused.message()
+    );
 }
 
 /// Text the warehouse must hold exactly as the source has it: emoji and other astral-plane

@@ -1,9 +1,12 @@
 //! Crashes at every commit boundary of the load, a missing dimension, a corrupt batch, a value the
-//! warehouse cannot hold exactly, and a warehouse that is down.
+//! warehouse cannot hold exactly, a warehouse that is down, and a first dimension batch whose
+//! direct COPY has to give way to the merge.
 
 use std::sync::Arc;
 
-use arrow::array::{Date32Array, Decimal128Array, Int32Array, RecordBatch, Time64NanosecondArray};
+use arrow::array::{
+    Date32Array, Decimal128Array, Int32Array, RecordBatch, StringArray, Time64NanosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use tote_core::batch::{self, CommitLog, DataFormat, Manifest};
 use tote_core::sink::ObjectSink;
@@ -158,6 +161,66 @@ async fn commit_batch(chain: &Chain, model: &str, batch: RecordBatch) {
     };
     batch::write_manifest(&store, &manifest).await.unwrap();
     assert!(log.commit(seq, &manifest).await.unwrap());
+}
+
+/// A first dimension batch is copied straight into its empty table; one that repeats a key
+/// stops that COPY on the primary key and is merged through staging instead, the last row of a
+/// key winning, with nothing of the failed COPY left.
+#[tokio::test]
+async fn a_first_dimension_batch_that_repeats_a_key_is_merged_the_last_row_winning() {
+    let chain = Chain::seeded().await;
+    let dimension = |ids: Vec<i32>, codes: Vec<&str>| {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("currency_id", DataType::Int32, false),
+            Field::new("currency_code", DataType::Utf8, false),
+            Field::new("currency_name", DataType::Utf8, true),
+        ]));
+        let names: Vec<String> = codes.iter().map(|c| format!("name of {c}")).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int32Array::from(ids)) as _,
+                Arc::new(StringArray::from(codes)) as _,
+                Arc::new(StringArray::from(names)) as _,
+            ],
+        )
+        .unwrap()
+    };
+    commit_batch(
+        &chain,
+        "dim_currency",
+        dimension(vec![1, 2, 1], vec!["GBP", "USD", "EUR"]),
+    )
+    .await;
+    let loaded = chain.load(Phase::Dimensions).await.unwrap();
+    let counts = loaded.rows["dim_currency"];
+    assert_eq!(
+        (counts.staged, counts.inserted, counts.updated, counts.skipped),
+        (3, 2, 0, 1),
+        "{counts:?}"
+    );
+    let rows: Vec<(i32, String)> = chain
+        .warehouse_client()
+        .await
+        .query(
+            "SELECT currency_id, currency_code FROM dim_currency ORDER BY 1",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert_eq!(rows, [(1, "EUR".to_string()), (2, "USD".to_string())]);
+
+    // The table has rows now: the next batch is merged, and an unchanged row is not rewritten.
+    commit_batch(&chain, "dim_currency", dimension(vec![2, 3], vec!["USD", "JPY"])).await;
+    let counts = chain.load(Phase::Dimensions).await.unwrap().rows["dim_currency"];
+    assert_eq!(
+        (counts.staged, counts.inserted, counts.updated, counts.skipped),
+        (2, 1, 0, 1),
+        "{counts:?}"
+    );
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ async fn freshness_is_zero_when_caught_up_and_the_age_of_the_oldest_change_not_l
     chain.ingest_and_transform().await;
     let loaded = chain.load(Phase::All).await.unwrap();
     assert_eq!(
-        loaded.freshness_millis,
+        loaded.freshness.freshness_millis,
         Some(0),
         "the load measures freshness: caught up"
     );
