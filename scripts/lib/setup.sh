@@ -71,19 +71,33 @@ ensure_cargo_deny() {
     fi
 }
 
+# Makes `$1` a Python venv with `$3...` installed from PyPI unless `$2` (a Python statement)
+# already runs in it: the one way every venv of the project is made.
+ensure_venv() {
+    local venv="$1" probe="$2"
+    shift 2
+    if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$probe" >/dev/null 2>&1; then return; fi
+    say "installing $* into $venv"
+    if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        apt_install python3-venv
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+}
+
 # Python tools of the tests, in a venv of the project's own: pyarrow (the independent Parquet
 # reader) and moto (a local AWS-protocol server: S3, Secrets Manager, SNS, Step Functions).
 ensure_pytools() {
-    local venv="$ROOT/target/pyenv"
-    if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import pyarrow, moto.server' >/dev/null 2>&1; then
-        say "installing pyarrow and moto into $venv"
-        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            apt_install python3-venv
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check pyarrow "moto[server]" >&2
-    fi
-    export TOTE_TEST_PYTHON="$venv/bin/python"
+    ensure_venv "$ROOT/target/pyenv" 'import pyarrow, moto.server' pyarrow "moto[server]"
+    export TOTE_TEST_PYTHON="$ROOT/target/pyenv/bin/python"
+}
+
+# The bench's peer: DuckDB from PyPI, in a venv of its own (target/bench-venv), so that the
+# benchmark never changes the tests' tools. Exports TOTE_BENCH_PYTHON, which `tote bench` runs
+# scripts/lib/duckdb_transform.py with.
+ensure_bench_tools() {
+    ensure_venv "$ROOT/target/bench-venv" 'import duckdb' "duckdb>=1.1,<2"
+    export TOTE_BENCH_PYTHON="$ROOT/target/bench-venv/bin/python"
 }
 
 # Starts moto on a free loopback port for the rest of the script; exports TOTE_TEST_MOTO.
@@ -109,14 +123,8 @@ start_moto() {
 # and `python3 -m ziglang` (how cargo-lambda finds zig) resolve there.
 ensure_lambda_tools() {
     local venv="$ROOT/target/pyenv"
-    if [ ! -x "$venv/bin/cargo-lambda" ] || ! "$venv/bin/python" -c 'import ziglang' >/dev/null 2>&1; then
-        say "installing cargo-lambda and ziglang into $venv"
-        if [ ! -x "$venv/bin/python" ] && ! python3 -m venv "$venv" >/dev/null 2>&1; then
-            apt_install python3-venv
-            python3 -m venv "$venv"
-        fi
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "cargo-lambda>=1.9,<2" ziglang >&2
-    fi
+    ensure_venv "$venv" 'import ziglang, os, sys; sys.exit(not os.access(sys.prefix + "/bin/cargo-lambda", os.X_OK))' \
+        "cargo-lambda>=1.9,<2" ziglang
     export PATH="$venv/bin:$PATH"
 }
 

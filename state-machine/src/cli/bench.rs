@@ -9,15 +9,23 @@
 //!
 //! - ingest of `sales_order` (a full read), against `psql`'s `COPY (SELECT …) TO STDOUT (FORMAT
 //!   binary)` into /dev/null, the median over `--runs`;
-//! - the first transform of every table, and a no-change transform;
+//! - the first transform of every table (with its own account of where the time went: reading
+//!   the landing batches, the current state, each model, writing, the checkpoint), and a
+//!   no-change transform; at the main scale, beside the same SQL models run by DuckDB over the
+//!   same landing Parquet, writing the same star tables as zstd Parquet, as one process
+//!   (`TOTE_BENCH_PYTHON`, scripts/lib/duckdb_transform.py), both producing the same rows;
 //! - the first load of every batch, with `fact_sales_order`'s time (from the load's own report)
 //!   against `psql`'s `COPY … FROM STDIN (FORMAT binary)` of the same rows into an empty copy of
 //!   the table with its keys and indexes;
 //! - a whole `tote run` with nothing new, and one after 1% of the sales orders changed;
 //! - at the main scale, a whole first `tote run` into a fresh warehouse, with its ingest (the Map's
 //!   span in the history) against every table's COPY TO at the Map's concurrency, and its load
-//!   (the two load states' spans) against COPY FROM of every star table's rows into an empty,
-//!   migrated warehouse.
+//!   (LoadDimensions' and LoadFacts' spans) against COPY FROM of every star table's rows into an
+//!   empty, migrated warehouse: the dimensions one after another, then the facts as many at a
+//!   time as LoadFacts runs them.
+//!
+//! `--tote` measures another build's stages with this harness (the same keys), for a
+//! before/after comparison.
 //!
 //! The results go to `<out>/bench.json` (typed, below) and `<out>/bench.md` (the table
 //! docs/benchmarks.md quotes). `scripts/bench` builds the release binary and runs this.
@@ -45,7 +53,15 @@ pub struct BenchArgs {
     /// Where bench.json and bench.md are written.
     #[arg(long, default_value = "target/bench")]
     pub out: PathBuf,
+    /// The tote binary whose stages are measured (default: this one). An earlier build, measured
+    /// by this harness, gives a before/after comparison with the same keys.
+    #[arg(long)]
+    pub tote: Option<PathBuf>,
 }
+
+/// The peer of the transform: tote's models run by DuckDB (`TOTE_BENCH_PYTHON`, a Python with
+/// the duckdb package, which `scripts/bench` installs into target/bench-venv).
+const DUCKDB_TRANSFORM: &str = include_str!("../../../scripts/lib/duckdb_transform.py");
 
 /// The end of every seeded history, so runs on different days seed the same data.
 const END: &str = "2026-11-27 08:00";
@@ -147,6 +163,11 @@ struct ScaleStats {
     /// Bytes of the landing zone's `sales_order` objects.
     landing_bytes: u64,
     transform: Cost,
+    /// Where the first transform's time went, from its own report (`tote transform --json`).
+    transform_steps: serde_json::Value,
+    /// The same models run by DuckDB over the same landing Parquet (the main scale, when
+    /// `TOTE_BENCH_PYTHON` is set).
+    duckdb: Option<Peer>,
     quiet_transform: Cost,
     load: Cost,
     fact_sales_order_rows: u64,
@@ -159,6 +180,14 @@ struct ScaleStats {
     whole: Option<Whole>,
 }
 
+/// DuckDB running the transform's models, as one process.
+#[derive(Debug, Clone)]
+struct Peer {
+    cost: Cost,
+    /// Seconds per step, from the script (`read_landing`, then each model).
+    seconds: serde_json::Value,
+}
+
 /// A whole first `tote run`, with its ingest and load beside their ceilings.
 #[derive(Debug, Default, Clone, Copy)]
 struct Whole {
@@ -169,11 +198,18 @@ struct Whole {
     /// Every table's `COPY … TO STDOUT (FORMAT binary)` to /dev/null, as many at a time as the
     /// Map's MaxConcurrency.
     ingest_ceiling_s: f64,
-    /// The two load states' spans in the run's history.
-    load_s: f64,
-    /// Every star table's rows `COPY … FROM STDIN (FORMAT binary)` into an empty, migrated
-    /// warehouse (the same keys, foreign keys and indexes), dimensions first.
-    load_ceiling_s: f64,
+    /// LoadDimensions' span in the run's history.
+    load_dimensions_s: f64,
+    /// LoadFacts' span (the Map of the fact loads).
+    load_facts_s: f64,
+    /// MeasureFreshness' span (absent, 0, in a definition without it).
+    freshness_s: f64,
+    /// Every dimension's rows `COPY … FROM STDIN (FORMAT binary)` into an empty, migrated
+    /// warehouse (the same keys and indexes; the foreign keys' triggers skipped), one after
+    /// another.
+    load_dimensions_ceiling_s: f64,
+    /// Then every fact's, as many at a time as LoadFacts runs.
+    load_facts_ceiling_s: f64,
 }
 
 /// A private Postgres with the source (`totesys`) and a warehouse, and a work directory.
@@ -187,7 +223,7 @@ struct Session {
 }
 
 impl Session {
-    fn start() -> anyhow::Result<Session> {
+    fn start(tote: Option<PathBuf>) -> anyhow::Result<Session> {
         if Command::new("psql").arg("--version").output().is_err() {
             bail!("tote bench measures the COPY ceilings with psql, which is not installed: install postgresql-client");
         }
@@ -197,7 +233,10 @@ impl Session {
             Stdio::null(),
         )?;
         Ok(Session {
-            tote: std::env::current_exe().context("cannot find the tote binary")?,
+            tote: match tote {
+                Some(path) => path,
+                None => std::env::current_exe().context("cannot find the tote binary")?,
+            },
             source: cluster.url("totesys"),
             admin: cluster.url("postgres"),
             warehouse: cluster.url("warehouse"),
@@ -305,7 +344,16 @@ impl Session {
             self.run(&mut self.tote(&["ingest", "--table", table]))?;
         }
         self.remove("processed")?;
-        stats.transform = self.run(&mut self.tote(&["transform"]))?;
+        let transformed = self.path("transform.json");
+        stats.transform = measure(
+            &mut self.tote(&["transform", "--json"]),
+            Stdio::from(std::fs::File::create(&transformed)?),
+        )?;
+        let transformed: serde_json::Value = serde_json::from_slice(&std::fs::read(&transformed)?)?;
+        stats.transform_steps = transformed["steps"].clone();
+        if whole {
+            stats.duckdb = self.duckdb_transform(&transformed["rows"])?;
+        }
         stats.quiet_transform = self.run(&mut self.tote(&["transform"]))?;
 
         eprintln!("▸ the first load, and the COPY FROM ceiling of fact_sales_order, {runs} ×");
@@ -371,6 +419,60 @@ impl Session {
 }
 
 impl Session {
+    /// The transform's models run by DuckDB over the landing zone tote just transformed, as one
+    /// process, writing zstd Parquet; `None` without `TOTE_BENCH_PYTHON`. Both engines must
+    /// produce the same rows per model (`tote_rows`, the transform's report), or the comparison
+    /// would not be of the same work.
+    fn duckdb_transform(&self, tote_rows: &serde_json::Value) -> anyhow::Result<Option<Peer>> {
+        let Some(python) = std::env::var_os("TOTE_BENCH_PYTHON") else {
+            eprintln!("▸ TOTE_BENCH_PYTHON is not set: the transform is not compared with DuckDB (scripts/bench sets it)");
+            return Ok(None);
+        };
+        eprintln!("▸ the same models run by DuckDB");
+        let script = self.path("duckdb_transform.py");
+        std::fs::write(&script, DUCKDB_TRANSFORM)?;
+        let tables: serde_json::Map<String, serde_json::Value> = tote_core::tables::SOURCE_TABLES
+            .iter()
+            .map(|t| (t.to_string(), tote_core::tables::primary_key(t).into()))
+            .collect();
+        let models: serde_json::Map<String, serde_json::Value> = tote_core::models::built_in()
+            .iter()
+            .map(|m| (m.name.clone(), m.sql.clone().into()))
+            .collect();
+        let spec = self.path("duckdb.json");
+        self.remove("duckdb-out")?;
+        std::fs::write(
+            &spec,
+            serde_json::to_vec(&serde_json::json!({
+                "landing": self.path("landing"),
+                "out": self.path("duckdb-out"),
+                "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "tables": tables,
+                "models": models,
+            }))?,
+        )?;
+        let answer = self.path("duckdb-answer.json");
+        let cost = measure(
+            Command::new(python).arg(&script).arg(&spec),
+            Stdio::from(std::fs::File::create(&answer)?),
+        )?;
+        let answer: serde_json::Value = serde_json::from_slice(&std::fs::read(&answer)?)
+            .context("the DuckDB transform printed no JSON")?;
+        for model in tote_core::models::built_in() {
+            let (ours, theirs) = (
+                tote_rows[&model.name].as_u64().unwrap_or(0),
+                answer["rows"][&model.name].as_u64().unwrap_or(0),
+            );
+            if ours != theirs {
+                bail!("{}: tote's transform produced {ours} rows, DuckDB {theirs}: the two did not do the same work", model.name);
+            }
+        }
+        Ok(Some(Peer {
+            cost,
+            seconds: answer["seconds"].clone(),
+        }))
+    }
+
     /// A whole first `tote run` into a fresh warehouse and stores, then its ingest and load
     /// ceilings on the same data.
     fn whole_first_run(&self) -> anyhow::Result<Whole> {
@@ -410,39 +512,29 @@ impl Session {
         };
 
         // The ingest's ceiling: each table's COPY TO, as many at a time as the Map runs.
-        let concurrency = record.definition["States"]["IngestTables"]["MaxConcurrency"]
-            .as_u64()
-            .filter(|n| *n > 0)
-            .unwrap_or(tote_core::tables::SOURCE_TABLES.len() as u64) as usize;
-        let queue = std::sync::Mutex::new(tote_core::tables::SOURCE_TABLES.iter());
-        let started = Instant::now();
-        std::thread::scope(|scope| -> anyhow::Result<()> {
-            let workers: Vec<_> = (0..concurrency)
-                .map(|_| {
-                    scope.spawn(|| -> anyhow::Result<()> {
-                        while let Some(table) = queue.lock().expect("not poisoned").next() {
-                            let sql = format!(
-                                "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
-                                tote_core::tables::quote_ident(table)
-                            );
-                            self.run(&mut Self::psql(&self.source, &[&sql]))?;
-                        }
-                        Ok(())
-                    })
-                })
-                .collect();
-            for worker in workers {
-                worker.join().expect("a worker does not panic")?;
-            }
-            Ok(())
-        })?;
-        let ingest_ceiling_s = started.elapsed().as_secs_f64();
+        let concurrency = |map: &str, items: usize| {
+            record.definition["States"][map]["MaxConcurrency"]
+                .as_u64()
+                .filter(|n| *n > 0)
+                .map_or(items, |n| n as usize)
+        };
+        let ingest_ceiling_s = at_once(
+            concurrency("IngestTables", tote_core::tables::SOURCE_TABLES.len()),
+            &tote_core::tables::SOURCE_TABLES,
+            |table| {
+                let sql = format!(
+                    "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
+                    tote_core::tables::quote_ident(table)
+                );
+                self.run(&mut Self::psql(&self.source, &[&sql])).map(drop)
+            },
+        )?;
 
         // The load's ceiling: the warehouse's rows, dumped, then copied into an empty copy of it.
         let mut migrate = self.tote(&["warehouse", "migrate"]);
         migrate.env("TOTE_WAREHOUSE_URL", &ceiling);
         self.run(&mut migrate)?;
-        let mut copies = Vec::new();
+        let (mut dimensions, mut facts) = (Vec::new(), Vec::new());
         for model in tote_core::models::built_in() {
             let table = tote_core::tables::quote_ident(&model.name);
             let columns: Vec<String> = model
@@ -461,25 +553,74 @@ impl Session {
                 ),
                 Stdio::from(std::fs::File::create(&dump)?),
             )?;
-            copies.push((
+            let copy = (
                 format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)"),
                 dump,
-            ));
+            );
+            match model.kind.is_fact() {
+                true => facts.push(copy),
+                false => dimensions.push(copy),
+            }
         }
-        let mut load_ceiling_s = 0.0;
-        for (sql, dump) in copies {
-            let mut command = Self::psql(&ceiling, &[&sql]);
-            command.stdin(std::fs::File::open(&dump)?);
-            load_ceiling_s += self.run(&mut command)?.wall_s;
-        }
+        // Without the foreign keys' per-row triggers (as tote's own bulk path, which checks the
+        // keys set-based instead): the ceiling is the same keys and indexes, as for one table.
+        let copy_from = |(sql, dump): &(String, PathBuf)| -> anyhow::Result<()> {
+            let mut command = Self::psql(
+                &ceiling,
+                &["SET session_replication_role = replica", sql.as_str()],
+            );
+            command.stdin(std::fs::File::open(dump)?);
+            self.run(&mut command).map(drop)
+        };
+        let load_dimensions_ceiling_s = at_once(1, &dimensions, copy_from)?;
+        // A definition with one fact task (before LoadFacts was a Map) loads them one by one.
+        let fact_concurrency = match record.definition["States"]["LoadFacts"]["Type"].as_str() {
+            Some("Map") => concurrency("LoadFacts", facts.len()),
+            _ => 1,
+        };
+        let load_facts_ceiling_s = at_once(fact_concurrency, &facts, copy_from)?;
         Ok(Whole {
             run_s: run.wall_s,
             ingest_s: span("IngestTables"),
             ingest_ceiling_s,
-            load_s: span("LoadDimensions") + span("LoadFacts"),
-            load_ceiling_s,
+            load_dimensions_s: span("LoadDimensions"),
+            load_facts_s: span("LoadFacts"),
+            freshness_s: span("MeasureFreshness"),
+            load_dimensions_ceiling_s,
+            load_facts_ceiling_s,
         })
     }
+}
+
+/// Runs `job` on every item, `concurrency` at a time (each worker a scoped thread taking the
+/// next item), and answers the wall time of the whole; the first error fails it.
+fn at_once<T: Sync>(
+    concurrency: usize,
+    items: &[T],
+    job: impl Fn(&T) -> anyhow::Result<()> + Sync,
+) -> anyhow::Result<f64> {
+    let queue = std::sync::Mutex::new(items.iter());
+    let started = Instant::now();
+    std::thread::scope(|scope| -> anyhow::Result<()> {
+        let workers: Vec<_> = (0..concurrency.max(1))
+            .map(|_| {
+                scope.spawn(|| -> anyhow::Result<()> {
+                    loop {
+                        let next = queue.lock().expect("not poisoned").next();
+                        match next {
+                            Some(item) => job(item)?,
+                            None => return Ok(()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        for worker in workers {
+            worker.join().expect("a worker does not panic")?;
+        }
+        Ok(())
+    })?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The bytes of the files under `dir`.
@@ -518,9 +659,16 @@ struct PipelineReport {
     ingest_s: f64,
     ingest_copy_to_ceiling_s: f64,
     ingest_ratio_to_copy_to: f64,
+    /// LoadDimensions + LoadFacts.
     load_s: f64,
     load_copy_from_ceiling_s: f64,
     load_ratio_to_copy_from: f64,
+    load_dimensions_s: f64,
+    load_dimensions_ceiling_s: f64,
+    load_facts_s: f64,
+    load_facts_ceiling_s: f64,
+    /// MeasureFreshness, after the loads (not part of `load_s`).
+    freshness_s: f64,
 }
 
 #[derive(Debug, Serialize)]
@@ -554,6 +702,15 @@ struct TransformReport {
     small_peak_rss_kb: u64,
     large_peak_rss_kb: u64,
     no_change_wall_s: f64,
+    /// The first transform's own account of its time (its `steps`, in milliseconds).
+    steps: serde_json::Value,
+    /// DuckDB running the same models over the same landing Parquet (null when not measured).
+    duckdb_wall_s: Option<f64>,
+    duckdb_peak_rss_kb: Option<u64>,
+    /// tote's time over DuckDB's (the goal is at most 1.25).
+    ratio_to_duckdb: Option<f64>,
+    /// DuckDB's seconds per step, from the script.
+    duckdb_steps: serde_json::Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -631,6 +788,17 @@ fn report(
             small_peak_rss_kb: small.transform.max_rss_kb,
             large_peak_rss_kb: large.transform.max_rss_kb,
             no_change_wall_s: r2(at.quiet_transform.wall_s),
+            steps: at.transform_steps.clone(),
+            duckdb_wall_s: at.duckdb.as_ref().map(|d| r2(d.cost.wall_s)),
+            duckdb_peak_rss_kb: at.duckdb.as_ref().map(|d| d.cost.max_rss_kb),
+            ratio_to_duckdb: at
+                .duckdb
+                .as_ref()
+                .map(|d| ratio(at.transform.wall_s, d.cost.wall_s)),
+            duckdb_steps: at
+                .duckdb
+                .as_ref()
+                .map_or(serde_json::Value::Null, |d| d.seconds.clone()),
         },
         load: LoadReport {
             wall_s: r2(at.load.wall_s),
@@ -651,14 +819,23 @@ fn report(
         },
         pipeline: {
             let w = at.whole.unwrap_or_default();
+            let (load_s, load_ceiling_s) = (
+                w.load_dimensions_s + w.load_facts_s,
+                w.load_dimensions_ceiling_s + w.load_facts_ceiling_s,
+            );
             PipelineReport {
                 first_run_wall_s: r2(w.run_s),
                 ingest_s: r2(w.ingest_s),
                 ingest_copy_to_ceiling_s: r2(w.ingest_ceiling_s),
                 ingest_ratio_to_copy_to: ratio(w.ingest_ceiling_s, w.ingest_s),
-                load_s: r2(w.load_s),
-                load_copy_from_ceiling_s: r2(w.load_ceiling_s),
-                load_ratio_to_copy_from: ratio(w.load_ceiling_s, w.load_s),
+                load_s: r2(load_s),
+                load_copy_from_ceiling_s: r2(load_ceiling_s),
+                load_ratio_to_copy_from: ratio(load_ceiling_s, load_s),
+                load_dimensions_s: r2(w.load_dimensions_s),
+                load_dimensions_ceiling_s: r2(w.load_dimensions_ceiling_s),
+                load_facts_s: r2(w.load_facts_s),
+                load_facts_ceiling_s: r2(w.load_facts_ceiling_s),
+                freshness_s: r2(w.freshness_s),
             }
         },
     }
@@ -689,7 +866,12 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
          | ingest / load at scale {large} ({g_rows} sales orders) | — | — | — | {g_ratio} / {g_load_ratio} | — |\n\
          | whole first ingest, 11 tables (scale {scale}) | — | {p_ingest} s | {p_ingest_ceiling} s | {p_ingest_ratio} | — |\n\
          | whole first load, every batch (scale {scale}) | — | {p_load} s | {p_load_ceiling} s | {p_load_ratio} | — |\n\
-         | whole first `tote run` (scale {scale}) | — | {p_run} s | — | — | — |\n",
+         | … of which the dimensions / the facts | — | {p_dims} s / {p_facts} s | {p_dims_ceiling} s / {p_facts_ceiling} s | — | — |\n\
+         | whole first `tote run` (scale {scale}) | — | {p_run} s | — | — | — |\n\
+         \n\
+         | first transform, all models (scale {scale}) | tote | DuckDB | tote / DuckDB | peak RSS tote / DuckDB |\n\
+         |---|---|---|---|---|\n\
+         | the same SQL over the same landing Parquet, zstd Parquet out | {t_wall} s | {d_wall} | {d_ratio} | {t_rss} MB / {d_rss} |\n",
         date = r.date,
         machine = r.machine,
         scale = r.scale,
@@ -727,6 +909,16 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         p_load_ceiling = r.pipeline.load_copy_from_ceiling_s,
         p_load_ratio = r.pipeline.load_ratio_to_copy_from,
         p_run = r.pipeline.first_run_wall_s,
+        p_dims = r.pipeline.load_dimensions_s,
+        p_facts = r.pipeline.load_facts_s,
+        p_dims_ceiling = r.pipeline.load_dimensions_ceiling_s,
+        p_facts_ceiling = r.pipeline.load_facts_ceiling_s,
+        t_wall = t.wall_s,
+        d_wall = t.duckdb_wall_s.map_or("not measured".into(), |s| format!("{s} s")),
+        d_ratio = t.ratio_to_duckdb.map_or("—".into(), |r| r.to_string()),
+        d_rss = t
+            .duckdb_peak_rss_kb
+            .map_or("—".into(), |kb| format!("{} MB", mb(kb))),
     )
 }
 
@@ -766,6 +958,12 @@ fn summary(r: &Report) -> String {
         t.peak_rss_kb / 1024,
         "-"
     );
+    if let (Some(wall), Some(ratio)) = (t.duckdb_wall_s, t.ratio_to_duckdb) {
+        out += &format!(
+            "{:<34} {} s; tote / DuckDB {}\n",
+            "DuckDB, the same models", wall, ratio
+        );
+    }
     out += &format!("{:<34} {} s\n", "transform, no change", t.no_change_wall_s);
     out += &format!(
         "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>10} {:>7}\n",
@@ -852,9 +1050,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let tidy = |x: f64| (x * 1e6).round() / 1e6;
     let small_scale = tidy((args.scale / 10.0).max(1.0).min(args.scale));
     let large_scale = tidy(args.scale * 3.0);
-    let (runs, scale) = (args.runs, args.scale);
+    let (runs, scale, tote) = (args.runs, args.scale, args.tote.clone());
     let (small, at, large) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let session = Session::start()?;
+        let session = Session::start(tote)?;
         let small = session.scale_stats(small_scale, runs, false)?;
         let at = session.scale_stats(scale, runs, true)?;
         let large = session.scale_stats(large_scale, 1, false)?;

@@ -420,10 +420,14 @@ async fn rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Opt
 #[tokio::test]
 async fn tote_bench_writes_every_measurement_under_its_documented_key() {
     let out = tempfile::tempdir().unwrap();
+    // DuckDB, the transform's peer, comes from scripts/test (ensure_bench_tools).
+    let python = std::env::var("TOTE_BENCH_PYTHON")
+        .expect("TOTE_BENCH_PYTHON names a Python with duckdb: run the tests through scripts/test");
     let (ok, text) = outcome(
         Command::new(env!("CARGO_BIN_EXE_tote"))
             .args(["bench", "--scale", "0.2", "--runs", "1", "--out"])
-            .arg(out.path()),
+            .arg(out.path())
+            .env("TOTE_BENCH_PYTHON", python),
     );
     assert!(ok, "{text}");
     assert!(
@@ -493,6 +497,11 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
                 "small_peak_rss_kb",
                 "large_peak_rss_kb",
                 "no_change_wall_s",
+                "steps",
+                "duckdb_wall_s",
+                "duckdb_peak_rss_kb",
+                "ratio_to_duckdb",
+                "duckdb_steps",
             ],
         ),
         (
@@ -522,6 +531,11 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
                 "load_s",
                 "load_copy_from_ceiling_s",
                 "load_ratio_to_copy_from",
+                "load_dimensions_s",
+                "load_dimensions_ceiling_s",
+                "load_facts_s",
+                "load_facts_ceiling_s",
+                "freshness_s",
             ],
         ),
     ];
@@ -542,10 +556,23 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
         ("pipeline", "ingest_ratio_to_copy_to"),
         ("pipeline", "load_ratio_to_copy_from"),
         ("pipeline", "first_run_wall_s"),
+        ("pipeline", "load_facts_s"),
+        ("pipeline", "load_facts_ceiling_s"),
+        ("pipeline", "freshness_s"),
+        ("transform", "duckdb_wall_s"),
+        ("transform", "ratio_to_duckdb"),
     ] {
         let value = report[section][key].as_f64().unwrap();
         assert!(value > 0.0, "{section}.{key} = {value}");
     }
+    // The transform's own account of its time names every model.
+    let steps = &report["transform"]["steps"];
+    assert!(steps["read_ms"].is_u64(), "{steps}");
+    assert_eq!(
+        steps["models_ms"].as_object().unwrap().len(),
+        tote_core::models::built_in().len(),
+        "{steps}"
+    );
     assert!(
         report["ingest"]["large_rows"].as_u64() > report["ingest"]["rows"].as_u64(),
         "three times the scale has more orders"

@@ -70,6 +70,31 @@ pub struct TransformResponse {
     /// Deletions recorded, per model (models with none are absent).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub deleted: BTreeMap<String, u64>,
+    /// Where the run's time went (`tote transform --json` and `tote bench`; the state machine
+    /// does not select it).
+    #[serde(default)]
+    pub steps: Steps,
+}
+
+/// Wall time of a run's steps, in milliseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Steps {
+    /// The new landing batches: read, their checksums checked, deduplicated, spilled to disk.
+    pub read_ms: u64,
+    /// The current state of the tables the models name: merged and written as snapshots.
+    pub current_state_ms: u64,
+    /// Each model, from its query to its commit.
+    pub models_ms: BTreeMap<String, u64>,
+    /// Of the models' time, what writing their Parquet objects took (encoding, zstd, SHA-256,
+    /// the store's put), as the transform waited for it.
+    pub write_ms: u64,
+    /// The checkpoint committed.
+    pub checkpoint_ms: u64,
+}
+
+/// Milliseconds since `since`.
+fn millis_since(since: std::time::Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 /// Handles one event as the state machine sends it to the transform function
@@ -132,6 +157,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         })?;
     let ctx = session(config, spill.path())?;
     ctx.register_udf(iso_currency_name_udf());
+    let step = std::time::Instant::now();
     let changes = read_changes(
         &landing,
         &new_entries,
@@ -141,33 +167,65 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         &mut response,
     )
     .await?;
+    response.steps.read_ms = millis_since(step);
 
+    let step = std::time::Instant::now();
     let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), models, &changes, run).await?;
+    response.steps.current_state_ms = millis_since(step);
     register_changes(&ctx, &changes)?;
     fault::point("transform.after_state")?;
 
-    // The models.
+    // The models, each on its own task: one at a time until one of them commits (or finds
+    // committed) its batch of this run, then a few at a time ([`models_at_once`]). Until then
+    // a rival transform of the same run (an overlapping execution) meets this one at the same
+    // model and stops with `Tote.Busy`, as when all ran in order; afterwards it meets a committed
+    // model of this run whichever it tries.
     let models_done = progress::task("transform: models", Unit::Steps, Some(models.len() as u64));
-    for (done, model) in models.iter().enumerate() {
-        // The model before this one is done (every path through the loop body ends a model).
-        if done > 0 {
-            models_done.advance(1, 0);
+    let inputs = Arc::new(inputs);
+    let mut queue = models.iter().enumerate();
+    let mut running = tokio::task::JoinSet::new();
+    let mut outputs = BTreeMap::new();
+    loop {
+        let at_once = if outputs.is_empty() { 1 } else { models_at_once() };
+        while running.len() < at_once {
+            let Some((index, model)) = queue.next() else { break };
+            let (ctx, processed, model, run_tag, inputs, request) = (
+                ctx.clone(),
+                processed.clone(),
+                model.clone(),
+                run_tag.clone(),
+                Arc::clone(&inputs),
+                request.clone(),
+            );
+            running.spawn(async move {
+                let step = std::time::Instant::now();
+                let output = run_model(&ctx, &processed, &model, run, &run_tag, &inputs, &request).await;
+                (index, model.name, output, millis_since(step))
+            });
         }
-        release_freed_memory();
-        if let Some(output) = run_model(&ctx, &processed, model, run, &run_tag, &inputs, request).await? {
-            response.rows.insert(model.name.clone(), output.rows);
-            if output.deleted > 0 {
-                response.deleted.insert(model.name.clone(), output.deleted);
-            }
-            response.batches.push(output.batch_id);
-        }
-    }
-
-    if !models.is_empty() {
+        // Dropping the set on an error aborts the models still running, as a crash would.
+        let Some(finished) = running.join_next().await else {
+            break;
+        };
+        let (index, name, output, ms) =
+            finished.map_err(|e| Error::internal(format!("a model's task ended abnormally: {e}")))?;
         models_done.advance(1, 0);
+        release_freed_memory();
+        response.steps.models_ms.insert(name.clone(), ms);
+        if let Some(output) = output? {
+            response.steps.write_ms += output.write_ms;
+            response.rows.insert(name.clone(), output.rows);
+            if output.deleted > 0 {
+                response.deleted.insert(name, output.deleted);
+            }
+            outputs.insert(index, output.batch_id);
+        }
     }
+    // The batches in model order, whichever finished first.
+    response.batches = outputs.into_values().collect();
     drop(models_done);
 
+    let step = std::time::Instant::now();
     let rows = response.rows.values().sum();
     let checkpoint = Checkpoint {
         run,
@@ -182,6 +240,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
             "another transform committed this run first; its checkpoint stands"
         );
     }
+    response.steps.checkpoint_ms = millis_since(step);
     fault::point("transform.after_checkpoint")?;
     Ok(response)
 }
@@ -191,6 +250,8 @@ struct ModelOutput {
     rows: u64,
     deleted: u64,
     batch_id: String,
+    /// Milliseconds spent writing its rows' object.
+    write_ms: u64,
 }
 
 impl ModelOutput {
@@ -199,6 +260,7 @@ impl ModelOutput {
             rows: entry.rows,
             deleted: 0,
             batch_id: entry.batch_id.clone(),
+            write_ms: 0,
         }
     }
 }
@@ -241,6 +303,7 @@ async fn run_model(
         .map_err(|e| model_error(&model.name, e))?;
     let mut output: Option<(tote_core::sink::ObjectSink, SchemaRef)> = None;
     let mut rows = 0u64;
+    let mut writing = std::time::Duration::ZERO;
     let model_rows = progress::task(&format!("model {}", model.name), Unit::Rows, None);
     while let Some(b) = stream.next().await {
         let b = b.map_err(|e| model_error(&model.name, e))?;
@@ -256,16 +319,20 @@ async fn run_model(
             )),
         };
         rows += b.num_rows() as u64;
+        let at = std::time::Instant::now();
         sink.write(&b).await?;
+        writing += at.elapsed();
     }
     let (deletions, deleted) = write_deletions(ctx, processed, model, &batch_id).await?;
     if output.is_none() && deletions.is_none() {
         return Ok(None);
     }
+    let at = std::time::Instant::now();
     let (objects, schema) = match output {
         Some((sink, schema)) => (vec![sink.finish().await?], schema),
         None => (vec![], model_schema),
     };
+    writing += at.elapsed();
     let findings = run_findings(ctx, model).await?;
     fault::point("transform.after_data")?;
     let manifest = Manifest {
@@ -317,6 +384,7 @@ async fn run_model(
         rows,
         deleted,
         batch_id,
+        write_ms: writing.as_millis() as u64,
     }))
 }
 
@@ -516,6 +584,17 @@ fn release_freed_memory() {
     unsafe {
         libc::malloc_trim(0);
     }
+}
+
+/// How many models run at once: one per core, at most 4. A model's query runs on every core
+/// already, but writing its output (Parquet encoding, zstd, SHA-256) runs on the model's own
+/// task, so one model's writing overlaps another's query. Sorts and aggregations of all of them
+/// share the one memory pool (`TOTE_TRANSFORM_MEMORY_MB`); beyond it each running model holds
+/// at most one row group of output.
+fn models_at_once() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 4)
 }
 
 /// How many sorted runs a sort that spilled merges at once; more runs take more merge passes.

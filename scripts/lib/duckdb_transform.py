@@ -1,0 +1,87 @@
+"""tote's SQL models run by DuckDB over a landing zone: the peer `tote bench` times a first
+transform against (state-machine/src/cli/bench.rs).
+
+    python duckdb_transform.py SPEC
+
+SPEC is a JSON object that `tote bench` writes, so that the tables, their keys and the models
+have one definition (tote's):
+
+    {"landing": dir, "out": dir, "threads": n,
+     "tables": {"sales_order": "sales_order_id", ...},           # source table -> primary key
+     "models": {"fact_sales_order": "<its SQL>", ...}}
+
+Each source table `T` becomes what tote's transform gives a model on a first run: `T__changes`,
+every landed version deduplicated on (primary key, last_updated), and `T`, its current state
+(the newest version of each key). Every model then runs once and is written to `out/<model>.parquet`
+as zstd Parquet. Two DataFusion names are translated: `to_char(d, fmt)` is DuckDB's
+`strftime(d, fmt)`, and `iso_currency_name(code)` (a Rust UDF in tote) is a lookup in a small
+table of the ISO 4217 names of the codes ToteSys uses. Prints `{"rows": {model: n}, "seconds":
+{...}}` on stdout, so that the bench can check both engines produced the same rows.
+"""
+
+import json
+import os
+import sys
+import time
+
+import duckdb
+
+# ISO 4217 names (as tote's rust_iso4217 spells them) of the currencies ToteSys holds.
+ISO_4217 = {"GBP": "Pound Sterling", "USD": "US Dollar", "EUR": "Euro"}
+
+
+def ident(name):
+    """A quoted SQL identifier (the names come from tote's allow-list; quoting keeps them exact)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(text):
+    """A quoted SQL string literal (paths only; DuckDB's COPY and read_parquet take no parameters)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def translate(sql):
+    """DataFusion's spellings of the two functions DuckDB names differently."""
+    return sql.replace("to_char(", "strftime(")
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    timings = {}
+    started = time.monotonic()
+    db = duckdb.connect(config={"threads": int(spec.get("threads", os.cpu_count() or 1))})
+    db.execute("CREATE TABLE iso_4217 (code VARCHAR PRIMARY KEY, name VARCHAR)")
+    db.executemany("INSERT INTO iso_4217 VALUES (?, ?)", list(ISO_4217.items()))
+    db.execute(
+        "CREATE MACRO iso_currency_name(c) AS (SELECT name FROM iso_4217 WHERE code = c)"
+    )
+    for table, key in spec["tables"].items():
+        files = os.path.join(spec["landing"], table, "*", "part-00000.parquet")
+        changes, current = ident(table + "__changes"), ident(table)
+        db.execute(
+            f"CREATE TABLE {changes} AS SELECT * FROM read_parquet({literal(files)}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {ident(key)}, last_updated) = 1"
+        )
+        db.execute(
+            f"CREATE VIEW {current} AS SELECT * FROM {changes} "
+            f"QUALIFY row_number() OVER (PARTITION BY {ident(key)} ORDER BY last_updated DESC) = 1"
+        )
+    timings["read_landing"] = time.monotonic() - started
+
+    os.makedirs(spec["out"], exist_ok=True)
+    rows = {}
+    for model, sql in spec["models"].items():
+        at = time.monotonic()
+        target = os.path.join(spec["out"], model + ".parquet")
+        # COPY answers the rows it wrote. The SQL may end in a comment: the newline ends it.
+        rows[model] = db.execute(
+            f"COPY ({translate(sql)}\n) TO {literal(target)} (FORMAT parquet, COMPRESSION zstd)"
+        ).fetchone()[0]
+        timings[model] = time.monotonic() - at
+    json.dump({"rows": rows, "seconds": timings}, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
