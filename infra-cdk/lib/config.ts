@@ -64,6 +64,10 @@ export interface ToteConfig {
   readonly ingestConcurrency: number;
   /** How many fact models are loaded at once (context `loadConcurrency`, default 3: the three facts). */
   readonly loadConcurrency: number;
+  /** How many chunks of a chunked table read run at once (context `chunkConcurrency`, default 4): the IngestChunks Distributed Map's MaxConcurrency, each chunk one source connection. */
+  readonly chunkConcurrency: number;
+  /** Rows per chunk of a whole-table read (context `chunkRows`, default 5000000; 0 never chunks): the ingest's `TOTE_CHUNK_ROWS`. */
+  readonly chunkRows: number;
   /** Minutes between scheduled runs (context `scheduleRateMinutes`, default 15). */
   readonly scheduleRateMinutes: number;
   /** Whether the schedule starts executions (context `scheduleEnabled`, default true). */
@@ -89,6 +93,8 @@ export const DEFAULTS = {
   logLevel: 'INFO' as const,
   ingestConcurrency: 4,
   loadConcurrency: 3,
+  chunkConcurrency: 4,
+  chunkRows: 5_000_000,
   scheduleRateMinutes: 15,
   freshnessSlaMinutes: 30,
   executionTimeoutMinutes: 60,
@@ -213,6 +219,8 @@ export function parseConfig(read: ContextReader): ToteConfig {
     warehouseSecret: { nameOrArn: text(read, 'warehouseSecret') },
     ingestConcurrency: integer(read, 'ingestConcurrency', DEFAULTS.ingestConcurrency, 1, 40),
     loadConcurrency: integer(read, 'loadConcurrency', DEFAULTS.loadConcurrency, 1, 40),
+    chunkConcurrency: integer(read, 'chunkConcurrency', DEFAULTS.chunkConcurrency, 1, 1000),
+    chunkRows: integer(read, 'chunkRows', DEFAULTS.chunkRows, 0, 1_000_000_000),
     scheduleRateMinutes,
     scheduleEnabled: boolean(read, 'scheduleEnabled', true),
     executionTimeoutMinutes: integer(read, 'executionTimeoutMinutes', DEFAULTS.executionTimeoutMinutes, 5, 1440),

@@ -34,6 +34,7 @@ function pipelineFor(context: Record<string, unknown>): PipelineUnit {
       loadFunction: functions.load,
       ingestConcurrency: config.ingestConcurrency,
       loadConcurrency: config.loadConcurrency,
+      chunkConcurrency: config.chunkConcurrency,
       executionTimeout: Duration.minutes(config.executionTimeoutMinutes),
       logRetentionDays: config.logRetentionDays,
     });
@@ -72,7 +73,7 @@ describe('Pipeline', () => {
     expect(definition.TimeoutSeconds).toBe(3600);
   });
 
-  test('the happy path: defaults → Plan → IngestTables → Transform → LoadDimensions → LoadFacts → MeasureFreshness → Done', () => {
+  test('the happy path: defaults → Plan → IngestTables → IngestChunks → CommitChunks → Transform → LoadDimensions → LoadFacts → MeasureFreshness → Done', () => {
     expect(definition.StartAt).toBe(STATE.readRequest);
     const path: string[] = [];
     let name: string | undefined = definition.StartAt;
@@ -83,7 +84,7 @@ describe('Pipeline', () => {
       name = state.Type === 'Choice' ? state.Default : state.Next;
     }
     expect(path).toEqual([
-      'ReadRequest', 'TablesNamed', 'FullRefreshAsked', 'Plan', 'IngestTables',
+      'ReadRequest', 'TablesNamed', 'FullRefreshAsked', 'Plan', 'IngestTables', 'IngestChunks', 'CommitChunks',
       'Transform', 'LoadDimensions', 'LoadFacts', 'MeasureFreshness', 'Done',
     ]);
     expect(states.Done.Type).toBe('Succeed');
@@ -107,6 +108,23 @@ describe('Pipeline', () => {
       'tables.$': '$.Payload.tables',
       'full_refresh.$': '$.Payload.full_refresh',
       'facts.$': '$.Payload.facts',
+      'chunks.$': '$.Payload.chunks',
+      'chunked.$': '$.Payload.chunked',
+    });
+    expect(states.IngestChunks.ItemProcessor.States.IngestChunk.Parameters).toEqual({
+      FunctionName: functionPlaceholder('ingest'),
+      Payload: { action: 'ingest', 'table.$': '$.chunk.table', 'chunk.$': '$.chunk', 'execution.$': '$.execution', full_refresh: true },
+    });
+    expect(states.CommitChunks.ItemProcessor.States.CommitChunk.Parameters).toEqual({
+      FunctionName: functionPlaceholder('ingest'),
+      Payload: {
+        action: 'commit_chunks',
+        'table.$': '$.table',
+        'group.$': '$.group',
+        'chunks.$': '$.chunks',
+        'until.$': '$.until',
+        'execution.$': '$$.Execution.Name',
+      },
     });
     expect(states.IngestTables.ItemProcessor.States.IngestTable.Parameters).toEqual({
       FunctionName: functionPlaceholder('ingest'),
@@ -161,6 +179,36 @@ describe('Pipeline', () => {
     });
   });
 
+  test('IngestChunks runs each planned chunk as a child execution of a Distributed Map (MaxConcurrency 4 by default), then CommitChunks commits each chunked table', () => {
+    expect(states.IngestTables.Next).toBe('IngestChunks');
+    expect(states.IngestChunks).toMatchObject({
+      Type: 'Map',
+      ItemsPath: '$.plan.chunks',
+      // The pipeline run's name, taken in the parent: a child execution has a name of its own.
+      ItemSelector: { 'chunk.$': '$$.Map.Item.Value', 'execution.$': '$$.Execution.Name' },
+      ItemProcessor: { ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' }, StartAt: 'IngestChunk' },
+      MaxConcurrency: 4,
+      Label: 'IngestChunks',
+      ResultPath: null,
+      Next: 'CommitChunks',
+    });
+    // No failure is tolerated: the commit needs every part.
+    expect(states.IngestChunks.ToleratedFailurePercentage ?? 0).toBe(0);
+    expect(states.IngestChunks.ToleratedFailureCount ?? 0).toBe(0);
+    expect(states.CommitChunks).toMatchObject({ Type: 'Map', ItemsPath: '$.plan.chunked', ResultPath: '$.chunked', Next: 'Transform' });
+    expect(states.CommitChunks.ItemProcessor.ProcessorConfig?.Mode ?? 'INLINE').toBe('INLINE');
+  });
+
+  test('the state machine may start, watch and stop its own child executions (the Distributed Map), and nothing else', () => {
+    const roleId = logicalId(s.pipeline.stateMachine.role);
+    const statements = Object.values(s.template.findResources('AWS::IAM::Policy'))
+      .filter((p) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === roleId))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Array<Record<string, any>>);
+    const states_ = statements.flatMap((st) => [st.Action].flat() as string[]).filter((a) => a.startsWith('states:'));
+    expect(states_.sort()).toEqual(expect.arrayContaining(['states:StartExecution']));
+    for (const a of states_) expect(['states:StartExecution', 'states:DescribeExecution', 'states:StopExecution', 'states:RedriveExecution']).toContain(a);
+  });
+
   test('LoadFacts loads every fact model the plan lists, at once (MaxConcurrency 3 by default), then freshness is measured once', () => {
     expect(states.LoadDimensions.Next).toBe('LoadFacts');
     expect(states.LoadFacts).toMatchObject({
@@ -177,13 +225,15 @@ describe('Pipeline', () => {
   });
 
   test('transform and load run after every ingest, so a plain execution catches up what a failed one left', () => {
-    expect(states.IngestTables.Next).toBe('Transform');
+    expect(states.CommitChunks.Next).toBe('Transform');
     expect(allStates(states).map((x) => x.name)).not.toContain('NothingChanged');
     expect(JSON.stringify(definition)).not.toMatch(/States\.ArrayContains/);
   });
 
-  test('there are exactly six Lambda tasks: Plan, IngestTable and LoadFact (in the Maps), Transform, LoadDimensions, MeasureFreshness', () => {
-    expect(lambdaTasks.map((t) => t.name).sort()).toEqual(['IngestTable', 'LoadDimensions', 'LoadFact', 'MeasureFreshness', 'Plan', 'Transform']);
+  test('there are exactly eight Lambda tasks: Plan, IngestTable, IngestChunk, CommitChunk and LoadFact (in the Maps), Transform, LoadDimensions, MeasureFreshness', () => {
+    expect(lambdaTasks.map((t) => t.name).sort()).toEqual([
+      'CommitChunk', 'IngestChunk', 'IngestTable', 'LoadDimensions', 'LoadFact', 'MeasureFreshness', 'Plan', 'Transform',
+    ]);
   });
 
   test('every Lambda task retries Lambda service errors 2 s, ×2, 6 attempts, then Tote.* transients with full jitter', () => {
@@ -215,15 +265,18 @@ describe('Pipeline', () => {
     expect(all.filter((x) => x.state.Type === 'Fail')).toEqual([]);
     expect(all.map((x) => x.name).filter((n) => /Failed$|^PublishAlert$/.test(n))).toEqual([]);
     expect(all.filter((x) => x.state.Type === 'Task').map((x) => x.state.Resource)).toEqual(
-      Array(6).fill('arn:aws:states:::lambda:invoke'),
+      Array(8).fill('arn:aws:states:::lambda:invoke'),
     );
     expect(JSON.stringify(definition)).not.toMatch(/sns:publish|\$\{Topic:/);
-    // The states that can fail after their retries are exactly the six Lambda tasks and the Maps.
+    // The states that can fail after their retries are exactly the eight Lambda tasks and the Maps.
     const failable = all.filter((x) => ['Task', 'Map', 'Parallel'].includes(x.state.Type)).map((x) => x.name).sort();
-    expect(failable).toEqual(['IngestTable', 'IngestTables', 'LoadDimensions', 'LoadFact', 'LoadFacts', 'MeasureFreshness', 'Plan', 'Transform']);
+    expect(failable).toEqual([
+      'CommitChunk', 'CommitChunks', 'IngestChunk', 'IngestChunks', 'IngestTable', 'IngestTables',
+      'LoadDimensions', 'LoadFact', 'LoadFacts', 'MeasureFreshness', 'Plan', 'Transform',
+    ]);
     // The end states: Done, and the Map iterations' ends.
     const ends = all.filter((x) => x.state.End || ['Succeed', 'Fail'].includes(x.state.Type)).map((x) => x.name).sort();
-    expect(ends).toEqual(['Done', 'IngestTable', 'LoadFact']);
+    expect(ends).toEqual(['CommitChunk', 'Done', 'IngestChunk', 'IngestTable', 'LoadFact']);
   });
 
   test('the exported definition (state-machine/definition.asl.json) has no Catch and no alert topic', () => {
@@ -243,8 +296,9 @@ describe('Pipeline', () => {
   });
 
   test('context sets MaxConcurrency and the execution timeout', () => {
-    const d = definitionOf(pipelineFor({ ingestConcurrency: '8', loadConcurrency: '2', executionTimeoutMinutes: '30' }));
+    const d = definitionOf(pipelineFor({ ingestConcurrency: '8', loadConcurrency: '2', chunkConcurrency: '16', executionTimeoutMinutes: '30' }));
     expect(d.States.IngestTables.MaxConcurrency).toBe(8);
+    expect(d.States.IngestChunks.MaxConcurrency).toBe(16);
     expect(d.States.LoadFacts.MaxConcurrency).toBe(2);
     expect(d.TimeoutSeconds).toBe(1800);
   });

@@ -1,4 +1,5 @@
-import { Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, Stack, Token, Validations } from 'aws-cdk-lib';
+import { RegionInfo } from 'aws-cdk-lib/region-info';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -40,6 +41,10 @@ export const STATE = {
   plan: 'Plan',
   ingestTables: 'IngestTables',
   ingestTable: 'IngestTable',
+  ingestChunks: 'IngestChunks',
+  ingestChunk: 'IngestChunk',
+  commitChunks: 'CommitChunks',
+  commitChunk: 'CommitChunk',
   transform: 'Transform',
   loadDimensions: 'LoadDimensions',
   loadFacts: 'LoadFacts',
@@ -58,6 +63,8 @@ export interface PipelineProps {
   readonly loadFunction: lambda.IFunction;
   /** How many tables are ingested at once (the Map's MaxConcurrency). */
   readonly ingestConcurrency: number;
+  /** How many chunks of a chunked read run at once (the IngestChunks Distributed Map's MaxConcurrency). */
+  readonly chunkConcurrency: number;
   /** How many fact models are loaded at once (the LoadFacts Map's MaxConcurrency). */
   readonly loadConcurrency: number;
   /** Whole-execution timeout; a timed-out execution raises the ExecutionsTimedOut alarm. */
@@ -71,8 +78,17 @@ export interface PipelineProps {
  *
  * ```
  * ReadRequest → (defaults for tables / full_refresh) → Plan → IngestTables (Map: IngestTable)
+ *   → IngestChunks (Distributed Map: IngestChunk) → CommitChunks (Map: CommitChunk)
  *   → Transform → LoadDimensions → LoadFacts (Map: LoadFact) → MeasureFreshness → Done (Succeed)
  * ```
+ *
+ * A table the plan reads whole (a first read, a full refresh) with more rows than `chunkRows` is
+ * not in `$.plan.tables` but split into key-range chunks (tasks/ingest/src/chunks.rs): the
+ * IngestChunks Distributed Map runs each chunk as a child execution, `chunkConcurrency` at a time,
+ * each one ingest invocation that records its part; CommitChunks then commits each chunked table's
+ * parts as one batch. With nothing chunked (every incremental run) both Maps have no items.
+ * No failure is tolerated: a missing part would stop the commit anyway, and a redrive re-runs
+ * only the failed child executions.
  *
  * The facts do not depend on each other, only on the dimensions, so LoadFacts loads each fact
  * model the plan lists in its own iteration, at once. Each load takes its model's lock only
@@ -141,6 +157,8 @@ export class Pipeline extends Construct {
       tables: sfn.JsonPath.listAt('$.Payload.tables'),
       full_refresh: sfn.JsonPath.stringAt('$.Payload.full_refresh'),
       facts: sfn.JsonPath.listAt('$.Payload.facts'),
+      chunks: sfn.JsonPath.listAt('$.Payload.chunks'),
+      chunked: sfn.JsonPath.listAt('$.Payload.chunked'),
     }, '$.plan');
 
     const ingestTable = this.stageTask(STATE.ingestTable, props.ingestFunction, {
@@ -168,6 +186,53 @@ export class Pipeline extends Construct {
     // The Lambda task inside the Map retries like every other; a failed iteration fails the Map and
     // so the execution, and a redrive re-runs only the failed (and not started) iterations.
     ingestTables.itemProcessor(ingestTable);
+
+    const ingestChunk = this.stageTask(STATE.ingestChunk, props.ingestFunction, {
+      action: 'ingest',
+      table: sfn.JsonPath.stringAt('$.chunk.table'),
+      chunk: sfn.JsonPath.objectAt('$.chunk'),
+      execution: sfn.JsonPath.stringAt('$.execution'),
+      full_refresh: true,
+    }, {
+      table: sfn.JsonPath.stringAt('$.Payload.table'),
+      batch_id: sfn.JsonPath.stringAt('$.Payload.batch_id'),
+      rows: sfn.JsonPath.numberAt('$.Payload.rows'),
+    });
+    const ingestChunks = new sfn.DistributedMap(this, STATE.ingestChunks, {
+      comment: 'One child execution per chunk of a table read in chunks; a failed chunk (after its retries) fails the Map Run.',
+      itemsPath: '$.plan.chunks',
+      // Evaluated in this execution: a child execution's own name is not the pipeline run's.
+      itemSelector: {
+        chunk: sfn.JsonPath.objectAt('$$.Map.Item.Value'),
+        execution: sfn.JsonPath.executionName,
+      },
+      maxConcurrency: props.chunkConcurrency,
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      label: STATE.ingestChunks,
+      toleratedFailurePercentage: 0,
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    ingestChunks.itemProcessor(ingestChunk);
+    const commitChunk = this.stageTask(STATE.commitChunk, props.ingestFunction, {
+      action: 'commit_chunks',
+      table: sfn.JsonPath.stringAt('$.table'),
+      group: sfn.JsonPath.stringAt('$.group'),
+      chunks: sfn.JsonPath.numberAt('$.chunks'),
+      until: sfn.JsonPath.stringAt('$.until'),
+      execution: sfn.JsonPath.executionName,
+    }, {
+      table: sfn.JsonPath.stringAt('$.Payload.table'),
+      changed: sfn.JsonPath.stringAt('$.Payload.changed'),
+      batch_id: sfn.JsonPath.stringAt('$.Payload.batch_id'),
+      rows: sfn.JsonPath.numberAt('$.Payload.rows'),
+    });
+    const commitChunks = new sfn.Map(this, STATE.commitChunks, {
+      comment: 'One commit per table read in chunks, once all its chunks have recorded their parts.',
+      itemsPath: '$.plan.chunked',
+      maxConcurrency: props.ingestConcurrency,
+      resultPath: '$.chunked',
+    });
+    commitChunks.itemProcessor(commitChunk);
 
     const transform = this.stageTask(STATE.transform, props.transformFunction, {
       action: 'transform',
@@ -214,6 +279,8 @@ export class Pipeline extends Construct {
 
     plan
       .next(ingestTables)
+      .next(ingestChunks)
+      .next(commitChunks)
       .next(transform)
       .next(loadDimensions)
       .next(loadFacts)
@@ -239,6 +306,25 @@ export class Pipeline extends Construct {
         'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs delivery ' +
         '(logs:CreateLogDelivery and friends) do not support resource-level permissions; CDK adds exactly these.',
     });
+    // CDK's policy for the Distributed Map: start, describe and stop this state machine's own
+    // child executions, whose ARNs are known only at run time. cdk-nag names each resource as it
+    // renders it: the stack's region and account (or their pseudo-parameters) and the state
+    // machine's name taken from its ARN.
+    const stack = Stack.of(this);
+    const known = (value: string, pseudo: string) => (Token.isUnresolved(value) ? `<${pseudo}>` : value);
+    const region = known(stack.region, 'AWS::Region');
+    const partition = Token.isUnresolved(stack.region) ? '<AWS::Partition>' : (RegionInfo.get(stack.region).partition ?? 'aws');
+    const machineId = stack.getLogicalId(this.stateMachine.node.defaultChild as sfn.CfnStateMachine);
+    const machineName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${machineId}"}]}]}`;
+    const executions = `arn:${partition}:states:${region}:${known(stack.account, 'AWS::AccountId')}:execution:${machineName}`;
+    for (const resource of [`${executions}:*`, `${executions}/${STATE.ingestChunks}:*`]) {
+      Validations.of(this.stateMachine).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${resource}]`,
+        reason:
+          "The IngestChunks Distributed Map's child executions: CDK grants StartExecution, DescribeExecution and " +
+          'StopExecution on executions of this state machine only, whose names are chosen at run time.',
+      });
+    }
     for (const fn of [props.ingestFunction, props.transformFunction, props.loadFunction]) {
       const fnId = Stack.of(this).getLogicalId(fn.node.defaultChild as lambda.CfnFunction);
       Validations.of(this.stateMachine).acknowledge({

@@ -66,6 +66,7 @@ function stageFunctionsFor(context: Record<string, unknown>): StageFunctionsUnit
       logRetentionDays: config.logRetentionDays,
       logLevel: config.logLevel,
       vpc: config.vpc,
+      chunkRows: config.chunkRows,
     });
     return { ...inputs, fns };
   });
@@ -134,6 +135,7 @@ describe('StageFunctions', () => {
     expect(fnResource('ingest').Properties.Environment.Variables).toEqual({
       TOTE_LANDING: landing,
       TOTE_SOURCE_SECRET_ARN: source,
+      TOTE_CHUNK_ROWS: '5000000',
       RUST_BACKTRACE: '1',
     });
     expect(fnResource('transform').Properties.Environment.Variables).toEqual({

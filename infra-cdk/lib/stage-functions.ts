@@ -41,6 +41,8 @@ export interface StageFunctionsProps {
   readonly logLevel: ToteConfig['logLevel'];
   /** Optional VPC placement, for databases reachable only from inside a VPC. */
   readonly vpc?: VpcPlacement;
+  /** Rows per chunk of a whole-table read: the ingest's `TOTE_CHUNK_ROWS`. */
+  readonly chunkRows: number;
 }
 
 /**
@@ -98,6 +100,7 @@ export class StageFunctions extends Construct {
     this.ingest = this.stageFunction('ingest', {
       TOTE_LANDING: landingUrl,
       TOTE_SOURCE_SECRET_ARN: secretId(props.sourceSecret),
+      TOTE_CHUNK_ROWS: String(props.chunkRows),
     });
     this.grantReadWrite(this.ingest, props.landing, LANDING_PREFIX);
     this.grantSecretRead(this.ingest, props.sourceSecret);

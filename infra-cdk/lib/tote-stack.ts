@@ -51,6 +51,7 @@ export class ToteStack extends Stack {
       logRetentionDays: config.logRetentionDays,
       logLevel: config.logLevel,
       vpc: config.vpc,
+      chunkRows: config.chunkRows,
     });
     this.pipeline = new Pipeline(this, 'Pipeline', {
       ingestFunction: this.stageFunctions.ingest,
@@ -58,6 +59,7 @@ export class ToteStack extends Stack {
       loadFunction: this.stageFunctions.load,
       ingestConcurrency: config.ingestConcurrency,
       loadConcurrency: config.loadConcurrency,
+      chunkConcurrency: config.chunkConcurrency,
       executionTimeout: Duration.minutes(config.executionTimeoutMinutes),
       logRetentionDays: config.logRetentionDays,
     });

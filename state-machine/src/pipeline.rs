@@ -127,6 +127,15 @@ pub fn loaded_rows(output: &Value) -> impl Iterator<Item = (&String, &Value)> {
         .flat_map(|load| load["rows"].as_object().into_iter().flatten())
 }
 
+/// The ingest results per table in a finished execution's output: each table ingested in one
+/// invocation (`ingest`, the IngestTables Map) and each table read in chunks (`chunked`, the
+/// CommitChunks Map).
+pub fn ingested_tables(output: &Value) -> impl Iterator<Item = &Value> {
+    ["ingest", "chunked"]
+        .into_iter()
+        .flat_map(|key| output[key].as_array().into_iter().flatten())
+}
+
 /// Appends one alert (a JSON line) to `path` and prints it on stderr.
 pub fn write_alert(path: &Path, alert: &Value) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {

@@ -14,7 +14,9 @@
 //!   `Retry` and `Catch` (see the modules that compile each);
 //! * scope: JSONata (`QueryLanguage: JSONata`), variables (`Assign`), and the
 //!   Distributed Map's `ItemReader`, `ItemBatcher` and `ResultWriter` are rejected with a
-//!   message saying this executor does not support them.
+//!   message saying this executor does not support them, as is a Distributed Map whose
+//!   `ItemProcessor` reads `$$.Execution` (a child execution's own context, not modelled: the
+//!   iterations run inside the parent, recorded as the Map Run's child executions).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -188,6 +190,8 @@ pub(crate) struct MapState {
     pub max_concurrency: Number,
     pub tolerated_failure_count: Option<Number>,
     pub tolerated_failure_percentage: Option<Percentage>,
+    /// For a Distributed Map, the Map Run's label (`Label`, else the state's name); `None` inline.
+    pub map_run_label: Option<String>,
     pub outcome: Outcome,
 }
 
@@ -676,6 +680,20 @@ fn compile_map(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Option<Kind>
             None => cx.problems.push(format!("{config_at}: must be an object")),
         }
     }
+    if distributed && serde_json::to_string(processor_map).is_ok_and(|text| text.contains("$$.Execution")) {
+        // A child execution has its own execution context in Step Functions; this executor runs
+        // the iterations inside the parent, so the two would read different values.
+        cx.problems.push(format!(
+            "{here}: a Distributed Map's child execution has an execution context of its own, which this \
+             executor does not model; pass what the iterations need (e.g. $$.Execution.Name) through ItemSelector"
+        ));
+    }
+    let map_run_label = distributed.then(|| {
+        map.get("Label").and_then(Value::as_str).map_or_else(
+            || cx.at.rsplit('/').next().unwrap_or_default().to_owned(),
+            str::to_owned,
+        )
+    });
     let processor = compile_flow(processor_map, &here, names, cx.problems)?;
     let max_concurrency = cx.number_or_path("MaxConcurrency", 0).unwrap_or(Number::Fixed(0));
     let tolerated_failure_count = cx.number_or_path("ToleratedFailureCount", 0);
@@ -720,6 +738,7 @@ fn compile_map(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Option<Kind>
         max_concurrency,
         tolerated_failure_count,
         tolerated_failure_percentage,
+        map_run_label,
         outcome: cx.outcome(),
     })))
 }
@@ -1035,5 +1054,29 @@ mod tests {
                 .any(|p| p.contains("'ItemReader' is not allowed here (the Distributed Map")),
             "{found:#?}"
         );
+    }
+
+    #[test]
+    fn a_distributed_map_whose_children_read_the_execution_context_is_refused() {
+        let map = |mode: &str| {
+            json!({
+                "StartAt": "M",
+                "States": {
+                    "M": {"Type": "Map", "End": true, "Label": "Chunks",
+                          "ItemProcessor": {"ProcessorConfig": {"Mode": mode, "ExecutionType": "STANDARD"},
+                                            "StartAt": "I",
+                                            "States": {"I": {"Type": "Pass", "Parameters": {"run.$": "$$.Execution.Name"}, "End": true}}}}
+                }
+            })
+        };
+        let found = problems(map("DISTRIBUTED"));
+        assert!(
+            found.iter().any(|p| p
+                .starts_with("/States/M/ItemProcessor: a Distributed Map's child execution")
+                && p.contains("through ItemSelector")),
+            "{found:#?}"
+        );
+        // Inline, the iterations share the execution's context: allowed.
+        assert!(problems(map("INLINE")).is_empty());
     }
 }

@@ -1201,6 +1201,8 @@ impl<'e> Run<'e> {
         } = running;
         let context = self.context(name, entered, retries, None);
         let effective = self.input_path(state, raw, &context)?;
+        let redriven =
+            matches!(&resume, Some(Nested::Map { items, iterations }) if items.len() == iterations.len());
         let (items, progress) = match resume {
             Some(Nested::Map { items, iterations }) if items.len() == iterations.len() => (items, iterations),
             _ => {
@@ -1262,6 +1264,29 @@ impl<'e> Run<'e> {
                 ..named(name)
             },
         );
+        // A Distributed Map runs its iterations as the child executions of one Map Run, named
+        // after the execution and the Map's label; a redrive redrives the same Map Run.
+        let map_run = map.map_run_label.as_ref().map(|label| {
+            let execution = self.execution_context["Name"].as_str().unwrap_or_default();
+            format!("{execution}/{label}")
+        });
+        if let Some(run) = &map_run {
+            let event = if redriven {
+                EventType::MapRunRedriven
+            } else {
+                EventType::MapRunStarted
+            };
+            self.emit(
+                scope,
+                cursor,
+                event,
+                EventDetails {
+                    length: Some(total),
+                    map_run: Some(run.clone()),
+                    ..named(name)
+                },
+            );
+        }
         let stop = AtomicBool::new(false);
         let failures = AtomicUsize::new(0);
         // Collected first: a lazy iterator of closures inside the future trips up the
@@ -1273,6 +1298,7 @@ impl<'e> Run<'e> {
             .map(|(index, (item, progress))| {
                 let (stop, failures) = (&stop, &failures);
                 let tolerated = &tolerated;
+                let map_run = &map_run;
                 async move {
                     let start = match progress {
                         Progress::Succeeded { .. } => return (progress, None),
@@ -1282,6 +1308,7 @@ impl<'e> Run<'e> {
                     };
                     let iteration = EventDetails {
                         index: Some(index),
+                        child_execution: map_run.as_ref().map(|run| format!("{run}:{index}")),
                         ..named(name)
                     };
                     let begun = self.emit(scope, cursor, EventType::MapIterationStarted, iteration.clone());
@@ -1338,6 +1365,17 @@ impl<'e> Run<'e> {
             None
         };
         if let Some(failure) = failure {
+            if let Some(run) = &map_run {
+                self.emit(
+                    scope,
+                    cursor,
+                    EventType::MapRunFailed,
+                    EventDetails {
+                        map_run: Some(run.clone()),
+                        ..failed_details(name, &failure)
+                    },
+                );
+            }
             self.emit(
                 scope,
                 cursor,
@@ -1351,6 +1389,17 @@ impl<'e> Run<'e> {
                     iterations: outcomes.into_iter().map(|(p, _)| p).collect(),
                 }),
             });
+        }
+        if let Some(run) = &map_run {
+            self.emit(
+                scope,
+                cursor,
+                EventType::MapRunSucceeded,
+                EventDetails {
+                    map_run: Some(run.clone()),
+                    ..named(name)
+                },
+            );
         }
         self.emit(scope, cursor, EventType::MapStateSucceeded, named(name));
         let results = Value::Array(

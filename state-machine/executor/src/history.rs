@@ -107,6 +107,15 @@ pub enum EventType {
     MapStateFailed,
     /// A Map state was left normally.
     MapStateExited,
+    /// A Distributed Map's Map Run started (details: map run, length); each iteration is a
+    /// child execution of it (details of the iteration events: child execution).
+    MapRunStarted,
+    /// A Distributed Map's Map Run was redriven: only its unsuccessful child executions run again.
+    MapRunRedriven,
+    /// A Map Run's child executions all succeeded (or their failures were tolerated).
+    MapRunSucceeded,
+    /// A Map Run failed (details: error, cause).
+    MapRunFailed,
 }
 
 impl EventType {
@@ -222,6 +231,12 @@ pub struct EventDetails {
     /// A Map state's number of items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<usize>,
+    /// A Distributed Map's Map Run: `<execution>/<label>` (the label, or the state's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_run: Option<String>,
+    /// The child execution of a Distributed Map iteration: `<map run>:<index>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child_execution: Option<String>,
     /// The execution's redrive count (`ExecutionRedriven`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redrive_count: Option<u64>,

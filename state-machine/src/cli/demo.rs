@@ -135,10 +135,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 .map(|(_, n)| n.as_u64().unwrap_or(0))
                 .sum()
         };
-        let ingested: u64 = output["ingest"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let ingested: u64 = tote::pipeline::ingested_tables(output)
             .map(|i| i["rows"].as_u64().unwrap_or(0))
             .sum();
         let loaded: u64 = tote::pipeline::loaded_rows(output)

@@ -264,7 +264,7 @@ fn print_outcome(record: &ExecutionRecord) {
     }
     println!();
     println!("  ingest (new row versions per table)");
-    for item in output["ingest"].as_array().into_iter().flatten() {
+    for item in pipeline::ingested_tables(output) {
         println!(
             "    {:<22}{:>10}",
             item["table"].as_str().unwrap_or("?"),

@@ -84,6 +84,7 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         table: args.table.clone(),
         execution: None,
         full_refresh: args.full_refresh,
+        chunk: None,
     };
     let started = std::time::Instant::now();
     let response = tote_ingest::ingest(&config, &request).await?;

@@ -339,7 +339,11 @@ fn payloads<'a>(record: &'a ExecutionRecord, name: &'a str) -> impl Iterator<Ite
 fn rows(record: &ExecutionRecord) -> BTreeMap<String, Rows> {
     let mut rows: BTreeMap<String, Rows> = BTreeMap::new();
     let number = |v: &Value, key: &str| v.get(key).and_then(Value::as_u64).unwrap_or(0);
-    for payload in payloads(record, "IngestTable") {
+    // IngestTable: a table ingested in one invocation; CommitChunk: a table read in chunks.
+    for payload in ["IngestTable", "CommitChunk"]
+        .iter()
+        .flat_map(|task| payloads(record, task))
+    {
         if let Some(table) = payload.get("table").and_then(Value::as_str) {
             let r = rows.entry(table.to_string()).or_default();
             r.ingested += number(payload, "rows");

@@ -427,3 +427,182 @@ async fn two_executions_at_once_neither_lose_nor_double_a_row() {
         .get(0);
     assert_eq!(twice, 0, "no batch loaded twice");
 }
+
+/// The tables of an output read in chunks, and how many rows each committed.
+fn chunked_tables(output: &Value) -> Vec<(String, u64)> {
+    output["chunked"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            (
+                c["table"].as_str().unwrap().to_string(),
+                c["rows"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The chunks each Map Run of a record ran, as child executions.
+fn chunk_children(record: &ExecutionRecord) -> Vec<String> {
+    record
+        .events
+        .iter()
+        .filter(|e| e.event_type == EventType::MapIterationSucceeded)
+        .filter_map(|e| e.details.child_execution.clone())
+        .collect()
+}
+
+/// A first run with a small `TOTE_CHUNK_ROWS` reads every table larger than it in key-range
+/// chunks, child executions of the IngestChunks Distributed Map, each table committed as one
+/// batch; incremental runs then read as usual, a full refresh reads in chunks again, and after
+/// each the warehouse equals the oracle (no version lost or doubled, deletions included).
+#[tokio::test]
+async fn tables_larger_than_a_chunk_are_read_in_chunks_and_the_warehouse_equals_the_oracle() {
+    let mut chain = Chain::seeded().await;
+    let sales_orders: i64 = chain
+        .client
+        .query_one("SELECT count(*) FROM sales_order", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let chunk_rows = (sales_orders as u64 / 3).max(1);
+    chain.chunk_rows = Some(chunk_rows);
+    chain.observe_source().await;
+    let p = pipeline(&chain);
+    let first = p.start("first", json!({})).await.unwrap();
+    assert_recovered(&chain, &first, "after a first run in chunks").await;
+    let output = first.output.clone().unwrap();
+    let chunked = chunked_tables(&output);
+    let sales = chunked
+        .iter()
+        .find(|(t, _)| t == "sales_order")
+        .expect("sales_order is chunked");
+    assert_eq!(sales.1, sales_orders as u64, "every row, once: {output}");
+    let single: Vec<&str> = output["ingest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["table"].as_str().unwrap())
+        .collect();
+    for (table, _) in &chunked {
+        assert!(
+            !single.contains(&table.as_str()),
+            "{table} is read once, in chunks"
+        );
+    }
+    assert_eq!(single.len() + chunked.len(), 11, "{output}");
+    let children = chunk_children(&first);
+    assert!(
+        children
+            .iter()
+            .filter(|c| c.starts_with("first/IngestChunks:"))
+            .count()
+            >= 3,
+        "at least three chunks of sales_order, each a child execution: {children:?}"
+    );
+    // One landing batch per chunked table, at position 1 of its log.
+    let landing = tote_core::store::Store::open(&chain.config().landing, "TOTE_LANDING").unwrap();
+    let log = tote_core::batch::CommitLog::new(landing, "sales_order");
+    let last = log.last().await.unwrap().unwrap();
+    assert_eq!(last.seq, 1);
+    assert!(log.manifest(&last).await.unwrap().objects.len() >= 3);
+
+    // Changes, deletions among them: incremental runs read only what changed, as usual.
+    for round in 1..=2 {
+        chain.play(round).await;
+        chain.observe_source().await;
+        let name = format!("incremental-{round}");
+        let run = p.start(&name, json!({})).await.unwrap();
+        assert_recovered(&chain, &run, &name).await;
+        assert!(chunked_tables(run.output.as_ref().unwrap()).is_empty());
+    }
+
+    // A full refresh reads the large tables in chunks again, the others whole.
+    chain.play(3).await;
+    chain.observe_source().await;
+    let refresh = p.start("refresh", json!({"full_refresh": true})).await.unwrap();
+    assert_recovered(&chain, &refresh, "after a full refresh in chunks").await;
+    let again = chunked_tables(refresh.output.as_ref().unwrap());
+    let tables = |c: &[(String, u64)]| c.iter().map(|(t, _)| t.clone()).collect::<Vec<_>>();
+    assert_eq!(tables(&again), tables(&chunked));
+}
+
+/// A crash at each commit boundary of a chunked read (inside a chunk, and in the commit of the
+/// chunks) fails the execution; a redrive runs only the unfinished chunks and the commit, and
+/// the warehouse equals the oracle.
+#[tokio::test]
+async fn a_crash_in_a_chunk_or_in_the_commit_of_the_chunks_recovers_by_a_redrive() {
+    let mut chain = Chain::seeded().await;
+    let smaller: i64 = chain
+        .client
+        .query_one(
+            "SELECT least((SELECT count(*) FROM sales_order), (SELECT count(*) FROM payment))",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    // At least two chunks of each of the two tables.
+    chain.chunk_rows = Some((smaller as u64 / 2).max(1));
+    chain.observe_source().await;
+    let p = pipeline(&chain);
+    let first = p.start("first", json!({})).await.unwrap();
+    assert_recovered(&chain, &first, "after the first run").await;
+    let points = [
+        "chunk.after_keys",
+        "chunk.after_data",
+        "chunk.after_manifest",
+        "commit_chunks.after_manifest",
+        "commit_chunks.after_commit",
+    ];
+    for (round, point) in points.iter().enumerate() {
+        chain.play(round as u64 + 1).await;
+        chain.observe_source().await;
+        let name = format!("crash-{round}");
+        fault::arm(point, 1);
+        let failed = p.start(&name, json!({"full_refresh": true})).await.unwrap();
+        fault::disarm_all();
+        assert_eq!(failed.status, ExecutionStatus::Failed, "{point}");
+        let failed_states = failed.resume.as_ref().unwrap().failed_states();
+        let expected = if point.starts_with("commit_chunks.") {
+            "CommitChunks["
+        } else {
+            "IngestChunks["
+        };
+        assert!(
+            failed_states.iter().all(|s| s.starts_with(expected)),
+            "{point}: {failed_states:?}"
+        );
+        let planned = failed
+            .events
+            .iter()
+            .find(|e| e.event_type == EventType::MapRunStarted)
+            .and_then(|e| e.details.length)
+            .unwrap();
+        let finished = chunk_children(&failed).len();
+        assert!(planned >= 4, "{point}: both tables in chunks ({planned})");
+        let redriven = p.redrive(&name).await.unwrap();
+        let calls = calls_since_redrive(&redriven);
+        let chunks_again = calls.iter().filter(|c| c.contains("/ingest/")).count();
+        assert!(!calls.iter().any(|c| c.ends_with("/plan")), "{point}: {calls:?}");
+        assert_eq!(
+            chunks_again,
+            planned - finished,
+            "{point}: only the chunks that did not finish run again: {calls:?}"
+        );
+        assert!(
+            redriven
+                .events
+                .iter()
+                .any(|e| e.event_type == EventType::MapRunRedriven)
+                || finished == planned
+        );
+        assert_recovered(
+            &chain,
+            &redriven,
+            &format!("after a crash at {point} and a redrive"),
+        )
+        .await;
+    }
+}

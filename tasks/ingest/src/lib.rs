@@ -21,6 +21,7 @@
 //! the log and yields exactly one visible batch. Values never enter SQL text: the window's lower
 //! bound reaches the COPY through a transaction-local setting passed as a bind parameter.
 
+pub mod chunks;
 pub mod decode;
 pub mod reconcile;
 pub mod types;
@@ -62,6 +63,10 @@ pub struct IngestRequest {
     /// Re-read the whole table and accept its current schema.
     #[serde(default)]
     pub full_refresh: bool,
+    /// Read only this key range of a chunked read ([`chunks`]), recording a part instead of
+    /// committing a batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunk: Option<chunks::Chunk>,
 }
 
 /// What one ingest did. Small: names, keys and counts only.
@@ -107,12 +112,20 @@ pub struct PlanRequest {
     pub execution: Option<String>,
 }
 
-/// The plan: the tables, in dependency order, whether to refresh them fully, and the fact
-/// models the state machine loads, one Map iteration each, after the dimensions.
+/// The plan: the tables, in dependency order, whether to refresh them fully, the tables read in
+/// chunks, and the fact models the state machine loads, one Map iteration each, after the
+/// dimensions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlanResponse {
-    /// Tables to ingest.
+    /// Tables to ingest, each in one invocation.
     pub tables: Vec<String>,
+    /// Every chunk of the tables read in chunks ([`chunks`]), one invocation each: the items of
+    /// the `IngestChunks` Distributed Map.
+    #[serde(default)]
+    pub chunks: Vec<chunks::Chunk>,
+    /// The tables read in chunks, each committed by one `commit_chunks` once its chunks are in.
+    #[serde(default)]
+    pub chunked: Vec<chunks::ChunkedTable>,
     /// Full refresh requested.
     pub full_refresh: bool,
     /// Every fact model of the star schema (built-in and `TOTE_MODELS`), in load order. All of
@@ -123,29 +136,41 @@ pub struct PlanResponse {
 }
 
 /// Handles one event as the state machine sends it to the ingest function:
-/// `{"action": "plan", …}` ([`plan`]) or `{"action": "ingest", "table": …}` ([`ingest`];
-/// the default action). Shared by the Lambda binary and the local executor.
+/// `{"action": "plan", …}` ([`plan`]), `{"action": "ingest", "table": …}` ([`ingest`]; the
+/// default action; with a `chunk`, one range of a chunked read) or
+/// `{"action": "commit_chunks", …}` ([`chunks::commit`]). Shared by the Lambda binary and the
+/// local executor.
 pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
     use tote_core::event;
     let span =
         tracing::info_span!("ingest", execution = %event::execution(&event), table = tracing::field::Empty);
     async move {
         match event::action(&event, "ingest") {
-            "plan" => event::answer(&plan(config, &event::parse(event, "plan")?)?),
+            "plan" => event::answer(&plan(config, &event::parse(event, "plan")?).await?),
+            "commit_chunks" => {
+                let request: chunks::ChunkedTable = event::parse(event, "commit_chunks")?;
+                tracing::Span::current().record("table", request.table.as_str());
+                event::answer(&chunks::commit(config, &request).await?)
+            }
             "ingest" => {
                 let request: IngestRequest = event::parse(event, "ingest")?;
                 tracing::Span::current().record("table", request.table.as_str());
                 event::answer(&ingest(config, &request).await?)
             }
-            other => Err(event::unknown_action("ingest", other, "plan or ingest")),
+            other => Err(event::unknown_action(
+                "ingest",
+                other,
+                "plan, ingest or commit_chunks",
+            )),
         }
     }
     .instrument(span)
     .await
 }
 
-/// Validates an execution's request: every named table must be on the allow-list.
-pub fn plan(config: &Config, request: &PlanRequest) -> Result<PlanResponse> {
+/// Validates an execution's request (every named table must be on the allow-list) and splits a
+/// whole-table read of more than `TOTE_CHUNK_ROWS` rows into chunks ([`chunks::split`]).
+pub async fn plan(config: &Config, request: &PlanRequest) -> Result<PlanResponse> {
     let tables = match &request.tables {
         None => config.tables.clone(),
         Some(named) if named.is_empty() => config.tables.clone(),
@@ -162,9 +187,16 @@ pub fn plan(config: &Config, request: &PlanRequest) -> Result<PlanResponse> {
                 .collect()
         }
     };
+    let full_refresh = request.full_refresh.unwrap_or(false);
+    let (tables, mut chunked, chunks) = chunks::split(config, tables, full_refresh).await?;
+    for c in &mut chunked {
+        c.execution.clone_from(&request.execution);
+    }
     Ok(PlanResponse {
         tables,
-        full_refresh: request.full_refresh.unwrap_or(false),
+        chunks,
+        chunked,
+        full_refresh,
         facts: config
             .models
             .iter()
@@ -252,7 +284,19 @@ async fn ingest_once(
     table: &str,
     request: &IngestRequest,
 ) -> Result<Option<IngestResponse>> {
-    let previous = Previous::read(landing, table, request.full_refresh).await?;
+    let chunk = request.chunk.as_ref();
+    if let Some(c) = chunk.filter(|c| c.table != table) {
+        return Err(Error::bad_request(format!(
+            "the chunk names table {} but the request names {table}",
+            c.table
+        )));
+    }
+    // A chunk is one range of a whole-table read. Its commit boundaries are fault points of
+    // their own (`chunk.*`), so that a test can crash a chunk and not a whole-table ingest.
+    let whole = request.full_refresh || chunk.is_some();
+    let at =
+        |[whole_table, of_chunk]: [&'static str; 2]| if chunk.is_some() { of_chunk } else { whole_table };
+    let previous = Previous::read(landing, table, whole).await?;
     let lookback = config.lookback_span();
 
     let mut client = pg::connect(url, Role::Source).await?;
@@ -264,11 +308,21 @@ async fn ingest_once(
         .start()
         .await
         .map_err(err)?;
-    let (mut layout, clock) = table_layout(&tx, table, &previous, request.full_refresh, &err).await?;
+    let (mut layout, clock) = table_layout(&tx, table, &previous, whole, &err).await?;
     let keys = KeyColumns::of(table, &layout)?;
+    // The mark the cursor is measured against: this snapshot's clock, or for a chunk the mark
+    // the plan fixed for every chunk of the read.
+    let mark = chunk.map_or(clock, |c| c.until);
     let since = read_from(table, previous.cursor.as_ref(), clock, lookback);
-    let window_filter = window_filter(&tx, since, &err).await?;
-    numeric_scales(&tx, table, &mut layout, &window_filter)
+    let range = chunk.map(chunks::KeyRange::of);
+    let (window_filter, scale_filter) = match chunk {
+        None => {
+            let filter = window_filter(&tx, since, &err).await?;
+            (filter.clone(), filter)
+        }
+        Some(c) => chunk_filters(&tx, c, &keys.name, &err).await?,
+    };
+    numeric_scales(&tx, table, &mut layout, &scale_filter)
         .await
         .map_err(err)?;
 
@@ -291,7 +345,7 @@ async fn ingest_once(
         window: Window::new(
             lookback.num_microseconds().unwrap_or(i64::MAX),
             previous.cursor.as_ref(),
-            clock.and_utc().timestamp_micros(),
+            mark.and_utc().timestamp_micros(),
         ),
     };
     let (rows_read, window_keys) = read
@@ -305,16 +359,17 @@ async fn ingest_once(
         previous: previous.manifest.as_ref(),
         detected_at: reconcile::to_millis(clock),
         window_keys: window_keys.as_ref(),
+        range,
     }
     .run(&tx, &err)
     .await?;
     read.unread(&reconciliation.unread).await?;
     let Read { data, window, .. } = read;
     tx.commit().await.map_err(err)?;
-    fault::point("ingest.after_keys")?;
+    fault::point(at(["ingest.after_keys", "chunk.after_keys"]))?;
 
     let high_water = window.high_water();
-    warn_if_ahead_of_the_clock(table, high_water, clock);
+    warn_if_ahead_of_the_clock(table, high_water, mark);
     let response = IngestResponse {
         table: table.to_string(),
         changed: false,
@@ -328,13 +383,13 @@ async fn ingest_once(
         deleted: 0,
         bytes: 0,
     };
-    if data.sink.is_none() && !reconciliation.changed {
+    if data.sink.is_none() && !reconciliation.changed && chunk.is_none() {
         tracing::info!(table, rows_read, "no new versions, no deletions");
         return Ok(Some(response));
     }
     let rows = data.rows;
     let objects = data.finish().await?.into_iter().collect();
-    fault::point("ingest.after_data")?;
+    fault::point(at(["ingest.after_data", "chunk.after_data"]))?;
 
     let manifest = Manifest {
         batch_id: batch_id.clone(),
@@ -349,9 +404,9 @@ async fn ingest_once(
             since,
             high_water,
             recent: window.recent(),
-            source_clock: Some(clock),
+            source_clock: Some(mark),
         }),
-        full_refresh: request.full_refresh,
+        full_refresh: whole,
         objects,
         inputs: vec![],
         findings: vec![],
@@ -359,7 +414,27 @@ async fn ingest_once(
         deletions: reconciliation.deletions,
     };
     batch::write_manifest(landing, &manifest).await?;
-    fault::point("ingest.after_manifest")?;
+    fault::point(at(["ingest.after_manifest", "chunk.after_manifest"]))?;
+    if let Some(c) = chunk {
+        let part = chunks::record_part(landing, c, manifest).await?;
+        tracing::info!(
+            table,
+            chunk = c.index,
+            chunks = c.chunks,
+            part = part.batch_id,
+            rows = part.rows,
+            "recorded chunk"
+        );
+        return Ok(Some(IngestResponse {
+            changed: true,
+            batch_id: Some(part.batch_id.clone()),
+            rows: part.rows,
+            keys: part.objects.iter().map(|o| o.key.clone()).collect(),
+            deleted: part.deletions.as_ref().map_or(0, |d| d.rows),
+            bytes: part.objects.iter().map(|o| o.bytes).sum(),
+            ..response
+        }));
+    }
     if !previous.log.commit(previous.next_seq, &manifest).await? {
         return Ok(None);
     }
@@ -490,6 +565,27 @@ async fn window_filter(
     .await
     .map_err(err)?;
     Ok(" WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string())
+}
+
+/// The `WHERE` clauses of a chunk's read: its rows (its key range, at or below the read's mark)
+/// and the rows the numeric scales are taken from (the whole table at or below the mark, so that
+/// every chunk of the read gets the same schema). The bounds travel as settings.
+async fn chunk_filters(
+    tx: &tokio_postgres::Transaction<'_>,
+    chunk: &chunks::Chunk,
+    key: &str,
+    err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<(String, String)> {
+    tx.execute(
+        "SELECT set_config('tote.until', $1, true)",
+        &[&chunk.until.format("%Y-%m-%d %H:%M:%S%.6f").to_string()],
+    )
+    .await
+    .map_err(err)?;
+    let range = chunks::KeyRange::of(chunk);
+    range.bind(tx).await.map_err(err)?;
+    let until = " WHERE last_updated <= (SELECT current_setting('tote.until')::timestamp)".to_string();
+    Ok((format!("{until}{}", range.conditions(key)), until))
 }
 
 /// What a read keeps of each batch it streams: the rows to write, given the batch, its cursor

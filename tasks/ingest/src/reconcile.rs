@@ -33,6 +33,7 @@ use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{Error, Result};
 
+use crate::chunks::KeyRange;
 use crate::decode::CopyDecoder;
 use crate::types::{SourceColumn, TableLayout};
 
@@ -73,6 +74,9 @@ pub struct Reconcile<'a> {
     pub detected_at: NaiveDateTime,
     /// The keys an incremental read window read (`None`: the read was the whole table).
     pub window_keys: Option<&'a std::collections::HashSet<i64>>,
+    /// The key range of a chunk ([`crate::chunks`]), bound to the transaction: only its keys are
+    /// reconciled, the source's and the recorded ones (`None`: the whole table).
+    pub range: Option<KeyRange>,
 }
 
 impl Reconcile<'_> {
@@ -84,7 +88,9 @@ impl Reconcile<'_> {
     ) -> Result<Reconciliation> {
         let fingerprint = self.fingerprint(tx).await.map_err(err)?;
         let recorded = self.previous.and_then(|m| m.keys.as_ref().map(|k| (m, k)));
-        if let Some((_, keys)) = recorded.filter(|(_, k)| k.fingerprint == fingerprint) {
+        // A range's fingerprint is not comparable with the whole table's recorded one.
+        let whole = self.range.is_none();
+        if let Some((_, keys)) = recorded.filter(|(_, k)| whole && k.fingerprint == fingerprint) {
             return Ok(Reconciliation {
                 keys: keys.clone(),
                 changed: false,
@@ -96,7 +102,15 @@ impl Reconcile<'_> {
         self.merge(tx, err, recorded, fingerprint).await
     }
 
-    /// The source's fingerprint of the table's keys.
+    /// ` WHERE <the range>` for a chunk's range, else empty.
+    fn range_filter(&self) -> String {
+        match self.range {
+            Some(range) => format!(" WHERE true{}", range.conditions(self.key)),
+            None => String::new(),
+        }
+    }
+
+    /// The source's fingerprint of the table's keys (of the range's, for a chunk).
     async fn fingerprint(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
@@ -106,8 +120,9 @@ impl Reconcile<'_> {
             .query_one(
                 &format!(
                     "SELECT count(*)::int8, coalesce(sum({key}::int8), 0)::int8, \
-                     coalesce(sum(hashint8({key}::int8)::int8), 0)::int8 FROM public.{}",
-                    quote_ident(self.table)
+                     coalesce(sum(hashint8({key}::int8)::int8), 0)::int8 FROM public.{}{}",
+                    quote_ident(self.table),
+                    self.range_filter()
                 ),
                 &[],
             )
@@ -151,10 +166,13 @@ impl Reconcile<'_> {
         let mut deletions = Deletions::new(self.key, self.detected_at);
 
         let sql = format!(
-            "COPY (SELECT {key}::int8 FROM public.{t} ORDER BY {key}) TO STDOUT (FORMAT binary)",
+            "COPY (SELECT {key}::int8 FROM public.{t}{range} ORDER BY {key}) TO STDOUT (FORMAT binary)",
             key = quote_ident(self.key),
-            t = quote_ident(table)
+            t = quote_ident(table),
+            range = self.range_filter()
         );
+        let range = self.range.unwrap_or_default();
+        recorded_keys.skip_below(range.from)?;
         let layout = TableLayout::new(
             table,
             vec![SourceColumn {
@@ -205,7 +223,7 @@ impl Reconcile<'_> {
             }
         }
         decoder.finish()?;
-        while let Some(gone) = recorded_keys.take()? {
+        while let Some(gone) = recorded_keys.take_below(range.to)? {
             deletions.push(gone, landing, table, self.batch_id).await?;
         }
         let object = key_sink.finish().await?;
@@ -273,14 +291,23 @@ impl<'a> SortedKeys<'a> {
         }
     }
 
-    /// Takes the next recorded key, whatever it is: after the source's last key, every one left
-    /// is gone.
-    fn take(&mut self) -> Result<Option<i64>> {
-        let next = self.peek()?;
+    /// Takes the next recorded key if it is below `to` (any key: `None`): after the source's
+    /// last key, every one left in the range is gone.
+    fn take_below(&mut self, to: Option<i64>) -> Result<Option<i64>> {
+        let next = self.peek()?.filter(|k| to.is_none_or(|t| *k < t));
         if next.is_some() {
             self.at += 1;
         }
         Ok(next)
+    }
+
+    /// Passes over the recorded keys below `from`: they belong to another range.
+    fn skip_below(&mut self, from: Option<i64>) -> Result<()> {
+        let Some(from) = from else { return Ok(()) };
+        while self.peek()?.is_some_and(|k| k < from) {
+            self.at += 1;
+        }
+        Ok(())
     }
 
     /// Takes the next recorded key if it equals `k`: one the source still has. Returns whether it did.

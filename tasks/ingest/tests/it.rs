@@ -2,6 +2,7 @@
 //! is a module). Sources are simulator databases or hand-made tables with ToteSys names.
 
 mod it {
+    mod chunks;
     mod commit;
     pub mod common;
     mod deletions;

@@ -35,6 +35,8 @@ pub struct Chain {
     pub load_key_values: Option<usize>,
     /// `TOTE_LANDING_FORMAT` for this chain's ingests (`parquet` when `None`).
     pub landing_format: Option<&'static str>,
+    /// `TOTE_CHUNK_ROWS` for this chain's plans (the default, 5000000, when `None`).
+    pub chunk_rows: Option<u64>,
 }
 
 impl Chain {
@@ -56,6 +58,7 @@ impl Chain {
             load_bulk_rows: None,
             load_key_values: None,
             landing_format: None,
+            chunk_rows: None,
         }
     }
 
@@ -84,6 +87,9 @@ impl Chain {
         }
         if let Some(values) = self.load_key_values {
             vars.insert("TOTE_LOAD_KEY_VALUES", values.to_string());
+        }
+        if let Some(rows) = self.chunk_rows {
+            vars.insert("TOTE_CHUNK_ROWS", rows.to_string());
         }
         if let Some(format) = self.landing_format {
             vars.insert("TOTE_LANDING_FORMAT", format.to_string());
@@ -127,6 +133,7 @@ impl Chain {
                 table: table.to_string(),
                 execution: None,
                 full_refresh: false,
+                chunk: None,
             };
             tote_ingest::ingest(&self.config(), &request).await.unwrap();
         }

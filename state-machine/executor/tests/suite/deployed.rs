@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
-use tote_asl::{handler_fn, ExecutionStatus, Executor, Failure, StateMachine, VirtualClock};
+use tote_asl::{handler_fn, EventType, ExecutionStatus, Executor, Failure, StateMachine, VirtualClock};
 
 const LAMBDA: &str = "arn:aws:states:::lambda:invoke";
 
@@ -32,12 +32,22 @@ struct Stages {
     fault: Mutex<Option<(String, Failure, usize)>>,
     /// Tables whose ingest reports `changed: true`.
     changed: Vec<&'static str>,
+    /// Whether the plan reads sales_order in two chunks.
+    chunked: bool,
 }
 
 impl Stages {
     fn new(changed: &[&'static str]) -> Arc<Stages> {
         Arc::new(Stages {
             changed: changed.to_vec(),
+            ..Stages::default()
+        })
+    }
+
+    fn chunked(changed: &[&'static str]) -> Arc<Stages> {
+        Arc::new(Stages {
+            changed: changed.to_vec(),
+            chunked: true,
             ..Stages::default()
         })
     }
@@ -60,9 +70,11 @@ impl Stages {
             .lock()
             .unwrap()
             .push((resource.to_owned(), function.clone(), payload.clone()));
-        let what = match payload["phase"].as_str() {
-            Some(phase) => format!("{}/{phase}", payload["action"].as_str().unwrap_or_default()),
-            None => payload["action"].as_str().unwrap_or_default().to_owned(),
+        let action = payload["action"].as_str().unwrap_or_default();
+        let what = match (payload["phase"].as_str(), payload["chunk"]["index"].as_u64()) {
+            (Some(phase), _) => format!("{action}/{phase}"),
+            (None, Some(index)) => format!("{action}/chunk{index}"),
+            (None, None) => action.to_owned(),
         };
         if let Some((target, failure, times)) = self.fault.lock().unwrap().as_mut() {
             if *target == what && *times > 0 {
@@ -74,8 +86,21 @@ impl Stages {
             "plan" => json!({
                 "tables": payload["tables"].as_array().cloned().unwrap_or_else(|| vec![json!("address"), json!("staff")]),
                 "full_refresh": payload["full_refresh"].as_bool().unwrap_or(false),
-                "facts": FACTS
+                "facts": FACTS,
+                "chunks": if self.chunked { json!([
+                    {"table": "sales_order", "group": "g-1", "index": 0, "chunks": 2, "from": null, "to": 500, "until": "2026-12-02T10:00:00"},
+                    {"table": "sales_order", "group": "g-1", "index": 1, "chunks": 2, "from": 500, "to": null, "until": "2026-12-02T10:00:00"}
+                ]) } else { json!([]) },
+                "chunked": if self.chunked { json!([
+                    {"table": "sales_order", "group": "g-1", "chunks": 2, "until": "2026-12-02T10:00:00"}
+                ]) } else { json!([]) }
             }),
+            "ingest/chunk0" | "ingest/chunk1" => {
+                json!({"table": "sales_order", "changed": true, "batch_id": format!("part-{what}"), "rows": 10, "keys": []})
+            }
+            "commit_chunks" => {
+                json!({"table": payload["table"], "changed": true, "batch_id": payload["group"], "rows": 20, "keys": []})
+            }
             "ingest" => {
                 let table = payload["table"].as_str().unwrap_or_default();
                 let changed = self.changed.contains(&table);
@@ -97,9 +122,14 @@ impl Stages {
             .filter(|(r, _, _)| r == LAMBDA)
             .map(|(_, f, p)| {
                 let action = p["action"].as_str().unwrap_or_default();
-                match (p["phase"].as_str(), p["model"].as_str()) {
-                    (Some(phase), Some(model)) => format!("{f} {action}/{phase} {model}"),
-                    (Some(phase), None) => format!("{f} {action}/{phase}"),
+                match (
+                    p["phase"].as_str(),
+                    p["model"].as_str(),
+                    p["chunk"]["index"].as_u64(),
+                ) {
+                    (Some(phase), Some(model), _) => format!("{f} {action}/{phase} {model}"),
+                    (Some(phase), None, _) => format!("{f} {action}/{phase}"),
+                    (None, _, Some(index)) => format!("{f} {action} chunk {index}"),
                     _ => format!("{f} {action}"),
                 }
             })
@@ -259,4 +289,118 @@ async fn a_transient_source_error_is_retried_with_full_jitter() {
     let waits = clock.sleeps();
     assert_eq!(waits.len(), 1);
     assert!(waits[0] <= std::time::Duration::from_secs(5), "{waits:?}");
+}
+
+/// A table the plan reads in chunks runs through the Distributed Map, one child execution per
+/// chunk of the one Map Run, and is then committed once.
+#[tokio::test]
+async fn a_chunked_table_is_ingested_chunk_by_chunk_in_child_executions_then_committed_once() {
+    let stages = Stages::chunked(&["staff"]);
+    let (executor, _) = executor(&stages);
+    let record = executor
+        .start(&deployed(), Some("backfill"), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Succeeded, "{:?}", record.cause);
+    let mut calls = stages.lambda_calls();
+    calls[1..3].sort();
+    calls[3..5].sort();
+    calls[8..11].sort();
+    assert_eq!(
+        calls[..6],
+        [
+            "${Function:ingest} plan",
+            "${Function:ingest} ingest",
+            "${Function:ingest} ingest",
+            "${Function:ingest} ingest chunk 0",
+            "${Function:ingest} ingest chunk 1",
+            "${Function:ingest} commit_chunks",
+        ]
+    );
+    assert_eq!(calls[6], "${Function:transform} transform");
+    // Each chunk's ingest gets its chunk and the pipeline run's name, not the child's.
+    let chunk_calls: Vec<Value> = stages
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.2.clone())
+        .filter(|p| p["chunk"].is_object())
+        .collect();
+    assert_eq!(chunk_calls.len(), 2);
+    for p in &chunk_calls {
+        assert_eq!(p["execution"], "backfill");
+        assert_eq!(p["table"], "sales_order");
+        assert_eq!(p["full_refresh"], true);
+    }
+    let commit = stages
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|c| c.2.clone())
+        .find(|p| p["action"] == "commit_chunks")
+        .unwrap();
+    assert_eq!(
+        commit,
+        json!({"action": "commit_chunks", "table": "sales_order", "group": "g-1", "chunks": 2,
+               "until": "2026-12-02T10:00:00", "execution": "backfill"})
+    );
+    // The history records the Map Run and each chunk as its child execution.
+    let of = |t: EventType| record.events.iter().filter(move |e| e.event_type == t);
+    let runs: Vec<_> = of(EventType::MapRunStarted).collect();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].details.map_run.as_deref(), Some("backfill/IngestChunks"));
+    assert_eq!(runs[0].details.length, Some(2));
+    assert_eq!(of(EventType::MapRunSucceeded).count(), 1);
+    let mut children: Vec<&str> = of(EventType::MapIterationSucceeded)
+        .filter_map(|e| e.details.child_execution.as_deref())
+        .collect();
+    children.sort_unstable();
+    assert_eq!(children, ["backfill/IngestChunks:0", "backfill/IngestChunks:1"]);
+    // The inline Maps have no Map Run.
+    assert!(of(EventType::MapIterationSucceeded)
+        .filter(|e| e.details.name.as_deref() == Some("IngestTables"))
+        .all(|e| e.details.child_execution.is_none()));
+}
+
+/// A chunk that fails for good fails the Map Run and the execution there; a redrive redrives the
+/// Map Run, running only the failed child execution again, then the commit and the rest.
+#[tokio::test]
+async fn a_failed_chunk_fails_the_map_run_and_a_redrive_reruns_only_that_chunk() {
+    let stages = Stages::chunked(&[]);
+    stages.fail("ingest/chunk1", "Tote.SchemaDrift", 1);
+    let (executor, _) = executor(&stages);
+    let record = executor
+        .start(&deployed(), Some("broken"), json!({}))
+        .await
+        .unwrap();
+    assert_eq!(record.status, ExecutionStatus::Failed);
+    assert_eq!(record.error.as_deref(), Some("Tote.SchemaDrift"));
+    assert!(record
+        .events
+        .iter()
+        .any(|e| e.event_type == EventType::MapRunFailed));
+    assert!(!stages.lambda_calls().iter().any(|c| c.contains("commit_chunks")));
+
+    let before = stages.calls.lock().unwrap().len();
+    let redriven = executor.redrive_record(record).await.unwrap();
+    assert_eq!(
+        redriven.status,
+        ExecutionStatus::Succeeded,
+        "{:?}",
+        redriven.cause
+    );
+    let again = stages.lambda_calls()[before..].to_vec();
+    assert_eq!(again[0], "${Function:ingest} ingest chunk 1", "{again:?}");
+    assert_eq!(again[1], "${Function:ingest} commit_chunks");
+    assert_eq!(
+        again.iter().filter(|c| c.contains("chunk 0")).count(),
+        0,
+        "the chunk that succeeded is not run again: {again:?}"
+    );
+    assert!(redriven
+        .events
+        .iter()
+        .any(|e| e.event_type == EventType::MapRunRedriven));
 }

@@ -62,6 +62,7 @@ impl Fixture {
             table: table.to_string(),
             execution: Some("test".into()),
             full_refresh: false,
+            chunk: None,
         };
         tote_ingest::ingest(&self.config(), &request).await
     }
@@ -71,6 +72,7 @@ impl Fixture {
             table: table.to_string(),
             execution: None,
             full_refresh: true,
+            chunk: None,
         };
         tote_ingest::ingest(&self.config(), &request).await
     }

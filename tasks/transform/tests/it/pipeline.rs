@@ -67,6 +67,7 @@ impl Pipeline {
                 table: table.to_string(),
                 execution: None,
                 full_refresh,
+                chunk: None,
             };
             tote_ingest::ingest(config, &request).await.unwrap();
         }
@@ -365,6 +366,7 @@ async fn a_run_keeps_one_input_across_a_crash_and_against_a_concurrent_transform
                     table: "sales_order".into(),
                     execution: None,
                     full_refresh: false,
+                    chunk: None,
                 };
                 tote_ingest::ingest(&config, &request).await.unwrap();
                 transform(&config, &TransformRequest::default()).await.unwrap();

@@ -1,0 +1,502 @@
+//! A whole-table read too large for one invocation, as chunks: primary-key ranges read side by
+//! side (a Distributed Map on AWS) and committed together as one batch.
+//!
+//! 1. The plan ([`split`]) counts a table it is about to read whole (a first read, a full
+//!    refresh) in one snapshot; with more than `TOTE_CHUNK_ROWS` rows it splits the key span into
+//!    ranges of about that many rows and fixes one high-water mark for all of them, `until`: the
+//!    later of the source's clock and the table's greatest `last_updated` in that snapshot.
+//! 2. Each chunk ([`Chunk`]) is an ordinary ingest restricted to its range and to
+//!    `last_updated <= until`, in its own snapshot: it writes a part (data object, the range's
+//!    keys, the range's deletions, a manifest) and records it under `<table>/_chunks/<group>/`.
+//!    Recording is create-if-absent: of two attempts of one chunk (a retry after a lost reply),
+//!    the first to record wins, the other's objects stay invisible.
+//! 3. [`commit`] gathers the parts in key order and commits them as the one batch `group` (the
+//!    key sets and the deletions concatenated, which keeps them sorted, since the ranges are
+//!    disjoint and ascending). A chunk that has not recorded its part stops the commit; a commit
+//!    that finds `group` already in the log answers as the commit that put it there.
+//!
+//! Why no version is lost: a version dated at or below `until` that committed before its
+//! chunk's snapshot is in that chunk (the first range is open below, the last open above, so
+//! keys inserted since the plan are covered). A version dated after `until` is read by the next
+//! incremental ingest, which starts `lookback` below the earlier of the batch's high-water mark
+//! and `until`, both at or below `until`. A version dated at or below `until` but committed after
+//! its chunk's snapshot is a late commit: if it is at most `lookback` late it is dated after its
+//! commit time minus `lookback`, which is after `until - lookback`, inside the next read's window;
+//! if it is later than that, its key is new to the key set and the next ingest reads it by key
+//! (reconcile's `unread`), as it would after any other read. Deletions are per range: a key the
+//! table last recorded inside a range that the chunk's snapshot no longer has.
+
+use chrono::NaiveDateTime;
+use serde::{Deserialize, Serialize};
+use tote_core::batch::{self, CommitLog, Cursor, DataFormat, KeyFingerprint, KeySet, Manifest, ObjectEntry};
+use tote_core::config::Config;
+use tote_core::pg::{self, Role};
+use tote_core::sink::ObjectSink;
+use tote_core::store::{Created, Store};
+use tote_core::tables::{primary_key, quote_ident};
+use tote_core::{fault, Error, ErrorKind, Result};
+
+use crate::IngestResponse;
+
+/// One primary-key range of a chunked read: what one invocation reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// The source table.
+    pub table: String,
+    /// The batch id the chunks commit as, fixed by the plan.
+    pub group: String,
+    /// This chunk's position, from 0, in key order.
+    pub index: u32,
+    /// How many chunks the read has.
+    pub chunks: u32,
+    /// The range's first key (`None`: from the smallest).
+    pub from: Option<i64>,
+    /// The key after the range's last (`None`: to the greatest, keys inserted since included).
+    pub to: Option<i64>,
+    /// The high-water mark every chunk reads at or below.
+    pub until: NaiveDateTime,
+}
+
+/// A chunked table, as the commit step is asked to commit it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkedTable {
+    /// The source table.
+    pub table: String,
+    /// The batch id the chunks commit as.
+    pub group: String,
+    /// How many chunks.
+    pub chunks: u32,
+    /// The high-water mark of the read.
+    pub until: NaiveDateTime,
+    /// The execution asking, recorded in the manifest.
+    #[serde(default)]
+    pub execution: Option<String>,
+}
+
+/// A key range, bound to the transaction as settings (values never enter SQL text).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyRange {
+    /// First key, inclusive.
+    pub from: Option<i64>,
+    /// Last key, exclusive.
+    pub to: Option<i64>,
+}
+
+impl KeyRange {
+    /// The range of `chunk`.
+    pub fn of(chunk: &Chunk) -> KeyRange {
+        KeyRange {
+            from: chunk.from,
+            to: chunk.to,
+        }
+    }
+
+    /// Sets `tote.from` and `tote.to` for the rest of the transaction.
+    pub async fn bind(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+    ) -> std::result::Result<(), tokio_postgres::Error> {
+        let text = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+        tx.execute(
+            "SELECT set_config('tote.from', $1, true), set_config('tote.to', $2, true)",
+            &[&text(self.from), &text(self.to)],
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// The conditions on `key` (quoted here) that keep a row inside the bound range, each
+    /// preceded by `AND`; empty for an unbounded range.
+    pub fn conditions(&self, key: &str) -> String {
+        let key = quote_ident(key);
+        let mut out = String::new();
+        if self.from.is_some() {
+            out.push_str(&format!(
+                " AND {key}::int8 >= (SELECT current_setting('tote.from')::int8)"
+            ));
+        }
+        if self.to.is_some() {
+            out.push_str(&format!(
+                " AND {key}::int8 < (SELECT current_setting('tote.to')::int8)"
+            ));
+        }
+        out
+    }
+
+    /// Whether `key` is inside the range.
+    pub fn contains(&self, key: i64) -> bool {
+        self.from.is_none_or(|f| key >= f) && self.to.is_none_or(|t| key < t)
+    }
+}
+
+/// The ranges of a key span `[min, max]` holding `rows` rows, about `budget` rows each: equal
+/// key spans, since ToteSys keys are serial (a sparse span gives smaller chunks, never larger
+/// ones than the rows it holds). The first range is open below and the last open above.
+pub fn ranges(min: i64, max: i64, rows: u64, budget: u64) -> Vec<KeyRange> {
+    let n = rows.div_ceil(budget.max(1)).max(1);
+    let span = (max as i128 - min as i128 + 1).max(1);
+    let n = (n as i128).min(span) as u64;
+    let bound = |j: u64| (min as i128 + span * j as i128 / n as i128) as i64;
+    (0..n)
+        .map(|j| KeyRange {
+            from: (j > 0).then(|| bound(j)),
+            to: (j + 1 < n).then(|| bound(j + 1)),
+        })
+        .collect()
+}
+
+/// The plan's split of `tables` (in plan order) into those one invocation reads and those read
+/// in chunks. Only a whole-table read is chunked: a full refresh, or a table with no committed
+/// batch yet. Counting reads the table once, in one snapshot, and only when chunking is on.
+pub async fn split(
+    config: &Config,
+    tables: Vec<String>,
+    full_refresh: bool,
+) -> Result<(Vec<String>, Vec<ChunkedTable>, Vec<Chunk>)> {
+    if config.chunk_rows == 0 {
+        return Ok((tables, vec![], vec![]));
+    }
+    let landing = Store::open(&config.landing, "TOTE_LANDING")?;
+    let mut whole = Vec::new();
+    for table in &tables {
+        if full_refresh || CommitLog::new(landing.clone(), table).last().await?.is_none() {
+            whole.push(table.clone());
+        }
+    }
+    if whole.is_empty() {
+        return Ok((tables, vec![], vec![]));
+    }
+    let url = config.source_url().await?;
+    let mut client = pg::connect(&url, Role::Source).await?;
+    let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, &url);
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(err)?;
+    let mut single = Vec::new();
+    let (mut chunked, mut chunks) = (Vec::new(), Vec::new());
+    for table in tables {
+        let counted = match whole.contains(&table) {
+            true => count(&tx, &table).await.map_err(err)?,
+            false => None,
+        };
+        let Some((rows, min, max, until)) = counted.filter(|(rows, ..)| *rows > config.chunk_rows) else {
+            single.push(table);
+            continue;
+        };
+        let group = batch::new_batch_id();
+        let parts = ranges(min, max, rows, config.chunk_rows);
+        tracing::info!(table, rows, chunks = parts.len(), %until, "reading the table in chunks");
+        for (index, range) in parts.iter().enumerate() {
+            chunks.push(Chunk {
+                table: table.clone(),
+                group: group.clone(),
+                index: index as u32,
+                chunks: parts.len() as u32,
+                from: range.from,
+                to: range.to,
+                until,
+            });
+        }
+        chunked.push(ChunkedTable {
+            table,
+            group,
+            chunks: parts.len() as u32,
+            until,
+            execution: None,
+        });
+    }
+    tx.commit().await.map_err(err)?;
+    Ok((single, chunked, chunks))
+}
+
+/// `(rows, smallest key, greatest key, until)` of a table, or `None` when it is missing or
+/// empty (the ingest itself reports a missing table).
+async fn count(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+) -> std::result::Result<Option<(u64, i64, i64, NaiveDateTime)>, tokio_postgres::Error> {
+    let exists: bool = tx
+        .query_one(
+            "SELECT to_regclass(format('public.%I', $1::text)) IS NOT NULL",
+            &[&table],
+        )
+        .await?
+        .get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let key = quote_ident(&primary_key(table));
+    let row = tx
+        .query_one(
+            &format!(
+                "SELECT count(*)::int8, min({key})::int8, max({key})::int8, \
+                 greatest(max(last_updated), clock_timestamp()::timestamp)::timestamp(6) FROM public.{}",
+                quote_ident(table)
+            ),
+            &[],
+        )
+        .await?;
+    let rows: i64 = row.get(0);
+    match (row.get::<_, Option<i64>>(1), row.get::<_, Option<i64>>(2)) {
+        (Some(min), Some(max)) if rows > 0 => Ok(Some((rows as u64, min, max, row.get(3)))),
+        _ => Ok(None),
+    }
+}
+
+/// The key under which chunk `index` of `group` records its part.
+fn part_key(table: &str, group: &str, index: u32) -> String {
+    format!("{table}/_chunks/{group}/{index}.json")
+}
+
+/// Records `part` (a written, uncommitted part manifest) as chunk `chunk.index`'s. Returns the
+/// part that counts: this one, or the one an earlier attempt of the chunk recorded first.
+pub async fn record_part(landing: &Store, chunk: &Chunk, part: Manifest) -> Result<Manifest> {
+    let key = part_key(&chunk.table, &chunk.group, chunk.index);
+    match landing.create(&key, part.key().into_bytes().into()).await? {
+        Created::New => Ok(part),
+        Created::AlreadyExists => {
+            tracing::info!(
+                table = chunk.table,
+                chunk = chunk.index,
+                "an earlier attempt of this chunk recorded its part first; it stands"
+            );
+            recorded_part(landing, chunk.table.as_str(), &chunk.group, chunk.index)
+                .await?
+                .ok_or_else(|| Error::internal(format!("{key} vanished after it was recorded")))
+        }
+    }
+}
+
+/// The part chunk `index` of `group` recorded, if it has.
+async fn recorded_part(landing: &Store, table: &str, group: &str, index: u32) -> Result<Option<Manifest>> {
+    let Some(pointer) = landing.get(&part_key(table, group, index)).await? else {
+        return Ok(None);
+    };
+    let manifest = String::from_utf8(pointer.to_vec()).map_err(|_| {
+        Error::internal(format!(
+            "the part pointer of chunk {index} of {table} is not text"
+        ))
+    })?;
+    Ok(Some(batch::read_manifest(landing, &manifest).await?))
+}
+
+/// Commits the recorded parts of `request.group` as one batch of the table. Idempotent: when the
+/// table's last batch is already `group`, answers as the commit that put it there.
+pub async fn commit(config: &Config, request: &ChunkedTable) -> Result<IngestResponse> {
+    let table = crate::allowed_table(config, &request.table)?;
+    let landing = Store::open(&config.landing, "TOTE_LANDING")?;
+    let log = CommitLog::new(landing.clone(), table);
+    for _ in 0..crate::COMMIT_ATTEMPTS {
+        let last = log.last().await?;
+        if let Some(entry) = last.as_ref().filter(|e| e.batch_id == request.group) {
+            tracing::info!(table, group = request.group, "the chunks are already committed");
+            return Ok(response(&log.manifest(entry).await?, entry.seq, 0));
+        }
+        let mut parts = Vec::with_capacity(request.chunks as usize);
+        for index in 0..request.chunks {
+            let part = recorded_part(&landing, table, &request.group, index)
+                .await?
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::BadRequest,
+                        format!(
+                            "chunk {index} of {} of {table} (group {}) has not recorded its part, so the chunks \
+                             cannot be committed: its ingest failed or did not run; redrive the execution to \
+                             run it again",
+                            request.chunks, request.group
+                        ),
+                    )
+                })?;
+            parts.push(part);
+        }
+        let manifest = match written(&landing, table, &request.group).await? {
+            // A commit that stopped after writing the manifest: the same parts, committed as written.
+            Some(written) => written,
+            None => {
+                let manifest = combine(config, &landing, request, &parts).await?;
+                match batch::write_manifest(&landing, &manifest).await {
+                    Ok(()) => manifest,
+                    // Another attempt wrote it meanwhile: commit that one.
+                    Err(e) => written(&landing, table, &request.group).await?.ok_or(e)?,
+                }
+            }
+        };
+        fault::point("commit_chunks.after_manifest")?;
+        let seq = last.as_ref().map_or(1, |e| e.seq + 1);
+        if log.commit(seq, &manifest).await? {
+            fault::point("commit_chunks.after_commit")?;
+            let rows_read: u64 = parts.iter().map(|p| p.rows).sum();
+            tracing::info!(
+                table,
+                group = request.group,
+                seq,
+                rows = manifest.rows,
+                chunks = parts.len(),
+                "committed the chunks as one landing batch"
+            );
+            return Ok(response(&manifest, seq, rows_read));
+        }
+        tracing::warn!(
+            table,
+            "another ingest of this table committed first; committing the chunks after it"
+        );
+    }
+    Err(Error::new(
+        ErrorKind::SourceUnavailable,
+        format!("{table}: other ingests kept committing first; retry later"),
+    ))
+}
+
+/// The manifest of `group`, if a commit attempt wrote it.
+async fn written(landing: &Store, table: &str, group: &str) -> Result<Option<Manifest>> {
+    let key = batch::manifest_key(table, group);
+    match landing.exists(&key).await? {
+        true => Ok(Some(batch::read_manifest(landing, &key).await?)),
+        false => Ok(None),
+    }
+}
+
+/// The answer to a commit of `manifest` at `seq`.
+fn response(manifest: &Manifest, seq: u64, rows_read: u64) -> IngestResponse {
+    let cursor = manifest.cursor.as_ref();
+    IngestResponse {
+        table: manifest.table.clone(),
+        changed: true,
+        batch_id: Some(manifest.batch_id.clone()),
+        seq: Some(seq),
+        rows: manifest.rows,
+        rows_read,
+        since: None,
+        high_water: cursor.and_then(|c| c.high_water).map(|(lu, _)| lu),
+        keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
+        deleted: manifest.deletions.as_ref().map_or(0, |d| d.rows),
+        bytes: manifest.objects.iter().map(|o| o.bytes).sum(),
+    }
+}
+
+/// The one manifest of the parts, in key order: their data objects, their key sets and
+/// deletions concatenated into objects of the group, their cursors merged.
+async fn combine(
+    config: &Config,
+    landing: &Store,
+    request: &ChunkedTable,
+    parts: &[Manifest],
+) -> Result<Manifest> {
+    let table = request.table.as_str();
+    let first = &parts[0];
+    if let Some(other) = parts.iter().find(|p| p.schema != first.schema) {
+        return Err(Error::new(
+            ErrorKind::SchemaDrift,
+            format!(
+                "{table}: the chunks of the read saw different columns (parts {} and {}): the table changed \
+                 during the read; nothing was committed; run the full refresh of {table} again",
+                first.batch_id, other.batch_id
+            ),
+        ));
+    }
+    // A fresh name per attempt: a commit that stopped half-way leaves objects no manifest names.
+    let attempt = uuid::Uuid::new_v4().simple().to_string();
+    let attempt = &attempt[..8];
+    let keys_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
+        crate::reconcile::KEY,
+        arrow::datatypes::DataType::Int64,
+        false,
+    )]));
+    let key_objects: Vec<(&Manifest, &ObjectEntry)> = parts
+        .iter()
+        .filter_map(|p| p.keys.as_ref().map(|k| (p, &k.object)))
+        .collect();
+    let keys_object = concatenate(
+        landing,
+        &batch::object_key(table, &request.group, &format!("keys-{attempt}.parquet")),
+        keys_schema,
+        &key_objects,
+    )
+    .await?
+    .ok_or_else(|| Error::internal(format!("the chunks of {table} recorded no key set")))?;
+    let mut fingerprint = KeyFingerprint {
+        count: 0,
+        sum: 0,
+        hash_sum: 0,
+    };
+    for k in parts.iter().filter_map(|p| p.keys.as_ref()) {
+        fingerprint.count = fingerprint.count.wrapping_add(k.fingerprint.count);
+        fingerprint.sum = fingerprint.sum.wrapping_add(k.fingerprint.sum);
+        fingerprint.hash_sum = fingerprint.hash_sum.wrapping_add(k.fingerprint.hash_sum);
+    }
+    let deletion_objects: Vec<(&Manifest, &ObjectEntry)> = parts
+        .iter()
+        .filter_map(|p| p.deletions.as_ref().map(|d| (p, d)))
+        .collect();
+    let deletions = concatenate(
+        landing,
+        &batch::object_key(table, &request.group, &format!("deletions-{attempt}.parquet")),
+        batch::deletions_schema(&primary_key(table), false),
+        &deletion_objects,
+    )
+    .await?;
+
+    let high_water = parts
+        .iter()
+        .filter_map(|p| p.cursor.as_ref()?.high_water)
+        .max_by_key(|(lu, pk)| (*lu, *pk));
+    let floor = high_water.map(|(lu, _)| lu.min(request.until) - config.lookback_span());
+    let mut recent: Vec<(i64, NaiveDateTime)> = parts
+        .iter()
+        .filter_map(|p| p.cursor.as_ref())
+        .flat_map(|c| c.recent.iter().copied())
+        .filter(|(_, lu)| floor.is_none_or(|f| *lu >= f))
+        .collect();
+    recent.sort_unstable();
+    recent.dedup();
+    Ok(Manifest {
+        batch_id: request.group.clone(),
+        stage: batch::Stage::Ingest,
+        table: table.to_string(),
+        execution: request.execution.clone(),
+        written_at: chrono::Utc::now(),
+        format: first.format,
+        rows: parts.iter().map(|p| p.rows).sum(),
+        schema: first.schema.clone(),
+        cursor: Some(Cursor {
+            since: None,
+            high_water,
+            recent,
+            source_clock: Some(request.until),
+        }),
+        full_refresh: true,
+        objects: parts.iter().flat_map(|p| p.objects.iter().cloned()).collect(),
+        inputs: vec![],
+        findings: vec![],
+        keys: Some(KeySet {
+            object: keys_object,
+            fingerprint,
+        }),
+        deletions,
+    })
+}
+
+/// Streams the Parquet `objects` (each checked against its part's manifest), in order, into one
+/// new Parquet object `key`; `None` when there is none.
+async fn concatenate(
+    landing: &Store,
+    key: &str,
+    schema: arrow::datatypes::SchemaRef,
+    objects: &[(&Manifest, &ObjectEntry)],
+) -> Result<Option<ObjectEntry>> {
+    if objects.is_empty() {
+        return Ok(None);
+    }
+    let mut sink = ObjectSink::create(landing, key, schema, DataFormat::Parquet)?;
+    for (manifest, object) in objects {
+        let body = batch::read_object(landing, manifest, object).await?;
+        for b in batch::parquet_object_batches(landing, manifest, object, body)? {
+            sink.write(&b?).await?;
+        }
+    }
+    Ok(Some(sink.finish().await?))
+}

@@ -1,0 +1,122 @@
+//! A whole-table read in chunks: every chunk retried, the commit retried, a chunk missing.
+
+use tote_core::ErrorKind;
+use tote_ingest::chunks::{self, ChunkedTable};
+use tote_ingest::{IngestRequest, PlanRequest};
+
+use crate::it::common::Fixture;
+
+#[tokio::test]
+async fn chunks_retried_and_committed_twice_make_one_batch_of_every_row_and_every_key() {
+    let mut f = Fixture::seeded().await;
+    let rows: i64 = f
+        .client
+        .query_one("SELECT count(*) FROM sales_order", &[])
+        .await
+        .unwrap()
+        .get(0);
+    f.extra.insert("TOTE_CHUNK_ROWS", (rows / 4).max(1).to_string());
+    let config = f.config();
+    let plan = tote_ingest::plan(
+        &config,
+        &PlanRequest {
+            tables: Some(vec!["sales_order".into(), "staff".into()]),
+            ..PlanRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(plan.tables, ["staff"], "the small table is read whole");
+    assert_eq!(plan.chunked.len(), 1);
+    let table: &ChunkedTable = &plan.chunked[0];
+    assert!(table.chunks >= 4, "{plan:?}");
+    assert_eq!(plan.chunks.len(), table.chunks as usize);
+    assert_eq!(plan.chunks[0].from, None, "the first range is open below");
+    assert_eq!(plan.chunks.last().unwrap().to, None, "the last is open above");
+
+    // Each chunk twice (a retry after a lost reply): the first part recorded stands.
+    for chunk in &plan.chunks {
+        let request = IngestRequest {
+            table: "sales_order".into(),
+            execution: Some("test".into()),
+            full_refresh: true,
+            chunk: Some(chunk.clone()),
+        };
+        let first = tote_ingest::ingest(&config, &request).await.unwrap();
+        let again = tote_ingest::ingest(&config, &request).await.unwrap();
+        assert_eq!(first.batch_id, again.batch_id, "chunk {}", chunk.index);
+        assert_eq!(first.seq, None, "a chunk commits nothing by itself");
+    }
+    assert!(
+        f.manifests("sales_order").await.is_empty(),
+        "nothing visible before the commit"
+    );
+
+    let committed = chunks::commit(&config, table).await.unwrap();
+    let again = chunks::commit(&config, table).await.unwrap();
+    assert_eq!(committed.seq, Some(1));
+    assert_eq!(again.seq, Some(1), "a second commit answers as the first");
+    assert_eq!(committed.batch_id.as_deref(), Some(table.group.as_str()));
+    let manifests = f.manifests("sales_order").await;
+    assert_eq!(manifests.len(), 1);
+    assert_eq!(manifests[0].rows, rows as u64);
+    assert_eq!(
+        f.keys_of(&manifests[0]).await,
+        f.source_keys("sales_order", "true").await,
+        "every version once"
+    );
+    assert_eq!(manifests[0].keys.as_ref().unwrap().fingerprint.count, rows);
+
+    // An incremental read after it finds nothing new: the cursor and the key set are whole.
+    let next = f.ingest("sales_order").await.unwrap();
+    assert!(!next.changed, "{next:?}");
+}
+
+#[tokio::test]
+async fn a_commit_with_a_chunk_missing_names_it_and_commits_nothing() {
+    let mut f = Fixture::seeded().await;
+    f.extra.insert("TOTE_CHUNK_ROWS", "50".into());
+    let config = f.config();
+    let plan = tote_ingest::plan(
+        &config,
+        &PlanRequest {
+            tables: Some(vec!["sales_order".into()]),
+            full_refresh: Some(true),
+            ..PlanRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    let table = &plan.chunked[0];
+    for chunk in plan.chunks.iter().filter(|c| c.index != 1) {
+        let request = IngestRequest {
+            table: "sales_order".into(),
+            execution: None,
+            full_refresh: true,
+            chunk: Some(chunk.clone()),
+        };
+        tote_ingest::ingest(&config, &request).await.unwrap();
+    }
+    let err = chunks::commit(&config, table).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadRequest);
+    let message = err.to_string();
+    assert!(message.contains("chunk 1 of"), "{message}");
+    assert!(message.contains("redrive"), "{message}");
+    assert!(f.manifests("sales_order").await.is_empty());
+}
+
+#[test]
+fn ranges_cover_the_key_span_in_about_equal_parts_open_at_both_ends() {
+    let ranges = chunks::ranges(1, 1000, 1000, 300);
+    assert_eq!(ranges.len(), 4);
+    assert_eq!(ranges[0].from, None);
+    assert_eq!(ranges[3].to, None);
+    for pair in ranges.windows(2) {
+        assert_eq!(pair[0].to, pair[1].from, "adjacent, no gap, no overlap");
+    }
+    assert_eq!(ranges[1].from, Some(251));
+    assert!(ranges[0].contains(i64::MIN) && ranges[3].contains(i64::MAX));
+    // More chunks asked than keys in the span: one key each at most.
+    assert_eq!(chunks::ranges(5, 6, 1000, 1).len(), 2);
+    assert_eq!(chunks::ranges(5, 5, 10, 100).len(), 1);
+}
