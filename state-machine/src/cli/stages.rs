@@ -70,6 +70,13 @@ pub struct IngestArgs {
     /// Re-read the whole table and accept its current schema.
     #[arg(long)]
     pub full_refresh: bool,
+    /// A whole-table read with more rows than this is read in key-range chunks, as the state
+    /// machine reads it (default `TOTE_CHUNK_ROWS`, 5000000; 0 never).
+    #[arg(long, env = "TOTE_CHUNK_ROWS")]
+    pub chunk_rows: Option<u64>,
+    /// How many chunks are read at once (the state machine's `chunkConcurrency`).
+    #[arg(long, default_value_t = 4)]
+    pub chunk_concurrency: usize,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +86,10 @@ pub struct IngestArgs {
 
 /// Runs `tote ingest`.
 pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
-    let config = args.config.config()?;
+    let mut config = args.config.config()?;
+    if let Some(rows) = args.chunk_rows {
+        config.chunk_rows = rows;
+    }
     let request = tote_ingest::IngestRequest {
         table: args.table.clone(),
         execution: None,
@@ -87,7 +97,14 @@ pub async fn ingest(args: IngestArgs) -> anyhow::Result<()> {
         chunk: None,
     };
     let started = std::time::Instant::now();
-    let response = tote_ingest::ingest(&config, &request).await?;
+    let (response, chunks) =
+        tote_ingest::chunks::ingest_planned(&config, &request, args.chunk_concurrency).await?;
+    if chunks > 0 {
+        eprintln!(
+            "{}: read in {chunks} chunks, {} at a time",
+            response.table, args.chunk_concurrency
+        );
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&response)?);
     } else if response.changed {

@@ -415,6 +415,50 @@ async fn rows_as_text(client: &tokio_postgres::Client, sql: &str) -> Vec<Vec<Opt
     rows
 }
 
+/// `tote bench --backfill-scale`: each table read in chunks at 1, 2 and 4 at a time and in one
+/// invocation, every read committing exactly the table's rows (the bench refuses otherwise).
+#[tokio::test]
+async fn tote_bench_backfill_reads_each_table_in_chunks_at_each_concurrency() {
+    let out = tempfile::tempdir().unwrap();
+    let (ok, text) = outcome(
+        Command::new(env!("CARGO_BIN_EXE_tote"))
+            .args(["bench", "--backfill-scale", "0.2", "--chunk-rows", "300", "--out"])
+            .arg(out.path()),
+    );
+    assert!(ok, "{text}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("backfill.json")).unwrap()).unwrap();
+    let tables = report["tables"].as_array().unwrap();
+    assert_eq!(
+        tables
+            .iter()
+            .map(|t| t["table"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["sales_order", "payment"]
+    );
+    for t in tables {
+        assert!(t["chunks"].as_u64().unwrap() >= 2, "{t}");
+        let concurrencies: Vec<u64> = t["chunked"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["concurrency"].as_u64().unwrap())
+            .collect();
+        assert_eq!(concurrencies, [1, 2, 4]);
+        for c in t["chunked"].as_array().unwrap() {
+            assert!(
+                c["wall_s"].as_f64().unwrap() > 0.0 && c["peak_rss_kb"].as_u64().unwrap() > 0,
+                "{c}"
+            );
+        }
+    }
+    let table = std::fs::read_to_string(out.path().join("backfill.md")).unwrap();
+    assert!(
+        table.contains("| sales_order |") && table.contains("vs one invocation"),
+        "{table}"
+    );
+}
+
 /// `tote bench` at a tiny scale: every measurement is there under the keys docs/benchmarks.md
 /// and earlier runs use, with positive figures, and the Markdown table is written.
 #[tokio::test]

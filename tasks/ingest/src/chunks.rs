@@ -55,6 +55,11 @@ pub struct Chunk {
     pub to: Option<i64>,
     /// The high-water mark every chunk reads at or below.
     pub until: NaiveDateTime,
+    /// The scale of each `numeric` column declared without one, as the plan found it over the
+    /// whole table at or below `until`: every chunk's data then has the same schema, and no chunk
+    /// scans the whole table for it.
+    #[serde(default)]
+    pub scales: std::collections::BTreeMap<String, i8>,
 }
 
 /// A chunked table, as the commit step is asked to commit it.
@@ -180,10 +185,17 @@ pub async fn split(
     let (mut chunked, mut chunks) = (Vec::new(), Vec::new());
     for table in tables {
         let counted = match whole.contains(&table) {
-            true => count(&tx, &table).await.map_err(err)?,
+            true => count(&tx, &table, &err).await?,
             false => None,
         };
-        let Some((rows, min, max, until)) = counted.filter(|(rows, ..)| *rows > config.chunk_rows) else {
+        let Some(Counted {
+            rows,
+            min,
+            max,
+            until,
+            scales,
+        }) = counted.filter(|c| c.rows > config.chunk_rows)
+        else {
             single.push(table);
             continue;
         };
@@ -199,6 +211,7 @@ pub async fn split(
                 from: range.from,
                 to: range.to,
                 until,
+                scales: scales.clone(),
             });
         }
         chunked.push(ChunkedTable {
@@ -213,38 +226,96 @@ pub async fn split(
     Ok((single, chunked, chunks))
 }
 
-/// `(rows, smallest key, greatest key, until)` of a table, or `None` when it is missing or
-/// empty (the ingest itself reports a missing table).
+/// What the plan counted of a table, in its snapshot.
+struct Counted {
+    rows: u64,
+    /// The smallest and the greatest key.
+    min: i64,
+    max: i64,
+    /// The later of the source's clock and the greatest `last_updated`.
+    until: NaiveDateTime,
+    /// The largest scale of each unconstrained `numeric` column.
+    scales: std::collections::BTreeMap<String, i8>,
+}
+
+/// Counts a table in one scan, or `None` when it is missing or empty (the ingest itself reports a
+/// missing table).
 async fn count(
     tx: &tokio_postgres::Transaction<'_>,
     table: &str,
-) -> std::result::Result<Option<(u64, i64, i64, NaiveDateTime)>, tokio_postgres::Error> {
-    let exists: bool = tx
-        .query_one(
-            "SELECT to_regclass(format('public.%I', $1::text)) IS NOT NULL",
-            &[&table],
-        )
-        .await?
-        .get(0);
-    if !exists {
+    db: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+) -> Result<Option<Counted>> {
+    let columns = crate::read_columns(tx, table).await.map_err(db)?;
+    if columns.is_empty() {
         return Ok(None);
     }
+    let layout = crate::types::TableLayout::new(table, columns)?;
+    let numerics: Vec<String> = layout
+        .unconstrained_numerics()
+        .into_iter()
+        .map(|i| layout.columns[i].name.clone())
+        .collect();
     let key = quote_ident(&primary_key(table));
+    let scales: String = numerics
+        .iter()
+        .map(|c| format!(", max(scale({}))::int4", quote_ident(c)))
+        .collect();
     let row = tx
         .query_one(
             &format!(
                 "SELECT count(*)::int8, min({key})::int8, max({key})::int8, \
-                 greatest(max(last_updated), clock_timestamp()::timestamp)::timestamp(6) FROM public.{}",
+                 greatest(max(last_updated), clock_timestamp()::timestamp)::timestamp(6){scales} FROM public.{}",
                 quote_ident(table)
             ),
             &[],
         )
-        .await?;
+        .await
+        .map_err(db)?;
     let rows: i64 = row.get(0);
-    match (row.get::<_, Option<i64>>(1), row.get::<_, Option<i64>>(2)) {
-        (Some(min), Some(max)) if rows > 0 => Ok(Some((rows as u64, min, max, row.get(3)))),
-        _ => Ok(None),
-    }
+    let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(1), row.get::<_, Option<i64>>(2)) else {
+        return Ok(None);
+    };
+    let scales = numerics
+        .into_iter()
+        .enumerate()
+        .filter_map(|(n, c)| Some((c, row.get::<_, Option<i32>>(4 + n)?.clamp(0, 38) as i8)))
+        .collect();
+    Ok((rows > 0).then_some(Counted {
+        rows: rows as u64,
+        min,
+        max,
+        until: row.get(3),
+        scales,
+    }))
+}
+
+/// Ingests one table by hand as the state machine would: read in chunks, `concurrency` at a
+/// time, and committed, when the plan splits it ([`split`]); otherwise in one ingest. Returns the
+/// committed batch and how many chunks it was read in (0: not chunked).
+pub async fn ingest_planned(
+    config: &Config,
+    request: &crate::IngestRequest,
+    concurrency: usize,
+) -> Result<(IngestResponse, usize)> {
+    use futures_util::{StreamExt, TryStreamExt};
+    let table = crate::allowed_table(config, &request.table)?.to_string();
+    let (_, chunked, chunks) = split(config, vec![table], request.full_refresh).await?;
+    let Some(mut whole) = chunked.into_iter().next() else {
+        return Ok((crate::ingest(config, request).await?, 0));
+    };
+    whole.execution.clone_from(&request.execution);
+    futures_util::stream::iter(chunks.iter().map(|chunk| {
+        let request = crate::IngestRequest {
+            chunk: Some(chunk.clone()),
+            full_refresh: true,
+            ..request.clone()
+        };
+        async move { crate::ingest(config, &request).await }
+    }))
+    .buffer_unordered(concurrency.max(1))
+    .try_collect::<Vec<_>>()
+    .await?;
+    Ok((commit(config, &whole).await?, chunks.len()))
 }
 
 /// The key under which chunk `index` of `group` records its part.

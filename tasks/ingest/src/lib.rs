@@ -315,16 +315,24 @@ async fn ingest_once(
     let mark = chunk.map_or(clock, |c| c.until);
     let since = read_from(table, previous.cursor.as_ref(), clock, lookback);
     let range = chunk.map(chunks::KeyRange::of);
-    let (window_filter, scale_filter) = match chunk {
+    let window_filter = match chunk {
         None => {
             let filter = window_filter(&tx, since, &err).await?;
-            (filter.clone(), filter)
+            numeric_scales(&tx, table, &mut layout, &filter)
+                .await
+                .map_err(err)?;
+            filter
         }
-        Some(c) => chunk_filters(&tx, c, &keys.name, &err).await?,
+        Some(c) => {
+            // The scales the plan found over the whole table, the same for every chunk.
+            for (column, scale) in &c.scales {
+                if let Some(i) = layout.position(column) {
+                    layout.set_numeric_scale(i, *scale);
+                }
+            }
+            chunk_filter(&tx, c, &keys.name, &err).await?
+        }
     };
-    numeric_scales(&tx, table, &mut layout, &scale_filter)
-        .await
-        .map_err(err)?;
 
     let batch_id = batch::new_batch_id();
     let mut read = Read {
@@ -567,15 +575,14 @@ async fn window_filter(
     Ok(" WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string())
 }
 
-/// The `WHERE` clauses of a chunk's read: its rows (its key range, at or below the read's mark)
-/// and the rows the numeric scales are taken from (the whole table at or below the mark, so that
-/// every chunk of the read gets the same schema). The bounds travel as settings.
-async fn chunk_filters(
+/// The `WHERE` clause of a chunk's read: its key range, at or below the read's mark. The bounds
+/// travel as settings.
+async fn chunk_filter(
     tx: &tokio_postgres::Transaction<'_>,
     chunk: &chunks::Chunk,
     key: &str,
     err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
-) -> Result<(String, String)> {
+) -> Result<String> {
     tx.execute(
         "SELECT set_config('tote.until', $1, true)",
         &[&chunk.until.format("%Y-%m-%d %H:%M:%S%.6f").to_string()],
@@ -584,8 +591,10 @@ async fn chunk_filters(
     .map_err(err)?;
     let range = chunks::KeyRange::of(chunk);
     range.bind(tx).await.map_err(err)?;
-    let until = " WHERE last_updated <= (SELECT current_setting('tote.until')::timestamp)".to_string();
-    Ok((format!("{until}{}", range.conditions(key)), until))
+    Ok(format!(
+        " WHERE last_updated <= (SELECT current_setting('tote.until')::timestamp){}",
+        range.conditions(key)
+    ))
 }
 
 /// What a read keeps of each batch it streams: the rows to write, given the batch, its cursor
