@@ -111,19 +111,20 @@ impl KeyRange {
     }
 
     /// The conditions on `key` (quoted here) that keep a row inside the bound range, each
-    /// preceded by `AND`; empty for an unbounded range.
+    /// preceded by `AND`; empty for an unbounded range. The column is compared as it is (an
+    /// `int4` against the `int8` bound, an operator of the same btree family), never cast, so
+    /// that the range is read through the primary key's index: a cast column makes every chunk
+    /// scan the whole table, and the chunks together twice as slow as one read.
     pub fn conditions(&self, key: &str) -> String {
         let key = quote_ident(key);
         let mut out = String::new();
         if self.from.is_some() {
             out.push_str(&format!(
-                " AND {key}::int8 >= (SELECT current_setting('tote.from')::int8)"
+                " AND {key} >= (SELECT current_setting('tote.from')::int8)"
             ));
         }
         if self.to.is_some() {
-            out.push_str(&format!(
-                " AND {key}::int8 < (SELECT current_setting('tote.to')::int8)"
-            ));
+            out.push_str(&format!(" AND {key} < (SELECT current_setting('tote.to')::int8)"));
         }
         out
     }

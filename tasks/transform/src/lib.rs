@@ -186,7 +186,11 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let mut running = tokio::task::JoinSet::new();
     let mut outputs = BTreeMap::new();
     loop {
-        let at_once = if outputs.is_empty() { 1 } else { models_at_once() };
+        let at_once = if outputs.is_empty() {
+            1
+        } else {
+            models_at_once(config.transform_memory_mb)
+        };
         while running.len() < at_once {
             let Some((index, model)) = queue.next() else { break };
             let (ctx, processed, model, run_tag, inputs, request) = (
@@ -586,15 +590,23 @@ fn release_freed_memory() {
     }
 }
 
-/// How many models run at once: one per core, at most 4. A model's query runs on every core
-/// already, but writing its output (Parquet encoding, zstd, SHA-256) runs on the model's own
-/// task, so one model's writing overlaps another's query. Sorts and aggregations of all of them
-/// share the one memory pool (`TOTE_TRANSFORM_MEMORY_MB`); beyond it each running model holds
-/// at most one row group of output.
-fn models_at_once() -> usize {
+/// The share of the memory pool one running model is given: the default pool, with which every
+/// built-in model runs at scale 300 (docs/benchmarks.md). Four models sharing that pool starved
+/// one of them (`dim_design`'s sort found 1 MB left at scale 100), so concurrency is bounded by
+/// the pool as well as by the cores.
+const MODEL_MEMORY_MB: usize = 64;
+
+/// How many models run at once: one per core, at most 4, and at most one per
+/// [`MODEL_MEMORY_MB`] of `TOTE_TRANSFORM_MEMORY_MB` (so one at a time at the default 64, and up
+/// to 4 in Lambda, where the pool is a quarter of the function's memory). A model's query runs
+/// on every core already, but writing its output (Parquet encoding, zstd, SHA-256) runs on the
+/// model's own task, so one model's writing overlaps another's query. Beyond the pool each
+/// running model holds at most one row group of output.
+fn models_at_once(memory_mb: usize) -> usize {
     std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 4)
+        .min((memory_mb / MODEL_MEMORY_MB).max(1))
 }
 
 /// How many sorted runs a sort that spilled merges at once; more runs take more merge passes.
@@ -623,7 +635,9 @@ fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
         .map_or(2, |n| n.get())
         .clamp(1, 8);
     let mut session = datafusion::prelude::SessionConfig::new().with_target_partitions(partitions);
-    session.options_mut().execution.sort_spill_reservation_bytes = pool / (4 * partitions);
+    // And once per model running at the same time.
+    let models = models_at_once(config.transform_memory_mb);
+    session.options_mut().execution.sort_spill_reservation_bytes = pool / (4 * partitions * models);
     Ok(SessionContext::new_with_config_rt(session, runtime))
 }
 
@@ -788,6 +802,19 @@ fn findings_shape(what: &str) -> Error {
 }
 
 fn model_error(model: &str, e: datafusion::error::DataFusionError) -> Error {
+    if matches!(
+        e.find_root(),
+        datafusion::error::DataFusionError::ResourcesExhausted(_)
+    ) {
+        // The model is not at fault: the budget is too small for it.
+        return Error::new(
+            ErrorKind::ModelFailed,
+            format!(
+                "model {model} ran out of the transform's memory budget: {e}; raise TOTE_TRANSFORM_MEMORY_MB \
+                 (in AWS the transform function's memory, a quarter of which is the budget) and run again"
+            ),
+        );
+    }
     Error::new(
         ErrorKind::ModelFailed,
         format!("model {model} failed: {e}; fix tasks/transform/models/{model}.sql (or TOTE_MODELS) and run again"),
@@ -818,4 +845,37 @@ fn iso_currency_name_udf() -> datafusion::logical_expr::ScalarUDF {
             Ok(ColumnarValue::Array(Arc::new(names)))
         }),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::error::DataFusionError;
+
+    #[test]
+    fn models_run_at_once_only_as_far_as_the_memory_budget_goes() {
+        assert_eq!(models_at_once(64), 1, "the default budget: one at a time");
+        assert_eq!(models_at_once(16), 1);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(models_at_once(128), cores.clamp(1, 4).min(2));
+        assert_eq!(models_at_once(1 << 20), cores.clamp(1, 4));
+    }
+
+    #[test]
+    fn a_model_out_of_memory_is_told_to_raise_the_budget_not_to_fix_the_model() {
+        let exhausted = DataFusionError::Context(
+            "sort".into(),
+            Box::new(DataFusionError::ResourcesExhausted(
+                "Failed to allocate 3.0 MB".into(),
+            )),
+        );
+        let message = model_error("dim_design", exhausted).to_string();
+        assert!(message.contains("raise TOTE_TRANSFORM_MEMORY_MB"), "{message}");
+        assert!(!message.contains("fix tasks/transform/models"), "{message}");
+        let plan = model_error("dim_design", DataFusionError::Plan("no column x".into())).to_string();
+        assert!(
+            plan.contains("fix tasks/transform/models/dim_design.sql"),
+            "{plan}"
+        );
+    }
 }
