@@ -296,6 +296,15 @@ impl Session {
         measure(command, Stdio::null())
     }
 
+    /// Runs `tote <args>` (a command that prints its report as JSON), measured; its report.
+    fn measure_json(&self, args: &[&str]) -> anyhow::Result<(Cost, serde_json::Value)> {
+        let out = self.path("report.json");
+        let cost = measure(&mut self.tote(args), Stdio::from(std::fs::File::create(&out)?))?;
+        let report = serde_json::from_slice(&std::fs::read(&out)?)
+            .with_context(|| format!("tote {} printed no JSON report", args.join(" ")))?;
+        Ok((cost, report))
+    }
+
     fn remove(&self, name: &str) -> anyhow::Result<()> {
         match std::fs::remove_dir_all(self.path(name)) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
@@ -354,12 +363,8 @@ impl Session {
             self.run(&mut self.tote(&["ingest", "--table", table]))?;
         }
         self.remove("processed")?;
-        let transformed = self.path("transform.json");
-        stats.transform = measure(
-            &mut self.tote(&["transform", "--json"]),
-            Stdio::from(std::fs::File::create(&transformed)?),
-        )?;
-        let transformed: serde_json::Value = serde_json::from_slice(&std::fs::read(&transformed)?)?;
+        let (cost, transformed) = self.measure_json(&["transform", "--json"])?;
+        stats.transform = cost;
         stats.transform_steps = transformed["steps"].clone();
         if whole {
             stats.duckdb = self.duckdb_transform(&transformed["rows"])?;
@@ -374,12 +379,8 @@ impl Session {
                 "CREATE DATABASE warehouse",
             ],
         ))?;
-        let report = self.path("load.json");
-        stats.load = measure(
-            &mut self.tote(&["load", "--json"]),
-            Stdio::from(std::fs::File::create(&report)?),
-        )?;
-        let loaded: serde_json::Value = serde_json::from_slice(&std::fs::read(&report)?)?;
+        let (cost, loaded) = self.measure_json(&["load", "--json"])?;
+        stats.load = cost;
         let fso = &loaded["rows"]["fact_sales_order"];
         stats.fact_sales_order_rows = fso["staged"]
             .as_u64()

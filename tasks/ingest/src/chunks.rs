@@ -175,13 +175,7 @@ pub async fn split(
     let url = config.source_url().await?;
     let mut client = pg::connect(&url, Role::Source).await?;
     let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, &url);
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(err)?;
+    let tx = crate::snapshot(&mut client).await.map_err(err)?;
     let mut single = Vec::new();
     let (mut chunked, mut chunks) = (Vec::new(), Vec::new());
     for table in tables {

@@ -301,13 +301,7 @@ async fn ingest_once(
 
     let mut client = pg::connect(url, Role::Source).await?;
     let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, url);
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(err)?;
+    let tx = snapshot(&mut client).await.map_err(err)?;
     let (mut layout, clock) = table_layout(&tx, table, &previous, whole, &err).await?;
     let keys = KeyColumns::of(table, &layout)?;
     // The mark the cursor is measured against: this snapshot's clock, or for a chunk the mark
@@ -466,6 +460,19 @@ async fn ingest_once(
         bytes: manifest.objects.iter().map(|o| o.bytes).sum(),
         ..response
     }))
+}
+
+/// A `REPEATABLE READ, READ ONLY` transaction on the source: one snapshot for everything a read
+/// (or a plan) looks at.
+pub(crate) async fn snapshot(
+    client: &mut tokio_postgres::Client,
+) -> std::result::Result<tokio_postgres::Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
 }
 
 /// Where the table's last landing batch left off.

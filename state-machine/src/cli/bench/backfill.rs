@@ -9,12 +9,10 @@
 //! as Lambda runs them in one invocation each: its peak RSS is that of `c` chunks at once, which
 //! stays bounded whatever the table's size (each chunk streams in bounded batches).
 
-use std::process::Stdio;
-
 use anyhow::bail;
 use serde::Serialize;
 
-use super::{machine, measure, r2, Session, END};
+use super::{machine, r2, Session, END};
 
 /// The tables a backfill measures: the two largest of ToteSys.
 const TABLES: [&str; 2] = ["sales_order", "payment"];
@@ -79,7 +77,7 @@ pub fn measure_backfill(session: &Session, scale: f64, chunk_rows: u64) -> anyho
         let rows = session.scalar(&session.source, &format!("SELECT count(*) FROM {table}"))?;
         let read = |chunk_rows: u64, concurrency: usize| -> anyhow::Result<super::Cost> {
             session.remove("landing")?;
-            let mut command = session.tote(&[
+            let (cost, response) = session.measure_json(&[
                 "ingest",
                 "--table",
                 table,
@@ -89,10 +87,7 @@ pub fn measure_backfill(session: &Session, scale: f64, chunk_rows: u64) -> anyho
                 &chunk_rows.to_string(),
                 "--chunk-concurrency",
                 &concurrency.to_string(),
-            ]);
-            let out = session.path("ingest.json");
-            let cost = measure(&mut command, Stdio::from(std::fs::File::create(&out)?))?;
-            let response: serde_json::Value = serde_json::from_slice(&std::fs::read(&out)?)?;
+            ])?;
             let committed = response["rows"].as_u64().unwrap_or_default();
             if committed != rows {
                 bail!("{table}: the read committed {committed} rows, the source has {rows}");
@@ -143,27 +138,27 @@ pub fn markdown(report: &BackfillReport) -> String {
         report.scale, report.machine, report.chunk_rows
     );
     for t in &report.tables {
-        out.push_str(&format!(
-            "| {} | {} | 1 (whole) | 1 | {:.2} | {:.0} | {} | 1.00× | |\n",
-            t.table,
-            t.rows,
-            t.whole_wall_s,
-            t.rows as f64 / t.whole_wall_s,
-            t.whole_peak_rss_kb / 1024
-        ));
-        for c in &t.chunked {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} | {:.2} | {:.0} | {} | {:.2}× | {:.2}× |\n",
+        let mut row =
+            |chunks: &str, at_once: usize, wall_s: f64, rss_kb: u64, vs_whole: f64, vs_one: &str| {
+                out.push_str(&format!(
+                "| {} | {} | {chunks} | {at_once} | {wall_s:.2} | {:.0} | {} | {vs_whole:.2}× | {vs_one} |\n",
                 t.table,
                 t.rows,
-                t.chunks,
+                t.rows as f64 / wall_s,
+                rss_kb / 1024
+            ));
+            };
+        row("1 (whole)", 1, t.whole_wall_s, t.whole_peak_rss_kb, 1.0, "");
+        for c in &t.chunked {
+            let vs_one = format!("{:.2}×", c.speedup_over_one);
+            row(
+                &t.chunks.to_string(),
                 c.concurrency,
                 c.wall_s,
-                c.rows_per_s,
-                c.peak_rss_kb / 1024,
+                c.peak_rss_kb,
                 c.speedup_over_whole,
-                c.speedup_over_one
-            ));
+                &vs_one,
+            );
         }
     }
     out
