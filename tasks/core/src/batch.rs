@@ -112,6 +112,51 @@ pub struct KeyFingerprint {
     pub hash_sum: i64,
 }
 
+impl KeyFingerprint {
+    /// The fingerprint of `keys`, equal to the source's aggregate over the same keys: a read
+    /// that already holds every key of a table (a whole-table read) fingerprints them here
+    /// instead of asking the source to scan its primary key again. `None` when their sum leaves
+    /// the `int8` range, where the source's `sum(k)::int8` fails too.
+    pub fn of(keys: &[i64]) -> Option<KeyFingerprint> {
+        let (mut sum, mut hash_sum) = (0i128, 0i64);
+        for &k in keys {
+            sum += i128::from(k);
+            hash_sum = hash_sum.checked_add(i64::from(hashint8(k)))?;
+        }
+        Some(KeyFingerprint {
+            count: i64::try_from(keys.len()).ok()?,
+            sum: i64::try_from(sum).ok()?,
+            hash_sum,
+        })
+    }
+}
+
+/// Postgres's `hashint8(k)` (`hashfunc.c`: the two halves folded into 32 bits, then
+/// `hash_bytes_uint32`, Bob Jenkins' lookup3 final mix), as the source computes it in a
+/// [`KeyFingerprint`]. A test compares it with the server's for keys of every sign and size.
+pub fn hashint8(k: i64) -> i32 {
+    let (lo, hi) = (k as u32, (k >> 32) as u32);
+    let folded = lo ^ if k >= 0 { hi } else { !hi };
+    // a = b = c = 0x9e3779b9 + sizeof(uint32) + 3923095; a += k; final(a, b, c)
+    let init = 0x9e37_79b9u32.wrapping_add(4).wrapping_add(3_923_095);
+    let (mut a, mut b, mut c) = (init.wrapping_add(folded), init, init);
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(14));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(11));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(25));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(16));
+    a ^= c;
+    a = a.wrapping_sub(c.rotate_left(4));
+    b ^= a;
+    b = b.wrapping_sub(a.rotate_left(14));
+    c ^= b;
+    c = c.wrapping_sub(b.rotate_left(24));
+    c as i32
+}
+
 /// A table's primary keys as one ingest's snapshot saw them: the set the next ingest compares
 /// the source's keys with to find the rows deleted since.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

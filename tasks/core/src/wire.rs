@@ -30,6 +30,15 @@ const POW10: [i128; 39] = {
     p
 };
 
+/// The display scale of a binary `numeric` (what Postgres's `scale(value)` answers): the
+/// digits after the decimal point it was written with.
+pub fn numeric_scale(v: &[u8]) -> std::result::Result<i16, String> {
+    match v {
+        [_, _, _, _, _, _, hi, lo, ..] => Ok(i16::from_be_bytes([*hi, *lo]) & 0x3fff),
+        _ => Err("truncated numeric".to_string()),
+    }
+}
+
 /// Converts a binary `numeric` to a decimal mantissa at `scale`, exactly, or explains why not.
 pub fn numeric_to_i128(v: &[u8], precision: u8, scale: i8) -> std::result::Result<i128, String> {
     if v.len() < 8 {

@@ -8,6 +8,10 @@
 //!
 //! Values are converted exactly; anything that cannot be represented (a numeric with more
 //! fractional digits than its decimal scale, NaN, infinite dates) is an error naming the column.
+//! The one exception is a `numeric` column declared without a scale, whose scale the read learns
+//! from its values: the decoder notes the largest scale it sees in each ([`CopyDecoder::scales`]),
+//! and a value with more places than the column's current scale is held as a placeholder, for
+//! the read to be done again at the scale its values have (`ingest` never commits such a read).
 
 use std::sync::Arc;
 
@@ -19,7 +23,7 @@ use arrow::array::{
 use bytes::{Buf, BytesMut};
 use tote_core::{Error, Result};
 
-use crate::types::{Kind, TableLayout};
+use crate::types::{Kind, TableLayout, UNCONSTRAINED_PRECISION};
 
 use tote_core::wire::numeric_to_i128;
 use tote_core::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS, SIGNATURE};
@@ -83,6 +87,13 @@ impl Column {
             Column::Date(b) => b.append_null(),
             Column::Time(b) => b.append_null(),
             Column::Timestamp(b, _) => b.append_null(),
+        }
+    }
+
+    /// Appends a stand-in for a value the column cannot hold at its current scale.
+    fn append_placeholder(&mut self) {
+        if let Column::Numeric(b, ..) = self {
+            b.append_value(0);
         }
     }
 
@@ -219,13 +230,40 @@ pub struct CopyDecoder {
     trailer_seen: bool,
     batch_rows: usize,
     bytes: u64,
+    /// For each `numeric` column declared without a scale: its position, its current scale, and
+    /// the largest scale among its values so far.
+    scales: Vec<ObservedScale>,
+}
+
+/// The scales one unconstrained `numeric` column's values have, as a read sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObservedScale {
+    /// The column's position.
+    pub column: usize,
+    /// The scale it is being decoded at.
+    pub scale: i8,
+    /// The largest scale (`scale(value)`, the value's display scale) among its non-NULL values.
+    pub largest: Option<i16>,
 }
 
 impl CopyDecoder {
     /// A decoder for `layout`, whose cursor key is columns `pk` and `last_updated`.
     pub fn new(table: &str, layout: TableLayout, pk: usize, last_updated: usize, batch_rows: usize) -> Self {
         let columns = layout.kinds.iter().map(|k| Column::new(*k, batch_rows)).collect();
+        let scales = layout
+            .unconstrained_numerics()
+            .into_iter()
+            .map(|column| ObservedScale {
+                column,
+                scale: match layout.kinds[column] {
+                    Kind::Numeric { scale, .. } => scale,
+                    _ => 0,
+                },
+                largest: None,
+            })
+            .collect();
         CopyDecoder {
+            scales,
             table: table.to_string(),
             layout,
             columns,
@@ -238,6 +276,12 @@ impl CopyDecoder {
             batch_rows,
             bytes: 0,
         }
+    }
+
+    /// What the decoder saw of each unconstrained `numeric` column's scale. A column whose
+    /// largest scale exceeds its current one holds placeholders: the rows must be read again.
+    pub fn scales(&self) -> &[ObservedScale] {
+        &self.scales
     }
 
     /// Rows decoded into the current, unfinished batch.
@@ -328,6 +372,17 @@ impl CopyDecoder {
                 }
                 let value = &buf[at..at + len as usize];
                 at += len as usize;
+                if let Some(seen) = self.scales.iter_mut().find(|s| s.column == i) {
+                    let scale = tote_core::wire::numeric_scale(value).map_err(|why| {
+                        Error::bad_request(format!("{}.{}: {why}", self.table, self.layout.columns[i].name))
+                    })?;
+                    seen.largest = seen.largest.max(Some(scale));
+                    // A scale no decimal holds is left to `append`, which refuses it.
+                    if scale > i16::from(seen.scale) && scale <= i16::from(UNCONSTRAINED_PRECISION) {
+                        column.append_placeholder();
+                        continue;
+                    }
+                }
                 let key = column.append(value).map_err(|why| {
                     Error::bad_request(format!(
                         "{}.{} ({}): {why}",

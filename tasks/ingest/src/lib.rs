@@ -26,7 +26,7 @@ pub mod decode;
 pub mod reconcile;
 pub mod types;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use arrow::array::{BooleanArray, RecordBatch};
 use chrono::{DateTime, NaiveDateTime};
@@ -213,11 +213,30 @@ pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestRe
     let url = config.source_url().await?;
     let url = url.as_str();
     let started = std::time::Instant::now();
-    let mut attempt = 0;
+    let (mut attempt, mut rescaled) = (0, 0);
+    let mut scales = None;
     loop {
         attempt += 1;
-        match ingest_once(config, &landing, url, table, request).await? {
-            Some(response) => {
+        match ingest_once(config, &landing, url, table, request, scales.as_ref()).await? {
+            Attempt::Rescale(found) if rescaled < COMMIT_ATTEMPTS => {
+                tracing::info!(
+                    table,
+                    ?found,
+                    "a numeric column's values have another scale than the sample showed; reading again at it"
+                );
+                rescaled += 1;
+                attempt -= 1;
+                scales = Some(found);
+            }
+            Attempt::Rescale(found) => {
+                return Err(Error::new(
+                    ErrorKind::SourceUnavailable,
+                    format!(
+                        "{table}: the scale of its numeric columns changed between {rescaled} reads ({found:?}); retry later"
+                    ),
+                ))
+            }
+            Attempt::Committed(response) => {
                 tote_core::metrics::emit(
                     "ingest",
                     &[("Stage", "ingest"), ("Table", table)],
@@ -231,14 +250,14 @@ pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestRe
                 );
                 return Ok(response);
             }
-            None if attempt < COMMIT_ATTEMPTS => {
+            Attempt::LostRace if attempt < COMMIT_ATTEMPTS => {
                 tracing::warn!(
                     table,
                     attempt,
                     "another ingest of this table committed first; starting over"
                 );
             }
-            None => {
+            Attempt::LostRace => {
                 return Err(Error::new(
                     ErrorKind::SourceUnavailable,
                     format!("{table}: other ingests kept committing first ({attempt} attempts); retry later"),
@@ -271,7 +290,19 @@ pub fn allowed_table<'a>(config: &'a Config, requested: &str) -> Result<&'a str>
     )))
 }
 
-/// One attempt; `None` when another writer committed the same log position first.
+/// How one attempt of an ingest ended.
+enum Attempt {
+    /// It committed its batch (or found nothing to commit).
+    Committed(IngestResponse),
+    /// Another writer committed the same log position first.
+    LostRace,
+    /// A `numeric` column declared without a scale has values of another scale than the read
+    /// assumed: read again at these (column → scale).
+    Rescale(BTreeMap<String, i8>),
+}
+
+/// One attempt, reading unconstrained `numeric` columns at `scales` when given (else at the
+/// scale a sample of the window shows).
 ///
 /// The steps, as the README describes the stage: find where the last batch left off; open a
 /// read-only snapshot and check the table's columns against it; read the versions in the window;
@@ -283,7 +314,8 @@ async fn ingest_once(
     url: &str,
     table: &str,
     request: &IngestRequest,
-) -> Result<Option<IngestResponse>> {
+    scales: Option<&BTreeMap<String, i8>>,
+) -> Result<Attempt> {
     let chunk = request.chunk.as_ref();
     if let Some(c) = chunk.filter(|c| c.table != table) {
         return Err(Error::bad_request(format!(
@@ -312,18 +344,17 @@ async fn ingest_once(
     let window_filter = match chunk {
         None => {
             let filter = window_filter(&tx, since, &err).await?;
-            numeric_scales(&tx, table, &mut layout, &filter)
-                .await
-                .map_err(err)?;
+            match scales {
+                Some(scales) => layout.set_numeric_scales(scales),
+                None => sample_numeric_scales(&tx, table, &mut layout, &filter)
+                    .await
+                    .map_err(err)?,
+            }
             filter
         }
         Some(c) => {
             // The scales the plan found over the whole table, the same for every chunk.
-            for (column, scale) in &c.scales {
-                if let Some(i) = layout.position(column) {
-                    layout.set_numeric_scale(i, *scale);
-                }
-            }
+            layout.set_numeric_scales(&c.scales);
             chunk_filter(&tx, c, &keys.name, &err).await?
         }
     };
@@ -349,9 +380,19 @@ async fn ingest_once(
             previous.cursor.as_ref(),
             mark.and_utc().timestamp_micros(),
         ),
+        scales: Vec::new(),
     };
-    let (rows_read, window_keys) = read
-        .versions(&window_filter, previous.cursor.as_ref(), since.is_some())
+    // What the read keeps of the keys it sees, for reconciling them: an incremental read its
+    // window's, a read of the whole table every key, a chunk (at or below its mark) none.
+    // (A key column that may hold NULL is not the key set's: the source's aggregate and key
+    // stream answer for it.)
+    let read_keys = match (since, chunk) {
+        (Some(_), _) => reconcile::ReadKeys::Window(HashSet::new()),
+        (None, None) if !layout.columns[keys.pk].nullable => reconcile::ReadKeys::Table(Vec::new()),
+        (None, _) => reconcile::ReadKeys::Unknown,
+    };
+    let (rows_read, read_keys) = read
+        .versions(&window_filter, previous.cursor.as_ref(), read_keys)
         .await?;
     let reconciliation = reconcile::Reconcile {
         table,
@@ -360,12 +401,28 @@ async fn ingest_once(
         batch_id: &batch_id,
         previous: previous.manifest.as_ref(),
         detected_at: reconcile::to_millis(clock),
-        window_keys: window_keys.as_ref(),
+        read: &read_keys,
         range,
     }
     .run(&tx, &err)
     .await?;
     read.unread(&reconciliation.unread).await?;
+    // A chunk reads at the scales the plan found over the whole table, the same for every
+    // chunk: only a value with more places than those stops it. Any other read takes its
+    // values' own largest scales.
+    if let Some(scales) = read.rescale(chunk.is_none()) {
+        if chunk.is_some() {
+            return Err(Error::new(
+                ErrorKind::SchemaDrift,
+                format!(
+                    "{table}: numeric values committed since the plan have more decimal places than it \
+                     found ({scales:?}); start the full refresh again"
+                ),
+            ));
+        }
+        // Nothing of this attempt is committed: its objects stay invisible.
+        return Ok(Attempt::Rescale(scales));
+    }
     let Read { data, window, .. } = read;
     tx.commit().await.map_err(err)?;
     fault::point(at(["ingest.after_keys", "chunk.after_keys"]))?;
@@ -387,7 +444,7 @@ async fn ingest_once(
     };
     if data.sink.is_none() && !reconciliation.changed && chunk.is_none() {
         tracing::info!(table, rows_read, "no new versions, no deletions");
-        return Ok(Some(response));
+        return Ok(Attempt::Committed(response));
     }
     let rows = data.rows;
     let objects = data.finish().await?.into_iter().collect();
@@ -427,7 +484,7 @@ async fn ingest_once(
             rows = part.rows,
             "recorded chunk"
         );
-        return Ok(Some(IngestResponse {
+        return Ok(Attempt::Committed(IngestResponse {
             changed: true,
             batch_id: Some(part.batch_id.clone()),
             rows: part.rows,
@@ -438,7 +495,7 @@ async fn ingest_once(
         }));
     }
     if !previous.log.commit(previous.next_seq, &manifest).await? {
-        return Ok(None);
+        return Ok(Attempt::LostRace);
     }
     fault::point("ingest.after_commit")?;
     tracing::info!(
@@ -450,7 +507,7 @@ async fn ingest_once(
         deleted = reconciliation.deleted,
         "committed landing batch"
     );
-    Ok(Some(IngestResponse {
+    Ok(Attempt::Committed(IngestResponse {
         changed: true,
         batch_id: Some(batch_id),
         seq: Some(previous.next_seq),
@@ -618,6 +675,8 @@ struct Read<'a, 'd, 't> {
     progress: progress::Task,
     data: DataObject<'d>,
     window: Window,
+    /// What the reads saw of the unconstrained `numeric` columns' scales.
+    scales: Vec<decode::ObservedScale>,
 }
 
 impl Read<'_, '_, '_> {
@@ -664,18 +723,49 @@ impl Read<'_, '_, '_> {
             }
         }
         decoder.finish()?;
+        for seen in decoder.scales() {
+            match self.scales.iter_mut().find(|s| s.column == seen.column) {
+                Some(s) => s.largest = s.largest.max(seen.largest),
+                None => self.scales.push(*seen),
+            }
+        }
         Ok(rows_read)
     }
 
+    /// The scales to read the unconstrained `numeric` columns at again, every column's (its
+    /// values' largest, or the scale it was read at when it had no value), or `None` when the
+    /// reads stand: no value had more places than its column was read at (a placeholder) and,
+    /// when `exact`, every column was read at its values' largest scale.
+    fn rescale(&self, exact: bool) -> Option<BTreeMap<String, i8>> {
+        let largest = |seen: &decode::ObservedScale| seen.largest.map(|l| l.clamp(0, 38) as i8);
+        let over = |seen: &decode::ObservedScale| largest(seen).is_some_and(|l| l > seen.scale);
+        let differs = |seen: &decode::ObservedScale| largest(seen).is_some_and(|l| l != seen.scale);
+        let again = self
+            .scales
+            .iter()
+            .any(|seen| over(seen) || (exact && differs(seen)));
+        again.then(|| {
+            self.scales
+                .iter()
+                .map(|seen| {
+                    let name = self.layout.columns[seen.column].name.clone();
+                    (name, largest(seen).unwrap_or(seen.scale))
+                })
+                .collect()
+        })
+    }
+
     /// Reads the window's versions, writing those the previous read did not see. Returns the rows
-    /// read and, for an incremental read, the keys it read (to tell a key new to the table that
-    /// the window could not see; a whole-table read reads every key).
+    /// read and the keys it read, kept as `keys` asks: an incremental read's (to tell a key new
+    /// to the table that the window could not see), or a whole-table read's, sorted, up to
+    /// [`reconcile::TABLE_KEYS_IN_MEMORY`] (beyond it, [`reconcile::ReadKeys::Unknown`]).
     async fn versions(
         &mut self,
         window_filter: &str,
         previous: Option<&Cursor>,
-        incremental: bool,
-    ) -> Result<(u64, Option<HashSet<i64>>)> {
+        mut keys: reconcile::ReadKeys,
+    ) -> Result<(u64, reconcile::ReadKeys)> {
+        use reconcile::ReadKeys;
         let seen: HashSet<RowKey> = previous
             .map(|c| {
                 c.recent
@@ -684,20 +774,28 @@ impl Read<'_, '_, '_> {
                     .collect()
             })
             .unwrap_or_default();
-        let mut window_keys: Option<HashSet<i64>> = incremental.then(HashSet::new);
         let rows_read = self
-            .copy(window_filter, &mut |batch, keys, window| {
-                let fresh = keep_unseen(batch, keys, &seen)?;
-                for k in keys {
+            .copy(window_filter, &mut |batch, read, window| {
+                let fresh = keep_unseen(batch, read, &seen)?;
+                for k in read {
                     window.observe(*k);
-                    if let Some(read) = window_keys.as_mut() {
-                        read.insert(k.0);
+                }
+                match &mut keys {
+                    ReadKeys::Window(set) => set.extend(read.iter().map(|k| k.0)),
+                    ReadKeys::Table(all) if all.len() + read.len() > reconcile::TABLE_KEYS_IN_MEMORY => {
+                        keys = ReadKeys::Unknown;
                     }
+                    ReadKeys::Table(all) => all.extend(read.iter().map(|k| k.0)),
+                    ReadKeys::Unknown => {}
                 }
                 Ok(fresh)
             })
             .await?;
-        Ok((rows_read, window_keys))
+        if let ReadKeys::Table(all) = &mut keys {
+            // A table read in its heap's order: ascending already unless rows moved.
+            all.sort_unstable();
+        }
+        Ok((rows_read, keys))
     }
 
     /// Reads by key the rows new to the table that the window could not see: a late commit older
@@ -819,12 +917,17 @@ fn read_from(
     }
 }
 
+/// Rows of the read window whose `numeric` scales [`sample_numeric_scales`] looks at.
+const SCALE_SAMPLE_ROWS: u32 = 1000;
+
 /// Sets the scale of each `numeric` column declared without one to the largest scale its values
-/// in the read window have (`max(scale(c))`, in the same snapshot), so that `235599.18` lands as
-/// `235599.18` and not `235599.1800000000`. Postgres keeps a scale per value; Arrow has one per
-/// column, so a column whose values have different scales shows the largest (the value is equal).
-/// With no value in the window the column keeps the default scale.
-async fn numeric_scales(
+/// have in a sample of the read window (`max(scale(c))` over its first rows, in the same
+/// snapshot), so that `235599.18` lands as `235599.18` and not `235599.1800000000`. Postgres keeps
+/// a scale per value; Arrow has one per column, so the column takes the largest scale of all its
+/// values in the read: the read notes every value's scale, and reads again at that scale when
+/// the sample was wrong ([`Attempt::Rescale`]), so a column's scale costs no scan of its own.
+/// With no value in the sample the column keeps the default scale.
+async fn sample_numeric_scales(
     tx: &tokio_postgres::Transaction<'_>,
     table: &str,
     layout: &mut TableLayout,
@@ -834,15 +937,17 @@ async fn numeric_scales(
     if columns.is_empty() {
         return Ok(());
     }
-    let scales: Vec<String> = columns
+    let names: Vec<String> = columns
         .iter()
-        .map(|&i| format!("max(scale({}))::int4", quote_ident(&layout.columns[i].name)))
+        .map(|&i| quote_ident(&layout.columns[i].name))
         .collect();
+    let scales: Vec<String> = names.iter().map(|c| format!("max(scale({c}))::int4")).collect();
     let row = tx
         .query_one(
             &format!(
-                "SELECT {} FROM public.{}{window_filter}",
+                "SELECT {} FROM (SELECT {} FROM public.{}{window_filter} LIMIT {SCALE_SAMPLE_ROWS}) sample",
                 scales.join(", "),
+                names.join(", "),
                 quote_ident(table)
             ),
             &[],

@@ -11,6 +11,11 @@
 //!    merged with the recorded set, which is streamed from its Parquet object in the same order:
 //!    a key recorded but no longer in the source is a deletion. The merge holds one record batch
 //!    of each side, never a whole key set, whatever the table's size;
+//!
+//!    a read of the whole table ([`ReadKeys::Table`]) has already seen every key in the same
+//!    snapshot, so neither the aggregate nor the key stream is asked of the source: the keys the
+//!    read kept (at most [`TABLE_KEYS_IN_MEMORY`], sorted) are fingerprinted
+//!    ([`KeyFingerprint::of`]) and merged instead;
 //! 3. the source's keys become the new key set, written beside the batch's data, and the
 //!    deletions a second object; both are committed with the batch, or not at all.
 //!
@@ -43,6 +48,26 @@ pub const KEY: &str = "key";
 /// Keys per record batch while streaming them.
 const KEY_BATCH_ROWS: usize = 64 * 1024;
 
+/// The most keys a whole-table read keeps for reconciling (32 MiB): beyond it the read drops
+/// them and the keys are streamed from the source again, so memory stays bounded whatever the
+/// table's size. Whole-table reads larger than `TOTE_CHUNK_ROWS` (5 M by default) are read in
+/// chunks, so with the defaults only an unchunked read of over 4 M rows streams its keys again.
+pub const TABLE_KEYS_IN_MEMORY: usize = 4 << 20;
+
+/// What the ingest's read of the table's versions saw of its keys, as far as reconciling them
+/// needs to know.
+#[derive(Debug)]
+pub enum ReadKeys {
+    /// A read of every row of the table in this snapshot: every key it has, ascending.
+    Table(Vec<i64>),
+    /// An incremental read: the keys its window read. A key new to the table that is not among
+    /// them is dated below the window, and is returned as `unread`.
+    Window(std::collections::HashSet<i64>),
+    /// A read of some rows only (a chunk's, at or below its mark), or of more keys than
+    /// [`TABLE_KEYS_IN_MEMORY`]: the keys are read from the source.
+    Unknown,
+}
+
 /// What reconciling one table found.
 #[derive(Debug)]
 pub struct Reconciliation {
@@ -72,8 +97,8 @@ pub struct Reconcile<'a> {
     pub previous: Option<&'a Manifest>,
     /// When the deletions are found: the source's clock in this snapshot, to the millisecond.
     pub detected_at: NaiveDateTime,
-    /// The keys an incremental read window read (`None`: the read was the whole table).
-    pub window_keys: Option<&'a std::collections::HashSet<i64>>,
+    /// What the read of the versions saw of the table's keys.
+    pub read: &'a ReadKeys,
     /// The key range of a chunk ([`crate::chunks`]), bound to the transaction: only its keys are
     /// reconciled, the source's and the recorded ones (`None`: the whole table).
     pub range: Option<KeyRange>,
@@ -86,7 +111,14 @@ impl Reconcile<'_> {
         tx: &tokio_postgres::Transaction<'_>,
         err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
     ) -> Result<Reconciliation> {
-        let fingerprint = self.fingerprint(tx).await.map_err(err)?;
+        let fingerprint = match self.read {
+            ReadKeys::Table(keys) => KeyFingerprint::of(keys),
+            _ => None,
+        };
+        let fingerprint = match fingerprint {
+            Some(f) => f,
+            None => self.fingerprint(tx).await.map_err(err)?,
+        };
         let recorded = self.previous.and_then(|m| m.keys.as_ref().map(|k| (m, k)));
         // A range's fingerprint is not comparable with the whole table's recorded one.
         let whole = self.range.is_none();
@@ -134,8 +166,8 @@ impl Reconcile<'_> {
         })
     }
 
-    /// Streams the source's keys in order, merged with the recorded set: writes the new key set
-    /// and the deletions.
+    /// Streams the source's keys in order (or takes those the whole-table read kept), merged
+    /// with the recorded set: writes the new key set and the deletions.
     async fn merge(
         &self,
         tx: &tokio_postgres::Transaction<'_>,
@@ -156,74 +188,39 @@ impl Reconcile<'_> {
             }
             None => SortedKeys::empty(),
         };
-        let key_schema = Arc::new(Schema::new(vec![Field::new(KEY, DataType::Int64, false)]));
-        let mut key_sink = ObjectSink::create(
-            landing,
-            &batch::key_set_key(table, self.batch_id),
-            key_schema.clone(),
-            DataFormat::Parquet,
-        )?;
-        let mut deletions = Deletions::new(self.key, self.detected_at);
-
-        let sql = format!(
-            "COPY (SELECT {key}::int8 FROM public.{t}{range} ORDER BY {key}) TO STDOUT (FORMAT binary)",
-            key = quote_ident(self.key),
-            t = quote_ident(table),
-            range = self.range_filter()
-        );
         let range = self.range.unwrap_or_default();
         recorded_keys.skip_below(range.from)?;
-        let layout = TableLayout::new(
-            table,
-            vec![SourceColumn {
-                name: KEY.to_string(),
-                oid: 20,
-                typmod: -1,
-                type_name: "bigint".to_string(),
-                nullable: false,
-            }],
-        )?;
-        let mut decoder = CopyDecoder::new(table, layout, 0, 0, KEY_BATCH_ROWS);
-        let progress = progress::task(&format!("reconcile {table}: keys"), Unit::Rows, None);
-        let stream = tx.copy_out(&sql).await.map_err(err)?;
-        futures_util::pin_mut!(stream);
-        let mut last: Option<i64> = None;
-        let mut unread = Vec::new();
-        loop {
-            let chunk = stream.next().await;
-            let done = chunk.is_none();
-            if let Some(chunk) = chunk {
-                decoder.push(&chunk.map_err(err)?)?;
-            }
-            if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
-                let (b, _) = decoder.take_batch()?.expect("keys are buffered");
-                let source = b.column(0).as_primitive::<Int64Type>();
-                for k in source.values().iter().copied() {
-                    if last.is_some_and(|l| l >= k) {
-                        return Err(Error::internal(format!(
-                            "the source sent the keys of {table} out of order ({k} after {})",
-                            last.unwrap_or_default()
-                        )));
-                    }
-                    last = Some(k);
-                    while let Some(gone) = recorded_keys.next_below(k)? {
-                        deletions.push(gone, landing, table, self.batch_id).await?;
-                    }
-                    let known = recorded_keys.skip_equal(k)?;
-                    if !known && recorded.is_some() && self.window_keys.is_some_and(|read| !read.contains(&k))
-                    {
-                        unread.push(k);
-                    }
+        let mut merge = Merge {
+            reconcile: self,
+            recorded: recorded_keys,
+            has_recorded: recorded.is_some(),
+            key_sink: ObjectSink::create(
+                landing,
+                &batch::key_set_key(table, self.batch_id),
+                key_schema(),
+                DataFormat::Parquet,
+            )?,
+            deletions: Deletions::new(self.key, self.detected_at),
+            last: None,
+            unread: Vec::new(),
+            progress: progress::task(&format!("reconcile {table}: keys"), Unit::Rows, None),
+        };
+        match self.read {
+            ReadKeys::Table(keys) => {
+                for part in keys.chunks(KEY_BATCH_ROWS) {
+                    merge.source(Int64Array::from(part.to_vec())).await?;
                 }
-                progress.advance(source.len() as u64, 0);
-                key_sink.write(&b).await?;
             }
-            if done {
-                break;
-            }
+            ReadKeys::Window(_) | ReadKeys::Unknown => self.stream_source_keys(tx, err, &mut merge).await?,
         }
-        decoder.finish()?;
-        while let Some(gone) = recorded_keys.take_below(range.to)? {
+        let Merge {
+            mut recorded,
+            key_sink,
+            mut deletions,
+            unread,
+            ..
+        } = merge;
+        while let Some(gone) = recorded.take_below(range.to)? {
             deletions.push(gone, landing, table, self.batch_id).await?;
         }
         let object = key_sink.finish().await?;
@@ -235,6 +232,104 @@ impl Reconcile<'_> {
             deleted,
             unread,
         })
+    }
+
+    /// Streams the source's keys (of the range, for a chunk) in order into `merge`.
+    async fn stream_source_keys(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
+        merge: &mut Merge<'_, '_>,
+    ) -> Result<()> {
+        let sql = format!(
+            "COPY (SELECT {key}::int8 FROM public.{t}{range} ORDER BY {key}) TO STDOUT (FORMAT binary)",
+            key = quote_ident(self.key),
+            t = quote_ident(self.table),
+            range = self.range_filter()
+        );
+        let layout = TableLayout::new(
+            self.table,
+            vec![SourceColumn {
+                name: KEY.to_string(),
+                oid: 20,
+                typmod: -1,
+                type_name: "bigint".to_string(),
+                nullable: false,
+            }],
+        )?;
+        let mut decoder = CopyDecoder::new(self.table, layout, 0, 0, KEY_BATCH_ROWS);
+        let stream = tx.copy_out(&sql).await.map_err(err)?;
+        futures_util::pin_mut!(stream);
+        loop {
+            let chunk = stream.next().await;
+            let done = chunk.is_none();
+            if let Some(chunk) = chunk {
+                decoder.push(&chunk.map_err(err)?)?;
+            }
+            if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
+                let (b, _) = decoder.take_batch()?.expect("keys are buffered");
+                merge
+                    .source(b.column(0).as_primitive::<Int64Type>().clone())
+                    .await?;
+            }
+            if done {
+                break;
+            }
+        }
+        decoder.finish()
+    }
+}
+
+/// The schema of a key-set object.
+fn key_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new(KEY, DataType::Int64, false)]))
+}
+
+/// The merge of the source's keys, ascending, with the recorded set.
+struct Merge<'r, 'a> {
+    reconcile: &'r Reconcile<'a>,
+    recorded: SortedKeys<'r>,
+    /// Whether the table recorded a key set before (a first read has nothing to tell new keys from).
+    has_recorded: bool,
+    key_sink: ObjectSink,
+    deletions: Deletions,
+    last: Option<i64>,
+    unread: Vec<i64>,
+    progress: progress::Task,
+}
+
+impl Merge<'_, '_> {
+    /// Takes the next source keys, ascending and after every key taken before: the recorded
+    /// keys below each are deletions, and the keys become part of the new key set.
+    async fn source(&mut self, keys: Int64Array) -> Result<()> {
+        let Reconcile {
+            table,
+            landing,
+            batch_id,
+            read,
+            ..
+        } = *self.reconcile;
+        for k in keys.values().iter().copied() {
+            if let Some(l) = self.last.filter(|l| *l >= k) {
+                return Err(Error::internal(format!(
+                    "the source sent the keys of {table} out of order ({k} after {l})"
+                )));
+            }
+            self.last = Some(k);
+            while let Some(gone) = self.recorded.next_below(k)? {
+                self.deletions.push(gone, landing, table, batch_id).await?;
+            }
+            let known = self.recorded.skip_equal(k)?;
+            if let (false, true, ReadKeys::Window(window)) = (known, self.has_recorded, read) {
+                if !window.contains(&k) {
+                    self.unread.push(k);
+                }
+            }
+        }
+        self.progress.advance(keys.len() as u64, 0);
+        let b = RecordBatch::try_new(key_schema(), vec![Arc::new(keys)])
+            .map_err(|e| Error::internal(format!("cannot assemble the key set of {table}: {e}")))?;
+        self.key_sink.write(&b).await
     }
 }
 

@@ -212,6 +212,16 @@ impl TableLayout {
         self.schema = Arc::new(Schema::new(fields));
     }
 
+    /// Stores each named unconstrained `numeric` column with its scale (names it lacks are
+    /// ignored: a column dropped since the scales were found).
+    pub fn set_numeric_scales(&mut self, scales: &std::collections::BTreeMap<String, i8>) {
+        for (column, scale) in scales {
+            if let Some(i) = self.position(column) {
+                self.set_numeric_scale(i, *scale);
+            }
+        }
+    }
+
     /// Position of a column by name.
     pub fn position(&self, name: &str) -> Option<usize> {
         self.columns.iter().position(|c| c.name == name)

@@ -99,3 +99,96 @@ async fn reconciliation_streams_large_key_sets_across_batch_boundaries() {
     );
     assert!(!f.ingest("design").await.unwrap().changed);
 }
+
+/// A whole-table read records the keys it read, sorted, with the fingerprint computed in tote
+/// ([`tote_core::batch::KeyFingerprint::of`]): it must equal the source's own aggregate, or
+/// the next, quiet, ingest would see a changed key set. Keys of every sign and size, in a heap
+/// order that is not key order (updated rows move to the end of the heap).
+#[tokio::test]
+async fn a_whole_table_read_records_its_own_keys_sorted_with_the_sources_fingerprint() {
+    let f = Fixture::empty().await;
+    f.client
+        .batch_execute(
+            "CREATE TABLE staff (staff_id BIGINT PRIMARY KEY, first_name VARCHAR NOT NULL, \
+               created_at TIMESTAMP(3) NOT NULL, last_updated TIMESTAMP(3) NOT NULL); \
+             INSERT INTO staff SELECT k, 's', '2024-01-01', '2024-01-01' FROM unnest(ARRAY[ \
+               0, 1, -1, 2147483647, -2147483648, 2147483648, -2147483649, 4294967295, 4294967296, \
+               9223372036854775807, -9223372036854775807, 123456789012, -98765432109]::int8[]) k; \
+             INSERT INTO staff SELECT g * 7919, 's', '2024-01-01', '2024-01-01' FROM generate_series(1, 100000) g; \
+             UPDATE staff SET first_name = 't', last_updated = '2024-01-02' WHERE staff_id % 5 = 0 OR staff_id < 0",
+        )
+        .await
+        .unwrap();
+    let first = f.ingest("staff").await.unwrap();
+    assert_eq!(first.rows, 100_013, "{first:?}");
+    let manifest = f.manifests("staff").await.pop().unwrap();
+    let recorded = manifest.keys.as_ref().unwrap();
+    let fingerprint = f
+        .client
+        .query_one(
+            "SELECT count(*)::int8, coalesce(sum(staff_id::int8), 0)::int8, \
+             coalesce(sum(hashint8(staff_id::int8)::int8), 0)::int8 FROM staff",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            recorded.fingerprint.count,
+            recorded.fingerprint.sum,
+            recorded.fingerprint.hash_sum
+        ),
+        (fingerprint.get(0), fingerprint.get(1), fingerprint.get(2)),
+        "the fingerprint tote computed equals the source's"
+    );
+    let hashes = f
+        .client
+        .query(
+            "SELECT k, hashint8(k) FROM unnest(ARRAY[0, 1, -1, 2147483648, -2147483649, \
+               9223372036854775807, -9223372036854775808, 123456789012]::int8[]) k",
+            &[],
+        )
+        .await
+        .unwrap();
+    for row in hashes {
+        let k: i64 = row.get(0);
+        assert_eq!(
+            tote_core::batch::hashint8(k),
+            row.get::<_, i32>(1),
+            "hashint8({k})"
+        );
+    }
+    let store = f.store();
+    let body = tote_core::batch::read_object(&store, &manifest, &recorded.object)
+        .await
+        .unwrap();
+    let keys: Vec<i64> = tote_core::batch::parquet_object_batches(&store, &manifest, &recorded.object, body)
+        .unwrap()
+        .flat_map(|b| b.unwrap().column(0).as_primitive::<Int64Type>().values().to_vec())
+        .collect();
+    let source: Vec<i64> = f
+        .client
+        .query("SELECT staff_id FROM staff ORDER BY staff_id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(keys, source, "the key set is every key, ascending");
+    assert!(
+        !f.ingest("staff").await.unwrap().changed,
+        "a quiet table stays quiet"
+    );
+
+    f.client
+        .batch_execute("DELETE FROM staff WHERE staff_id IN (-1, 4294967296, 7919)")
+        .await
+        .unwrap();
+    let deleted = f.ingest("staff").await.unwrap();
+    let last = f.manifests("staff").await.pop().unwrap();
+    assert_eq!(
+        deleted_keys(&f, &last).await,
+        vec![-1, 7919, 4294967296],
+        "{deleted:?}"
+    );
+}

@@ -221,3 +221,76 @@ async fn an_unsupported_type_fails_naming_table_column_and_type() {
         "{err}"
     );
 }
+
+/// An unconstrained `numeric` column takes the largest scale of its values in the read. The
+/// read samples the window's first rows for it; a value further on with more places makes the
+/// read start again at that scale, so every value lands exactly and nothing of the first try
+/// is committed.
+#[tokio::test]
+async fn a_numeric_column_takes_the_largest_scale_even_beyond_the_sampled_rows() {
+    use arrow::array::AsArray;
+    let f = Fixture::empty().await;
+    f.client
+        .batch_execute(
+            "CREATE TABLE currency (currency_id INT PRIMARY KEY, rate NUMERIC NOT NULL, fee NUMERIC, \
+               created_at TIMESTAMP(3) NOT NULL, last_updated TIMESTAMP(3) NOT NULL); \
+             INSERT INTO currency SELECT g, g * 0.01, g * 0.001, '2024-01-01', '2024-01-01' FROM generate_series(1, 5000) g; \
+             INSERT INTO currency VALUES (5001, 1.23456, NULL, '2024-01-01', '2024-01-01')",
+        )
+        .await
+        .unwrap();
+    let r = f.ingest("currency").await.unwrap();
+    assert_eq!(r.rows, 5001);
+    let manifests = f.manifests("currency").await;
+    assert_eq!(manifests.len(), 1, "one batch: the first try is not committed");
+    let scale_of = |name: &str| {
+        manifests[0]
+            .schema
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .arrow_type
+            .clone()
+    };
+    assert_eq!(scale_of("rate"), "Decimal128(38, 5)", "past the sample");
+    assert_eq!(
+        scale_of("fee"),
+        "Decimal128(38, 3)",
+        "as sampled, kept on the second read"
+    );
+    let read: Vec<(i64, String)> = f
+        .read_batch(&manifests[0])
+        .await
+        .iter()
+        .flat_map(|b| {
+            let ids = arrow::compute::cast(
+                b.column_by_name("currency_id").unwrap(),
+                &arrow::datatypes::DataType::Int64,
+            )
+            .unwrap();
+            let ids = ids.as_primitive::<arrow::datatypes::Int64Type>().clone();
+            let rates = b
+                .column_by_name("rate")
+                .unwrap()
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .clone();
+            (0..b.num_rows())
+                .map(|i| (ids.value(i), rates.value_as_string(i)))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let expected: Vec<(i64, String)> = f
+        .client
+        .query(
+            "SELECT currency_id::int8, round(rate, 5)::text FROM currency ORDER BY currency_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let mut read = read;
+    read.sort();
+    assert_eq!(read, expected, "every value exact at 5 places");
+}
