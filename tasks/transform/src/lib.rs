@@ -172,7 +172,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let step = std::time::Instant::now();
     let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), models, &changes, run).await?;
     response.steps.current_state_ms = millis_since(step);
-    register_changes(&ctx, &changes)?;
+    register_changes(&ctx, &changes).await?;
     fault::point("transform.after_state")?;
 
     // The models, each on its own task: one at a time until one of them commits (or finds
@@ -514,12 +514,28 @@ async fn current_state(
     Ok(snapshot_objects)
 }
 
-/// Registers each table's `T__changes` and `T__deletions` for the models.
-fn register_changes(ctx: &SessionContext, changes: &BTreeMap<&'static str, Changes>) -> Result<()> {
+/// Registers each table's `T__changes`, `T__latest` and `T__deletions` for the models.
+///
+/// `T__latest` is the newest of the run's versions of each key. When no key has two versions in
+/// the run (a first run, and most runs after it) it is `T__changes` itself, and a dimension
+/// model reading it costs a scan; otherwise it is [`latest_versions`] of `T__changes`, a sort and
+/// a window over the run's versions (2 s of a first run at scale 100 when it was always so).
+async fn register_changes(ctx: &SessionContext, changes: &BTreeMap<&'static str, Changes>) -> Result<()> {
     for (table, table_changes) in changes {
         let name = format!("{table}__changes");
         ctx.register_table(name.as_str(), table_changes.table()?)
             .map_err(|e| model_error(&name, e))?;
+        let latest = format!("{table}__latest");
+        let provider = match table_changes.unique_keys {
+            true => table_changes.table()?,
+            false => {
+                let sql = latest_versions(&name, &primary_key(table), &table_changes.schema);
+                let view = ctx.sql(&sql).await.map_err(|e| model_error(&latest, e))?;
+                view.into_view()
+            }
+        };
+        ctx.register_table(latest.as_str(), provider)
+            .map_err(|e| model_error(&latest, e))?;
         let name = format!("{table}__deletions");
         ctx.register_table(name.as_str(), table_changes.deletions.table()?)
             .map_err(|e| model_error(&name, e))?;
@@ -663,21 +679,25 @@ async fn merge_state(
     let relaxed = all.first().map(|b| b.schema()).unwrap_or_else(|| schema.clone());
     let name = format!("{table}__merge");
     register(ctx, &name, relaxed, all)?;
-    let pk = tote_core::tables::quote_ident(&primary_key(table));
-    let columns: Vec<String> = schema
-        .fields()
-        .iter()
-        .map(|f| tote_core::tables::quote_ident(f.name()))
-        .collect();
-    let sql = format!(
-        "SELECT {cols} FROM (SELECT *, row_number() OVER (PARTITION BY {pk} ORDER BY last_updated DESC) AS version_rank \
-         FROM \"{name}\") WHERE version_rank = 1",
-        cols = columns.join(", ")
-    );
+    let sql = latest_versions(&name, &primary_key(table), schema);
     let df = ctx.sql(&sql).await.map_err(|e| model_error(table, e))?;
     let out = df.collect().await.map_err(|e| model_error(table, e))?;
     ctx.deregister_table(&name).map_err(|e| model_error(table, e))?;
     Ok(out)
+}
+
+/// The query of the newest version (greatest `last_updated`) of each `key` among the rows of
+/// relation `name`, with `schema`'s columns.
+fn latest_versions(name: &str, key: &str, schema: &SchemaRef) -> String {
+    use tote_core::tables::quote_ident;
+    let columns: Vec<String> = schema.fields().iter().map(|f| quote_ident(f.name())).collect();
+    format!(
+        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY last_updated DESC) \
+         AS tote_version_rank FROM {name}) WHERE tote_version_rank = 1",
+        columns = columns.join(", "),
+        key = quote_ident(key),
+        name = quote_ident(name),
+    )
 }
 
 fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
