@@ -6,13 +6,13 @@ transform against (state-machine/src/cli/bench.rs).
 SPEC is a JSON object that `tote bench` writes, so that the tables, their keys and the models
 have one definition (tote's):
 
-    {"landing": dir, "out": dir, "threads": n,
+    {"landing": dir, "out": dir, "threads": n, "memory_limit_mb": m or null, "temp_directory": dir,
      "tables": {"sales_order": "sales_order_id", ...},           # source table -> primary key
      "models": {"fact_sales_order": "<its SQL>", ...}}
 
 Each source table `T` becomes what tote's transform gives a model on a first run: `T__changes`,
-every landed version deduplicated on (primary key, last_updated), and `T`, its current state
-(the newest version of each key). Every model then runs once and is written to `out/<model>.parquet`
+every landed version deduplicated on (primary key, last_updated), and `T` and `T__latest`, its
+current state and the newest version of each changed key (the same on a first run). Every model then runs once and is written to `out/<model>.parquet`
 as zstd Parquet. Two DataFusion names are translated: `to_char(d, fmt)` is DuckDB's
 `strftime(d, fmt)`, and `iso_currency_name(code)` (a Rust UDF in tote) is a lookup in a small
 table of the ISO 4217 names of the codes ToteSys uses. Prints `{"rows": {model: n}, "seconds":
@@ -50,7 +50,13 @@ def main():
         spec = json.load(f)
     timings = {}
     started = time.monotonic()
-    db = duckdb.connect(config={"threads": int(spec.get("threads", os.cpu_count() or 1))})
+    config = {"threads": int(spec.get("threads", os.cpu_count() or 1))}
+    # The same memory as tote's transform is given: DuckDB spills beyond it, as tote does.
+    if spec.get("memory_limit_mb"):
+        config["memory_limit"] = f"{int(spec['memory_limit_mb'])}MB"
+    if "temp_directory" in spec:
+        config["temp_directory"] = spec["temp_directory"]
+    db = duckdb.connect(config=config)
     db.execute("CREATE TABLE iso_4217 (code VARCHAR PRIMARY KEY, name VARCHAR)")
     db.executemany("INSERT INTO iso_4217 VALUES (?, ?)", list(ISO_4217.items()))
     db.execute(
@@ -59,14 +65,17 @@ def main():
     for table, key in spec["tables"].items():
         files = os.path.join(spec["landing"], table, "*", "part-00000.parquet")
         changes, current = ident(table + "__changes"), ident(table)
+        latest = ident(table + "__latest")
         db.execute(
             f"CREATE TABLE {changes} AS SELECT * FROM read_parquet({literal(files)}) "
             f"QUALIFY row_number() OVER (PARTITION BY {ident(key)}, last_updated) = 1"
         )
-        db.execute(
-            f"CREATE VIEW {current} AS SELECT * FROM {changes} "
-            f"QUALIFY row_number() OVER (PARTITION BY {ident(key)} ORDER BY last_updated DESC) = 1"
-        )
+        # On a first run the current state and the newest version of each changed key are the same.
+        for view in (current, latest):
+            db.execute(
+                f"CREATE VIEW {view} AS SELECT * FROM {changes} "
+                f"QUALIFY row_number() OVER (PARTITION BY {ident(key)} ORDER BY last_updated DESC) = 1"
+            )
     timings["read_landing"] = time.monotonic() - started
 
     os.makedirs(spec["out"], exist_ok=True)

@@ -13,7 +13,9 @@
 //!   the landing batches, the current state, each model, writing, the checkpoint), and a
 //!   no-change transform; at the main scale, beside the same SQL models run by DuckDB over the
 //!   same landing Parquet, writing the same star tables as zstd Parquet, as one process
-//!   (`TOTE_BENCH_PYTHON`, scripts/lib/duckdb_transform.py), both producing the same rows;
+//!   (`TOTE_BENCH_PYTHON`, scripts/lib/duckdb_transform.py), both producing the same rows; and
+//!   both again with the same memory, the deployed transform's budget
+//!   ([`DEPLOYED_TRANSFORM_MEMORY_MB`]; DuckDB's `memory_limit`);
 //! - the first load of every batch, with `fact_sales_order`'s time (from the load's own report)
 //!   against `psql`'s `COPY … FROM STDIN (FORMAT binary)` of the same rows into an empty copy of
 //!   the table with its keys and indexes;
@@ -68,6 +70,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 1_500_000)]
     pub chunk_rows: u64,
 }
+
+/// The memory budget of the deployed transform (`TOTE_TRANSFORM_MEMORY_MB`): a quarter of the
+/// transform function's 2048 MB, the stack's default (infra-cdk/lib/config.ts). Beside each
+/// engine at its own default (tote 64 MB, spilling; DuckDB most of the machine's memory), both
+/// run with this much: the same work with the same memory.
+const DEPLOYED_TRANSFORM_MEMORY_MB: usize = 512;
 
 /// The peer of the transform: tote's models run by DuckDB (`TOTE_BENCH_PYTHON`, a Python with
 /// the duckdb package, which `scripts/bench` installs into target/bench-venv).
@@ -178,6 +186,9 @@ struct ScaleStats {
     /// The same models run by DuckDB over the same landing Parquet (the main scale, when
     /// `TOTE_BENCH_PYTHON` is set).
     duckdb: Option<Peer>,
+    /// Both again with [`DEPLOYED_TRANSFORM_MEMORY_MB`]: tote, with its own account of its
+    /// time, and DuckDB (the main scale).
+    same_memory: Option<(Cost, serde_json::Value, Option<Peer>)>,
     quiet_transform: Cost,
     load: Cost,
     fact_sales_order_rows: u64,
@@ -208,6 +219,10 @@ struct Whole {
     /// Every table's `COPY … TO STDOUT (FORMAT binary)` to /dev/null, as many at a time as the
     /// Map's MaxConcurrency.
     ingest_ceiling_s: f64,
+    /// tote's CPU (user + system) ingesting every table, one at a time.
+    ingest_tote_cpu_s: f64,
+    /// The source's time copying every table out, one at a time (its CPU for the COPYs).
+    ingest_source_cpu_s: f64,
     /// LoadDimensions' span in the run's history.
     load_dimensions_s: f64,
     /// LoadFacts' span (the Map of the fact loads).
@@ -298,8 +313,19 @@ impl Session {
 
     /// Runs `tote <args>` (a command that prints its report as JSON), measured; its report.
     fn measure_json(&self, args: &[&str]) -> anyhow::Result<(Cost, serde_json::Value)> {
+        self.measure_json_with(args, &[])
+    }
+
+    /// [`Session::measure_json`] with these environment variables set for the command.
+    fn measure_json_with(
+        &self,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<(Cost, serde_json::Value)> {
         let out = self.path("report.json");
-        let cost = measure(&mut self.tote(args), Stdio::from(std::fs::File::create(&out)?))?;
+        let mut command = self.tote(args);
+        command.envs(env.iter().map(|(k, v)| (k, v)));
+        let cost = measure(&mut command, Stdio::from(std::fs::File::create(&out)?))?;
         let report = serde_json::from_slice(&std::fs::read(&out)?)
             .with_context(|| format!("tote {} printed no JSON report", args.join(" ")))?;
         Ok((cost, report))
@@ -367,7 +393,16 @@ impl Session {
         stats.transform = cost;
         stats.transform_steps = transformed["steps"].clone();
         if whole {
-            stats.duckdb = self.duckdb_transform(&transformed["rows"])?;
+            stats.duckdb = self.duckdb_transform(&transformed["rows"], None)?;
+            eprintln!("▸ the first transform and DuckDB again, with {DEPLOYED_TRANSFORM_MEMORY_MB} MB each");
+            self.remove("processed")?;
+            let budget = [(
+                "TOTE_TRANSFORM_MEMORY_MB",
+                DEPLOYED_TRANSFORM_MEMORY_MB.to_string(),
+            )];
+            let (cost, again) = self.measure_json_with(&["transform", "--json"], &budget)?;
+            let duckdb = self.duckdb_transform(&again["rows"], Some(DEPLOYED_TRANSFORM_MEMORY_MB))?;
+            stats.same_memory = Some((cost, again["steps"].clone(), duckdb));
         }
         stats.quiet_transform = self.run(&mut self.tote(&["transform"]))?;
 
@@ -434,7 +469,11 @@ impl Session {
     /// process, writing zstd Parquet; `None` without `TOTE_BENCH_PYTHON`. Both engines must
     /// produce the same rows per model (`tote_rows`, the transform's report), or the comparison
     /// would not be of the same work.
-    fn duckdb_transform(&self, tote_rows: &serde_json::Value) -> anyhow::Result<Option<Peer>> {
+    fn duckdb_transform(
+        &self,
+        tote_rows: &serde_json::Value,
+        memory_limit_mb: Option<usize>,
+    ) -> anyhow::Result<Option<Peer>> {
         let Some(python) = std::env::var_os("TOTE_BENCH_PYTHON") else {
             eprintln!("▸ TOTE_BENCH_PYTHON is not set: the transform is not compared with DuckDB (scripts/bench sets it)");
             return Ok(None);
@@ -458,6 +497,8 @@ impl Session {
                 "landing": self.path("landing"),
                 "out": self.path("duckdb-out"),
                 "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
+                "memory_limit_mb": memory_limit_mb,
+                "temp_directory": self.path("duckdb-spill"),
                 "tables": tables,
                 "models": models,
             }))?,
@@ -541,6 +582,27 @@ impl Session {
             },
         )?;
 
+        // What the ingest costs in CPU beside what the source spends: every table ingested and
+        // copied to /dev/null one at a time, tote's CPU (user + system) and the COPY's wall
+        // time (one backend, one core: the source's CPU for it). The Map runs ingests at once, so
+        // on a machine of few cores tote's decoding and encoding share the cores the source's
+        // COPYs need, while the ceiling's psql spends next to nothing: the best ratio such a
+        // machine allows is the source's CPU over the source's and tote's together.
+        let (mut tote_cpu_s, mut source_cpu_s) = (0.0, 0.0);
+        self.remove("cpu-landing")?;
+        for table in tote_core::tables::SOURCE_TABLES {
+            let mut command = self.tote(&["ingest", "--table", table]);
+            command.env("TOTE_LANDING", self.path("cpu-landing"));
+            let cost = self.run(&mut command)?;
+            tote_cpu_s += cost.user_s + cost.sys_s;
+            let sql = format!(
+                "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
+                tote_core::tables::quote_ident(table)
+            );
+            source_cpu_s += self.run(&mut Self::psql(&self.source, &[&sql]))?.wall_s;
+        }
+        self.remove("cpu-landing")?;
+
         // The load's ceiling: the warehouse's rows, dumped, then copied into an empty copy of it.
         let mut migrate = self.tote(&["warehouse", "migrate"]);
         migrate.env("TOTE_WAREHOUSE_URL", &ceiling);
@@ -594,6 +656,8 @@ impl Session {
             run_s: run.wall_s,
             ingest_s: span("IngestTables"),
             ingest_ceiling_s,
+            ingest_tote_cpu_s: tote_cpu_s,
+            ingest_source_cpu_s: source_cpu_s,
             load_dimensions_s: span("LoadDimensions"),
             load_facts_s: span("LoadFacts"),
             freshness_s: span("MeasureFreshness"),
@@ -670,6 +734,13 @@ struct PipelineReport {
     ingest_s: f64,
     ingest_copy_to_ceiling_s: f64,
     ingest_ratio_to_copy_to: f64,
+    /// tote's CPU ingesting every table, one at a time.
+    ingest_tote_cpu_s: f64,
+    /// The source's CPU for the same COPYs, one at a time.
+    ingest_source_cpu_s: f64,
+    /// The best whole-ingest ratio a machine whose cores the source and tote share allows: the
+    /// source's CPU over both together (the ceiling needs only the source's).
+    ingest_cpu_bound_ratio: f64,
     /// LoadDimensions + LoadFacts.
     load_s: f64,
     load_copy_from_ceiling_s: f64,
@@ -715,13 +786,34 @@ struct TransformReport {
     no_change_wall_s: f64,
     /// The first transform's own account of its time (its `steps`, in milliseconds).
     steps: serde_json::Value,
-    /// DuckDB running the same models over the same landing Parquet (null when not measured).
+    /// The memory budget of the figures above: the local default.
+    memory_mb: usize,
+    /// DuckDB running the same models over the same landing Parquet, at its default memory
+    /// (null when not measured).
+    duckdb_wall_s: Option<f64>,
+    duckdb_peak_rss_kb: Option<u64>,
+    /// tote's time over DuckDB's, each at its own default memory.
+    ratio_to_duckdb: Option<f64>,
+    /// Both with the same memory, the deployed transform's budget (null when not measured).
+    same_memory: Option<SameMemory>,
+    /// DuckDB's seconds per step, from the script.
+    duckdb_steps: serde_json::Value,
+}
+
+/// The first transform and DuckDB with the same memory: the deployed transform's budget.
+#[derive(Debug, Serialize)]
+struct SameMemory {
+    memory_mb: usize,
+    wall_s: f64,
+    user_s: f64,
+    sys_s: f64,
+    peak_rss_kb: u64,
+    /// tote's own account of its time (its `steps`, in milliseconds).
+    steps: serde_json::Value,
     duckdb_wall_s: Option<f64>,
     duckdb_peak_rss_kb: Option<u64>,
     /// tote's time over DuckDB's (the goal is at most 1.25).
     ratio_to_duckdb: Option<f64>,
-    /// DuckDB's seconds per step, from the script.
-    duckdb_steps: serde_json::Value,
 }
 
 #[derive(Debug, Serialize)]
@@ -800,12 +892,24 @@ fn report(
             large_peak_rss_kb: large.transform.max_rss_kb,
             no_change_wall_s: r2(at.quiet_transform.wall_s),
             steps: at.transform_steps.clone(),
+            memory_mb: tote_core::config::Config::from_lookup(|_| None).map_or(0, |c| c.transform_memory_mb),
             duckdb_wall_s: at.duckdb.as_ref().map(|d| r2(d.cost.wall_s)),
             duckdb_peak_rss_kb: at.duckdb.as_ref().map(|d| d.cost.max_rss_kb),
             ratio_to_duckdb: at
                 .duckdb
                 .as_ref()
                 .map(|d| ratio(at.transform.wall_s, d.cost.wall_s)),
+            same_memory: at.same_memory.as_ref().map(|(cost, steps, duckdb)| SameMemory {
+                memory_mb: DEPLOYED_TRANSFORM_MEMORY_MB,
+                wall_s: r2(cost.wall_s),
+                user_s: r2(cost.user_s),
+                sys_s: r2(cost.sys_s),
+                peak_rss_kb: cost.max_rss_kb,
+                steps: steps.clone(),
+                duckdb_wall_s: duckdb.as_ref().map(|d| r2(d.cost.wall_s)),
+                duckdb_peak_rss_kb: duckdb.as_ref().map(|d| d.cost.max_rss_kb),
+                ratio_to_duckdb: duckdb.as_ref().map(|d| ratio(cost.wall_s, d.cost.wall_s)),
+            }),
             duckdb_steps: at
                 .duckdb
                 .as_ref()
@@ -839,6 +943,12 @@ fn report(
                 ingest_s: r2(w.ingest_s),
                 ingest_copy_to_ceiling_s: r2(w.ingest_ceiling_s),
                 ingest_ratio_to_copy_to: ratio(w.ingest_ceiling_s, w.ingest_s),
+                ingest_tote_cpu_s: r2(w.ingest_tote_cpu_s),
+                ingest_source_cpu_s: r2(w.ingest_source_cpu_s),
+                ingest_cpu_bound_ratio: ratio(
+                    w.ingest_source_cpu_s,
+                    w.ingest_source_cpu_s + w.ingest_tote_cpu_s,
+                ),
                 load_s: r2(load_s),
                 load_copy_from_ceiling_s: r2(load_ceiling_s),
                 load_ratio_to_copy_from: ratio(load_ceiling_s, load_s),
@@ -876,13 +986,15 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
          | `tote run`, 1% of sales orders changed | — | {run_one} s | — | — | — |\n\
          | ingest / load at scale {large} ({g_rows} sales orders) | — | — | — | {g_ratio} / {g_load_ratio} | — |\n\
          | whole first ingest, 11 tables (scale {scale}) | — | {p_ingest} s | {p_ingest_ceiling} s | {p_ingest_ratio} | — |\n\
+         | … CPU, one table at a time: tote / the source's COPYs | — | {p_tote_cpu} s | {p_source_cpu} s | best on shared cores {p_cpu_bound} | — |\n\
          | whole first load, every batch (scale {scale}) | — | {p_load} s | {p_load_ceiling} s | {p_load_ratio} | — |\n\
          | … of which the dimensions / the facts | — | {p_dims} s / {p_facts} s | {p_dims_ceiling} s / {p_facts_ceiling} s | — | — |\n\
          | whole first `tote run` (scale {scale}) | — | {p_run} s | — | — | — |\n\
          \n\
          | first transform, all models (scale {scale}) | tote | DuckDB | tote / DuckDB | peak RSS tote / DuckDB |\n\
          |---|---|---|---|---|\n\
-         | the same SQL over the same landing Parquet, zstd Parquet out | {t_wall} s | {d_wall} | {d_ratio} | {t_rss} MB / {d_rss} |\n",
+         | the same SQL over the same landing Parquet, zstd Parquet out; each at its default memory (tote {local} MB) | {t_wall} s | {d_wall} | {d_ratio} | {t_rss} MB / {d_rss} |\n\
+         | the same, with {budget} MB of memory each | {m_wall} | {m_d_wall} | {m_ratio} | {m_rss} / {m_d_rss} |\n",
         date = r.date,
         machine = r.machine,
         scale = r.scale,
@@ -916,6 +1028,9 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         p_ingest = r.pipeline.ingest_s,
         p_ingest_ceiling = r.pipeline.ingest_copy_to_ceiling_s,
         p_ingest_ratio = r.pipeline.ingest_ratio_to_copy_to,
+        p_tote_cpu = r.pipeline.ingest_tote_cpu_s,
+        p_source_cpu = r.pipeline.ingest_source_cpu_s,
+        p_cpu_bound = r.pipeline.ingest_cpu_bound_ratio,
         p_load = r.pipeline.load_s,
         p_load_ceiling = r.pipeline.load_copy_from_ceiling_s,
         p_load_ratio = r.pipeline.load_ratio_to_copy_from,
@@ -927,6 +1042,25 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         t_wall = t.wall_s,
         d_wall = t.duckdb_wall_s.map_or("not measured".into(), |s| format!("{s} s")),
         d_ratio = t.ratio_to_duckdb.map_or("—".into(), |r| r.to_string()),
+        local = t.memory_mb,
+        budget = DEPLOYED_TRANSFORM_MEMORY_MB,
+        m_wall = t.same_memory.as_ref().map_or("not measured".into(), |m| format!("{} s", m.wall_s)),
+        m_rss = t.same_memory.as_ref().map_or("—".into(), |m| format!("{} MB", mb(m.peak_rss_kb))),
+        m_d_wall = t
+            .same_memory
+            .as_ref()
+            .and_then(|m| m.duckdb_wall_s)
+            .map_or("not measured".into(), |s| format!("{s} s")),
+        m_d_rss = t
+            .same_memory
+            .as_ref()
+            .and_then(|m| m.duckdb_peak_rss_kb)
+            .map_or("—".into(), |kb| format!("{} MB", mb(kb))),
+        m_ratio = t
+            .same_memory
+            .as_ref()
+            .and_then(|m| m.ratio_to_duckdb)
+            .map_or("—".into(), |r| r.to_string()),
         d_rss = t
             .duckdb_peak_rss_kb
             .map_or("—".into(), |kb| format!("{} MB", mb(kb))),
@@ -973,6 +1107,16 @@ fn summary(r: &Report) -> String {
         out += &format!(
             "{:<34} {} s; tote / DuckDB {}\n",
             "DuckDB, the same models", wall, ratio
+        );
+    }
+    if let Some(m) = &t.same_memory {
+        out += &format!(
+            "{:<34} tote {} s, DuckDB {}; tote / DuckDB {}\n",
+            format!("the same with {} MB each", m.memory_mb),
+            m.wall_s,
+            m.duckdb_wall_s
+                .map_or("not measured".into(), |s| format!("{s} s")),
+            m.ratio_to_duckdb.map_or("—".into(), |r| r.to_string())
         );
     }
     out += &format!("{:<34} {} s\n", "transform, no change", t.no_change_wall_s);
@@ -1041,6 +1185,13 @@ fn summary(r: &Report) -> String {
         p.load_copy_from_ceiling_s,
         p.load_ratio_to_copy_from,
         p.first_run_wall_s
+    );
+    out += &format!(
+        "{:<34} tote {} s, the source's COPYs {} s: best ratio on shared cores {}\n",
+        "whole ingest's CPU, one at a time",
+        p.ingest_tote_cpu_s,
+        p.ingest_source_cpu_s,
+        p.ingest_cpu_bound_ratio
     );
     out += &format!(
         "{:<34} ingest {}, load {} ({} sales orders)\n",

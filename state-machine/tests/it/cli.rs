@@ -481,11 +481,10 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.path().join("bench.json")).unwrap()).unwrap();
     let keys = |section: &str| -> Vec<String> {
-        let value = if section.is_empty() {
-            &report
-        } else {
-            &report[section]
-        };
+        let value = section
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .fold(&report, |v, s| &v[s]);
         value.as_object().unwrap().keys().cloned().collect()
     };
     let sorted = |list: &[&str]| {
@@ -546,6 +545,22 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
                 "duckdb_peak_rss_kb",
                 "ratio_to_duckdb",
                 "duckdb_steps",
+                "memory_mb",
+                "same_memory",
+            ],
+        ),
+        (
+            "transform.same_memory",
+            &[
+                "memory_mb",
+                "wall_s",
+                "user_s",
+                "sys_s",
+                "peak_rss_kb",
+                "steps",
+                "duckdb_wall_s",
+                "duckdb_peak_rss_kb",
+                "ratio_to_duckdb",
             ],
         ),
         (
@@ -572,6 +587,9 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
                 "ingest_s",
                 "ingest_copy_to_ceiling_s",
                 "ingest_ratio_to_copy_to",
+                "ingest_tote_cpu_s",
+                "ingest_source_cpu_s",
+                "ingest_cpu_bound_ratio",
                 "load_s",
                 "load_copy_from_ceiling_s",
                 "load_ratio_to_copy_from",
@@ -605,8 +623,19 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
         ("pipeline", "freshness_s"),
         ("transform", "duckdb_wall_s"),
         ("transform", "ratio_to_duckdb"),
+        ("transform.same_memory", "wall_s"),
+        ("transform.same_memory", "duckdb_wall_s"),
+        ("transform.same_memory", "ratio_to_duckdb"),
+        ("pipeline", "ingest_tote_cpu_s"),
+        ("pipeline", "ingest_source_cpu_s"),
+        ("pipeline", "ingest_cpu_bound_ratio"),
     ] {
-        let value = report[section][key].as_f64().unwrap();
+        let value = section
+            .split('.')
+            .fold(&report, |v, s| &v[s])
+            .get(key)
+            .and_then(|v| v.as_f64())
+            .unwrap_or_else(|| panic!("{section}.{key} is not a number"));
         assert!(value > 0.0, "{section}.{key} = {value}");
     }
     // The transform's own account of its time names every model.
@@ -623,7 +652,7 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
     );
     let markdown = std::fs::read_to_string(out.path().join("bench.md")).unwrap();
     assert!(
-        markdown.contains("| ingest sales_order (scale 0.2) |"),
+        markdown.contains("| ingest sales_order (scale 0.2) |") && markdown.contains("MB of memory each"),
         "{markdown}"
     );
 }
