@@ -276,6 +276,20 @@ async fn one_run_over_repeated_versions_emits_each_version_once() {
     .unwrap()
     .len();
     assert_eq!(sales_batches, 4, "four landing batches in one transform run");
+    // One design renamed twice within the run: `design__latest` must be the window over
+    // `design__changes`, not the changes themselves.
+    for name in ["renamed once", "renamed twice"] {
+        p.client
+            .execute(
+                "UPDATE design SET design_name = $1, \
+                   last_updated = (SELECT max(last_updated) FROM design) + interval '1 minute' \
+                 WHERE design_id = (SELECT min(design_id) FROM design)",
+                &[&name],
+            )
+            .await
+            .unwrap();
+        p.ingest_all().await;
+    }
 
     // The smallest memory limit allowed: every sort spills (or would), and the result is the same.
     let response = transform(
@@ -293,6 +307,19 @@ async fn one_run_over_repeated_versions_emits_each_version_once() {
         response.consumed["sales_order"], sales,
         "consumed counts versions, not re-reads"
     );
+    // The run saw every design (its first read is in it): one row each, the newest.
+    let designs = p.model_rows("dim_design").await;
+    let ids: BTreeSet<&String> = designs.iter().map(|r| &r[0]).collect();
+    assert_eq!(ids.len(), designs.len(), "one row per design");
+    let expected: BTreeSet<Vec<String>> = pg_rows(
+        &p.client,
+        "SELECT design_id::text, design_name, file_location, file_name FROM design",
+    )
+    .await
+    .into_iter()
+    .collect();
+    assert_eq!(designs.into_iter().collect::<BTreeSet<_>>(), expected);
+    assert!(expected.iter().any(|r| r[1] == "renamed twice"));
 }
 
 /// Every output of one run must come from the same input, or the checkpoint claims input some
