@@ -589,6 +589,7 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
                 "ingest_ratio_to_copy_to",
                 "ingest_tote_cpu_s",
                 "ingest_source_cpu_s",
+                "ingest_psql_cpu_s",
                 "ingest_cpu_bound_ratio",
                 "load_s",
                 "load_copy_from_ceiling_s",
@@ -626,7 +627,6 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
         ("transform.same_memory", "wall_s"),
         ("transform.same_memory", "duckdb_wall_s"),
         ("transform.same_memory", "ratio_to_duckdb"),
-        ("pipeline", "ingest_tote_cpu_s"),
         ("pipeline", "ingest_source_cpu_s"),
         ("pipeline", "ingest_cpu_bound_ratio"),
     ] {

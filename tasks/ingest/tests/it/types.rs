@@ -258,7 +258,7 @@ async fn a_numeric_column_takes_the_largest_scale_even_beyond_the_sampled_rows()
         "Decimal128(38, 3)",
         "as sampled, kept on the second read"
     );
-    let read: Vec<(i64, String)> = f
+    let mut read: Vec<(i64, String)> = f
         .read_batch(&manifests[0])
         .await
         .iter()
@@ -290,7 +290,6 @@ async fn a_numeric_column_takes_the_largest_scale_even_beyond_the_sampled_rows()
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
-    let mut read = read;
     read.sort();
     assert_eq!(read, expected, "every value exact at 5 places");
 }
