@@ -233,6 +233,8 @@ pub struct CopyDecoder {
     /// For each `numeric` column declared without a scale: its position, its current scale, and
     /// the largest scale among its values so far.
     scales: Vec<ObservedScale>,
+    /// For each column, its entry in `scales`, if any (looked up for every value decoded).
+    scale_of: Vec<Option<usize>>,
 }
 
 /// The scales one unconstrained `numeric` column's values have, as a read sees them.
@@ -261,9 +263,14 @@ impl CopyDecoder {
                 },
                 largest: None,
             })
-            .collect();
+            .collect::<Vec<ObservedScale>>();
+        let mut scale_of = vec![None; layout.kinds.len()];
+        for (n, seen) in scales.iter().enumerate() {
+            scale_of[seen.column] = Some(n);
+        }
         CopyDecoder {
             scales,
+            scale_of,
             table: table.to_string(),
             layout,
             columns,
@@ -372,7 +379,7 @@ impl CopyDecoder {
                 }
                 let value = &buf[at..at + len as usize];
                 at += len as usize;
-                if let Some(seen) = self.scales.iter_mut().find(|s| s.column == i) {
+                if let Some(seen) = self.scale_of[i].map(|n| &mut self.scales[n]) {
                     let scale = tote_core::wire::numeric_scale(value).map_err(|why| {
                         Error::bad_request(format!("{}.{}: {why}", self.table, self.layout.columns[i].name))
                     })?;

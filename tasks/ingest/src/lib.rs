@@ -213,10 +213,10 @@ pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestRe
     let url = config.source_url().await?;
     let url = url.as_str();
     let started = std::time::Instant::now();
-    let (mut attempt, mut rescaled) = (0, 0);
+    // Attempts that lost the commit race, and reads done again at their values' scales.
+    let (mut lost, mut rescaled) = (0, 0);
     let mut scales = None;
     loop {
-        attempt += 1;
         match ingest_once(config, &landing, url, table, request, scales.as_ref()).await? {
             Attempt::Rescale(found) if rescaled < COMMIT_ATTEMPTS => {
                 tracing::info!(
@@ -225,7 +225,6 @@ pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestRe
                     "a numeric column's values have another scale than the sample showed; reading again at it"
                 );
                 rescaled += 1;
-                attempt -= 1;
                 scales = Some(found);
             }
             Attempt::Rescale(found) => {
@@ -250,17 +249,21 @@ pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestRe
                 );
                 return Ok(response);
             }
-            Attempt::LostRace if attempt < COMMIT_ATTEMPTS => {
+            Attempt::LostRace if lost + 1 < COMMIT_ATTEMPTS => {
+                lost += 1;
                 tracing::warn!(
                     table,
-                    attempt,
+                    attempt = lost,
                     "another ingest of this table committed first; starting over"
                 );
             }
             Attempt::LostRace => {
                 return Err(Error::new(
                     ErrorKind::SourceUnavailable,
-                    format!("{table}: other ingests kept committing first ({attempt} attempts); retry later"),
+                    format!(
+                        "{table}: other ingests kept committing first ({} attempts); retry later",
+                        lost + 1
+                    ),
                 ))
             }
         }

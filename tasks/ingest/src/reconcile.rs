@@ -111,11 +111,13 @@ impl Reconcile<'_> {
         tx: &tokio_postgres::Transaction<'_>,
         err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
     ) -> Result<Reconciliation> {
-        let fingerprint = match self.read {
+        // A whole-table read's keys are fingerprinted here; otherwise (or past the int8 range
+        // of their sum) the source answers.
+        let computed = match self.read {
             ReadKeys::Table(keys) => KeyFingerprint::of(keys),
             _ => None,
         };
-        let fingerprint = match fingerprint {
+        let fingerprint = match computed {
             Some(f) => f,
             None => self.fingerprint(tx).await.map_err(err)?,
         };

@@ -149,7 +149,7 @@ impl Changes {
         let Some(path) = &self.file else {
             return Ok(Vec::new());
         };
-        open(path)?.map(|b| b.map_err(internal)).collect()
+        open(path, None, (0, 1))?.map(|b| b.map_err(internal)).collect()
     }
 
     /// The versions as a table a model can scan (any number of times), streaming from disk.
@@ -180,9 +180,9 @@ impl SpillWriter {
         let path = path.to_path_buf();
         let done = tokio::task::spawn_blocking(move || {
             for b in incoming {
-                writer.write(&b).map_err(|e| spill_write_error(&path, e))?;
+                writer.write(&b).map_err(|e| spill_error(&path, e))?;
             }
-            writer.close().map(drop).map_err(|e| spill_write_error(&path, e))
+            writer.close().map(drop).map_err(|e| spill_error(&path, e))
         });
         SpillWriter {
             batches: Some(batches),
@@ -209,14 +209,6 @@ impl SpillWriter {
             .await
             .map_err(|e| Error::internal(format!("the spill writer ended abnormally: {e}")))?
     }
-}
-
-fn spill_write_error(path: &Path, e: parquet::errors::ParquetError) -> Error {
-    Error::internal(format!(
-        "cannot write the transform's spill file {}: {e}; the transform needs local disk (TMPDIR) \
-         about the size of the new landing batches",
-        path.display()
-    ))
 }
 
 /// Whether the keys written so far are all different, told apart in a compressed bitmap: a
@@ -330,23 +322,6 @@ struct SpillPartition {
     streams: usize,
 }
 
-impl SpillPartition {
-    fn reader(&self) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
-        let file = File::open(&self.path).map_err(|e| spill_error(&self.path, e))?;
-        let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(internal)?;
-        let mask = ProjectionMask::roots(builder.parquet_schema(), self.columns.iter().copied());
-        let row_groups = (0..builder.metadata().num_row_groups())
-            .filter(|g| g % self.streams == self.part)
-            .collect();
-        builder
-            .with_projection(mask)
-            .with_row_groups(row_groups)
-            .with_batch_size(SPILL_BATCH_ROWS)
-            .build()
-            .map_err(internal)
-    }
-}
-
 impl PartitionStream for SpillPartition {
     fn schema(&self) -> &SchemaRef {
         &self.schema
@@ -355,7 +330,7 @@ impl PartitionStream for SpillPartition {
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let schema = self.schema.clone();
         let batches: Box<dyn Iterator<Item = datafusion::error::Result<RecordBatch>> + Send> =
-            match self.reader() {
+            match open(&self.path, Some(&self.columns), (self.part, self.streams)) {
                 Ok(reader) => Box::new(reader.map(move |b| {
                     // The file's own field metadata aside, the columns are the table's.
                     // (A scan that names no column, `count(*)`, still gets its row counts.)
@@ -374,17 +349,33 @@ impl PartitionStream for SpillPartition {
     }
 }
 
-fn open(path: &Path) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
+/// Reads a spill file: `columns` of it (ascending; `None`: every one), and of its row groups the
+/// share `part` of `shares` (those whose index is `part` modulo `shares`).
+fn open(
+    path: &Path,
+    columns: Option<&[usize]>,
+    (part, shares): (usize, usize),
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader> {
     let file = File::open(path).map_err(|e| spill_error(path, e))?;
-    ParquetRecordBatchReaderBuilder::try_new(file)
-        .and_then(|b| b.with_batch_size(SPILL_BATCH_ROWS).build())
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(internal)?;
+    if let Some(columns) = columns {
+        let mask = ProjectionMask::roots(builder.parquet_schema(), columns.iter().copied());
+        builder = builder.with_projection(mask);
+    }
+    let row_groups = (0..builder.metadata().num_row_groups())
+        .filter(|g| g % shares == part)
+        .collect();
+    builder
+        .with_row_groups(row_groups)
+        .with_batch_size(SPILL_BATCH_ROWS)
+        .build()
         .map_err(internal)
 }
 
-fn spill_error(path: &Path, e: std::io::Error) -> Error {
+fn spill_error(path: &Path, e: impl std::fmt::Display) -> Error {
     Error::internal(format!(
-        "cannot write the transform's spill file {}: {e}; the transform needs local disk (TMPDIR) \
-         about the size of the new landing batches",
+        "cannot write or read the transform's spill file {}: {e}; the transform needs local disk \
+         (TMPDIR) about the size of the new landing batches",
         path.display()
     ))
 }
