@@ -217,7 +217,9 @@ impl Column {
     }
 }
 
-/// Decodes a binary COPY stream of one table into record batches of at most `batch_rows` rows.
+/// Decodes a binary COPY stream of one table into record batches of about `batch_rows` rows (a
+/// batch is full at `batch_rows`, plus the rest of the chunk that filled it: Postgres sends one
+/// row per chunk).
 pub struct CopyDecoder {
     table: String,
     layout: TableLayout,
@@ -429,5 +431,218 @@ impl CopyDecoder {
             )));
         }
         Ok(())
+    }
+}
+
+/// Record batches decoded from a COPY stream, with their cursor keys.
+pub struct Decoded {
+    /// The rows.
+    pub batch: RecordBatch,
+    /// Each row's cursor key.
+    pub keys: Vec<RowKey>,
+    /// Bytes of COPY data they came from.
+    pub bytes: u64,
+}
+
+/// Why a background decoding stopped early.
+pub enum Stopped<E> {
+    /// The stream failed (the source's error).
+    Source(E),
+    /// What the stream sent could not be decoded.
+    Decode(Error),
+}
+
+/// A COPY stream decoded by a task of its own, batch by batch.
+///
+/// Why a task: the connection's task reads the socket and hands each read to whoever polls the
+/// stream. Polled from a spawned task, that hand-off stays on the worker thread that read it; polled
+/// from a future a thread blocks on (a command's `main`, the Lambda's event loop) or from one task
+/// that also drives other reads (concurrent chunks), each read costs a wake-up of another thread, or
+/// shares one thread with every other read. At most two decoded batches wait, so memory stays bounded.
+/// Dropped before the end (the reader failed), the task stops and the stream is dropped.
+pub struct Decoding<E> {
+    batches: tokio::sync::mpsc::Receiver<Decoded>,
+    task: Option<tokio::task::JoinHandle<std::result::Result<CopyDecoder, Stopped<E>>>>,
+}
+
+impl<E: Send + 'static> Decoding<E> {
+    /// Starts decoding `stream` with `decoder` on a task of its own.
+    pub fn spawn<S>(mut decoder: CopyDecoder, stream: S) -> Decoding<E>
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, E>> + Send + 'static,
+    {
+        use futures_util::StreamExt;
+        let (sender, batches) = tokio::sync::mpsc::channel(2);
+        let task = tokio::spawn(async move {
+            futures_util::pin_mut!(stream);
+            let mut bytes = 0u64;
+            loop {
+                let chunk = stream.next().await;
+                let done = chunk.is_none();
+                if let Some(chunk) = chunk {
+                    let chunk = chunk.map_err(Stopped::Source)?;
+                    bytes += chunk.len() as u64;
+                    decoder.push(&chunk).map_err(Stopped::Decode)?;
+                }
+                if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
+                    let (batch, keys) = decoder
+                        .take_batch()
+                        .map_err(Stopped::Decode)?
+                        .expect("rows are buffered");
+                    let decoded = Decoded {
+                        batch,
+                        keys,
+                        bytes: std::mem::take(&mut bytes),
+                    };
+                    if sender.send(decoded).await.is_err() {
+                        // The reader stopped; its own error says why.
+                        break;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+            Ok(decoder)
+        });
+        Decoding {
+            batches,
+            task: Some(task),
+        }
+    }
+
+    /// The next decoded batch, or `None` at the end of the stream or when decoding stopped
+    /// ([`Decoding::finish`] says which).
+    pub async fn next(&mut self) -> Option<Decoded> {
+        self.batches.recv().await
+    }
+
+    /// Waits for the end of the decoding; returns the decoder (for [`CopyDecoder::finish`] and
+    /// [`CopyDecoder::scales`]) or why it stopped.
+    pub async fn finish(mut self) -> std::result::Result<CopyDecoder, Stopped<E>> {
+        let task = self.task.take().expect("finished once");
+        match task.await {
+            Ok(decoded) => decoded,
+            Err(e) => Err(Stopped::Decode(Error::internal(format!(
+                "the COPY decoder failed: {e}"
+            )))),
+        }
+    }
+}
+
+impl<E> Drop for Decoding<E> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::SourceColumn;
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int32Type;
+
+    fn layout() -> TableLayout {
+        let column = |name: &str, oid, type_name: &str| SourceColumn {
+            name: name.to_string(),
+            oid,
+            typmod: -1,
+            type_name: type_name.to_string(),
+            nullable: false,
+        };
+        TableLayout::new(
+            "t",
+            vec![
+                column("t_id", 23, "integer"),
+                column("last_updated", 1114, "timestamp(3) without time zone"),
+            ],
+        )
+        .unwrap()
+    }
+
+    /// A binary COPY stream of rows (id, last_updated = id ms after 2000-01-01), without its trailer.
+    fn copy_rows(ids: std::ops::Range<i32>) -> Vec<u8> {
+        let mut out = SIGNATURE.to_vec();
+        out.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0]);
+        for id in ids {
+            out.extend_from_slice(&2i16.to_be_bytes());
+            out.extend_from_slice(&4i32.to_be_bytes());
+            out.extend_from_slice(&id.to_be_bytes());
+            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&(i64::from(id) * 1000).to_be_bytes());
+        }
+        out
+    }
+
+    /// The stream in uneven pieces, as a connection hands it over, with `last` after them.
+    fn pieces(
+        data: Vec<u8>,
+        last: Option<std::result::Result<bytes::Bytes, &'static str>>,
+    ) -> impl futures_util::Stream<Item = std::result::Result<bytes::Bytes, &'static str>> {
+        let mut items: Vec<_> = data
+            .chunks(37)
+            .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+            .collect();
+        items.extend(last);
+        futures_util::stream::iter(items)
+    }
+
+    /// Every row arrives once, in order, in batches of about the decoder's size, with its
+    /// cursor key; the decoder comes back having seen the whole stream.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_decoded_on_its_own_task_arrives_whole_in_bounded_batches() {
+        let trailer = bytes::Bytes::from_static(&[0xff, 0xff]);
+        let decoder = CopyDecoder::new("t", layout(), 0, 1, 100);
+        let mut decoding = Decoding::spawn(decoder, pieces(copy_rows(0..1050), Some(Ok(trailer))));
+        let (mut ids, mut keys, mut bytes) = (Vec::new(), Vec::new(), 0);
+        while let Some(decoded) = decoding.next().await {
+            // A batch is taken once full; a piece of 37 bytes ends at most two rows past it.
+            assert!((1..=102).contains(&decoded.batch.num_rows()));
+            ids.extend(
+                decoded
+                    .batch
+                    .column(0)
+                    .as_primitive::<Int32Type>()
+                    .values()
+                    .iter()
+                    .copied(),
+            );
+            keys.extend(decoded.keys);
+            bytes += decoded.bytes;
+        }
+        let decoder = decoding.finish().await.ok().expect("decoded to the end");
+        decoder.finish().unwrap();
+        assert_eq!(ids, (0..1050).collect::<Vec<_>>());
+        let pg_epoch = PG_EPOCH_MICROS;
+        assert_eq!(keys[7], (7, 7000 + pg_epoch));
+        assert_eq!(bytes, decoder.bytes());
+    }
+
+    /// A source error part-way ends the decoding with that error, and a stream that stops
+    /// without its trailer is refused as ended early: neither passes for a whole table.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_that_fails_or_stops_early_is_never_taken_for_whole() {
+        let decoder = CopyDecoder::new("t", layout(), 0, 1, 100);
+        let mut decoding = Decoding::spawn(decoder, pieces(copy_rows(0..500), Some(Err("connection reset"))));
+        while decoding.next().await.is_some() {}
+        match decoding.finish().await {
+            Err(Stopped::Source(e)) => assert_eq!(e, "connection reset"),
+            Err(Stopped::Decode(e)) => panic!("expected the source's error, got {e}"),
+            Ok(_) => panic!("a failed stream decoded as whole"),
+        }
+
+        let decoder = CopyDecoder::new("t", layout(), 0, 1, 100);
+        let mut decoding = Decoding::spawn(decoder, pieces(copy_rows(0..500), None));
+        while decoding.next().await.is_some() {}
+        let decoder = decoding
+            .finish()
+            .await
+            .ok()
+            .expect("the stream itself did not fail");
+        let early = decoder.finish().unwrap_err();
+        assert!(early.to_string().contains("ended early"), "{early}");
     }
 }

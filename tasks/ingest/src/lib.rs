@@ -30,7 +30,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use arrow::array::{BooleanArray, RecordBatch};
 use chrono::{DateTime, NaiveDateTime};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, ColumnSpec, CommitLog, Cursor, Manifest};
 use tote_core::config::Config;
@@ -693,7 +692,7 @@ impl Read<'_, '_, '_> {
             select.join(", "),
             quote_ident(self.table)
         );
-        let mut decoder = CopyDecoder::new(
+        let decoder = CopyDecoder::new(
             self.table,
             self.layout.clone(),
             self.keys.pk,
@@ -701,30 +700,18 @@ impl Read<'_, '_, '_> {
             BATCH_ROWS,
         );
         let stream = self.tx.copy_out(&sql).await.map_err(self.err)?;
-        futures_util::pin_mut!(stream);
+        let mut decoding = decode::Decoding::spawn(decoder, stream);
         let mut rows_read = 0u64;
-        // Bytes of COPY data received since the progress last advanced.
-        let mut bytes_received = 0u64;
-        loop {
-            let chunk = stream.next().await;
-            let done = chunk.is_none();
-            if let Some(chunk) = chunk {
-                let chunk = chunk.map_err(self.err)?;
-                bytes_received += chunk.len() as u64;
-                decoder.push(&chunk)?;
-            }
-            if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
-                let (batch, keys) = decoder.take_batch()?.expect("rows are buffered");
-                rows_read += keys.len() as u64;
-                self.progress
-                    .advance(keys.len() as u64, std::mem::take(&mut bytes_received));
-                let rows = keep(batch, &keys, &mut self.window)?;
-                self.data.write(rows).await?;
-            }
-            if done {
-                break;
-            }
+        while let Some(decode::Decoded { batch, keys, bytes }) = decoding.next().await {
+            rows_read += keys.len() as u64;
+            self.progress.advance(keys.len() as u64, bytes);
+            let rows = keep(batch, &keys, &mut self.window)?;
+            self.data.write(rows).await?;
         }
+        let decoder = decoding.finish().await.map_err(|stopped| match stopped {
+            decode::Stopped::Source(e) => (self.err)(e),
+            decode::Stopped::Decode(e) => e,
+        })?;
         decoder.finish()?;
         for seen in decoder.scales() {
             match self.scales.iter_mut().find(|s| s.column == seen.column) {
