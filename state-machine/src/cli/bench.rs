@@ -225,6 +225,11 @@ struct Whole {
     ingest_source_cpu_s: f64,
     /// The ceiling's psql's CPU for the same COPYs.
     ingest_psql_cpu_s: f64,
+    /// The ingest Map's span in a second first run with the source on a core of its own and
+    /// tote on the others (as deployed, where the source is another machine); 0 on one core.
+    ingest_apart_s: f64,
+    /// The ceiling's COPYs with the source and psql kept apart the same way.
+    ingest_apart_ceiling_s: f64,
     /// LoadDimensions' span in the run's history.
     load_dimensions_s: f64,
     /// LoadFacts' span (the Map of the fact loads).
@@ -246,7 +251,7 @@ struct Session {
     admin: String,
     warehouse: String,
     work: tempfile::TempDir,
-    _cluster: PrivateCluster,
+    cluster: PrivateCluster,
 }
 
 impl Session {
@@ -268,7 +273,7 @@ impl Session {
             admin: cluster.url("postgres"),
             warehouse: cluster.url("warehouse"),
             work: tempfile::Builder::new().prefix("tote-bench-").tempdir()?,
-            _cluster: cluster,
+            cluster,
         })
     }
 
@@ -556,14 +561,7 @@ impl Session {
         let record =
             tote_asl::ExecutionStore::new(self.path("whole-home").join("executions")).load("first")?;
         let page = tote::report::Page::of(&record, &[]);
-        let span = |state: &str| {
-            page.states
-                .iter()
-                .find(|s| s.name == state)
-                .and_then(|s| s.duration_ms())
-                .unwrap_or(0) as f64
-                / 1000.0
-        };
+        let span = |state: &str| state_span(&page, state);
 
         // The ingest's ceiling: each table's COPY TO, as many at a time as the Map runs.
         let concurrency = |map: &str, items: usize| {
@@ -583,6 +581,8 @@ impl Session {
                 self.run(&mut Self::psql(&self.source, &[&sql])).map(drop)
             },
         )?;
+
+        let (ingest_apart_s, ingest_apart_ceiling_s) = self.ingest_apart(&record)?;
 
         // Where the whole ingest's CPU goes, table by table, one at a time: tote's (user +
         // system, less what a quiet ingest of the same table costs: the process starting,
@@ -667,6 +667,8 @@ impl Session {
             ingest_tote_cpu_s: tote_cpu_s,
             ingest_source_cpu_s: source_cpu_s,
             ingest_psql_cpu_s: psql_cpu_s,
+            ingest_apart_s,
+            ingest_apart_ceiling_s,
             load_dimensions_s: span("LoadDimensions"),
             load_facts_s: span("LoadFacts"),
             freshness_s: span("MeasureFreshness"),
@@ -674,6 +676,135 @@ impl Session {
             load_facts_ceiling_s,
         })
     }
+}
+
+impl Session {
+    /// The whole first ingest and its ceiling again, with the source's server on the first core
+    /// and tote (or psql) on the others: the source's work and the client's no longer share a
+    /// core, as in AWS, where the source is a database server of its own and the ingest a Lambda.
+    /// On one shared machine the first figure is bounded by the two processes' CPU together (the
+    /// source's COPY plus tote's decoding, encoding, compression and hashing, against the
+    /// source's COPY plus psql's writing to /dev/null); apart, by whichever of the two is slower.
+    /// The ingest is a second first `tote run` into fresh stores and a fresh warehouse; its Map's
+    /// span is read from its history. `(0, 0)` on a machine with one core.
+    fn ingest_apart(&self, first: &tote_asl::ExecutionRecord) -> anyhow::Result<(f64, f64)> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if cores < 2 {
+            eprintln!("▸ one core: the ingest with the source on a core of its own is not measured");
+            return Ok((0.0, 0.0));
+        }
+        eprintln!("▸ the whole first ingest again, the source on core 0 and tote on the others");
+        for dir in ["apart-landing", "apart-processed", "apart-home"] {
+            self.remove(dir)?;
+        }
+        let warehouse = tote_core::pg::with_database(&self.admin, "whole_apart")?;
+        self.run(&mut Self::psql(
+            &self.admin,
+            &[
+                "DROP DATABASE IF EXISTS whole_apart WITH (FORCE)",
+                "CREATE DATABASE whole_apart",
+            ],
+        ))?;
+        let clients = 1..cores;
+        let measured = self.with_source_on(0..1, || {
+            let mut command = self.tote(&["run", "--name", "apart"]);
+            command
+                .env("TOTE_WAREHOUSE_URL", &warehouse)
+                .env("TOTE_LANDING", self.path("apart-landing"))
+                .env("TOTE_PROCESSED", self.path("apart-processed"))
+                .env("TOTE_HOME", self.path("apart-home"));
+            self.run(on_cpus(&mut command, clients.clone()))?;
+            let record =
+                tote_asl::ExecutionStore::new(self.path("apart-home").join("executions")).load("apart")?;
+            let ingest_s = state_span(&tote::report::Page::of(&record, &[]), "IngestTables");
+            let concurrency = first.definition["States"]["IngestTables"]["MaxConcurrency"]
+                .as_u64()
+                .filter(|n| *n > 0)
+                .map_or(tote_core::tables::SOURCE_TABLES.len(), |n| n as usize);
+            let ceiling_s = at_once(concurrency, &tote_core::tables::SOURCE_TABLES, |table| {
+                let sql = format!(
+                    "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
+                    tote_core::tables::quote_ident(table)
+                );
+                self.run(on_cpus(&mut Self::psql(&self.source, &[&sql]), clients.clone()))
+                    .map(drop)
+            })?;
+            Ok((ingest_s, ceiling_s))
+        });
+        for dir in ["apart-landing", "apart-processed", "apart-home"] {
+            self.remove(dir)?;
+        }
+        self.run(&mut Self::psql(
+            &self.admin,
+            &["DROP DATABASE IF EXISTS whole_apart WITH (FORCE)"],
+        ))?;
+        measured
+    }
+
+    /// Runs `work` with the source's server, and every process it has started (backends it
+    /// starts later inherit it), on `cpus` only; then gives the server every core again.
+    fn with_source_on<T>(
+        &self,
+        cpus: std::ops::Range<usize>,
+        work: impl FnOnce() -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        let pid_file = self.cluster.root().join("data").join("postmaster.pid");
+        let server: libc::pid_t = std::fs::read_to_string(&pid_file)
+            .with_context(|| format!("cannot read {}", pid_file.display()))?
+            .lines()
+            .next()
+            .and_then(|line| line.trim().parse().ok())
+            .with_context(|| format!("{} names no process", pid_file.display()))?;
+        let processes = |server: libc::pid_t| -> Vec<libc::pid_t> {
+            let children =
+                std::fs::read_to_string(format!("/proc/{server}/task/{server}/children")).unwrap_or_default();
+            std::iter::once(server)
+                .chain(children.split_whitespace().filter_map(|p| p.parse().ok()))
+                .collect()
+        };
+        for pid in processes(server) {
+            set_cpus(pid, cpus.clone()).with_context(|| format!("cannot move the source's process {pid}"))?;
+        }
+        let result = work();
+        let all = 0..std::thread::available_parallelism().map_or(1, |n| n.get());
+        for pid in processes(server) {
+            // A backend that ended meanwhile has nothing to restore.
+            let _ = set_cpus(pid, all.clone());
+        }
+        result
+    }
+}
+
+/// A state's span in seconds in an execution's page (0 when it did not run).
+fn state_span(page: &tote::report::Page, state: &str) -> f64 {
+    page.states
+        .iter()
+        .find(|s| s.name == state)
+        .and_then(|s| s.duration_ms())
+        .unwrap_or(0) as f64
+        / 1000.0
+}
+
+/// Restricts process `pid` to the cores `cpus`.
+fn set_cpus(pid: libc::pid_t, cpus: std::ops::Range<usize>) -> std::io::Result<()> {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for cpu in cpus {
+        // SAFETY: `cpu` is below the machine's core count, far below the set's capacity.
+        unsafe { libc::CPU_SET(cpu, &mut set) };
+    }
+    // SAFETY: `set` is a valid cpu_set_t of the size given.
+    match unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+/// `command`, to run on the cores `cpus` only.
+fn on_cpus(command: &mut Command, cpus: std::ops::Range<usize>) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure makes one system call and allocates nothing, as `pre_exec` requires.
+    unsafe { command.pre_exec(move || set_cpus(0, cpus.clone())) }
 }
 
 /// Runs `job` on every item, `concurrency` at a time (each worker a scoped thread taking the
@@ -749,6 +880,12 @@ struct PipelineReport {
     ingest_source_cpu_s: f64,
     /// The ceiling's psql's CPU for them.
     ingest_psql_cpu_s: f64,
+    /// The whole first ingest with the source on a core of its own and tote on the others (0 on
+    /// one core).
+    ingest_apart_s: f64,
+    /// Its ceiling, the source and psql apart the same way.
+    ingest_apart_copy_to_ceiling_s: f64,
+    ingest_apart_ratio_to_copy_to: f64,
     /// LoadDimensions + LoadFacts.
     load_s: f64,
     load_copy_from_ceiling_s: f64,
@@ -954,6 +1091,9 @@ fn report(
                 ingest_tote_cpu_s: r2(w.ingest_tote_cpu_s),
                 ingest_source_cpu_s: r2(w.ingest_source_cpu_s),
                 ingest_psql_cpu_s: r2(w.ingest_psql_cpu_s),
+                ingest_apart_s: r2(w.ingest_apart_s),
+                ingest_apart_copy_to_ceiling_s: r2(w.ingest_apart_ceiling_s),
+                ingest_apart_ratio_to_copy_to: ratio(w.ingest_apart_ceiling_s, w.ingest_apart_s),
                 load_s: r2(load_s),
                 load_copy_from_ceiling_s: r2(load_ceiling_s),
                 load_ratio_to_copy_from: ratio(load_ceiling_s, load_s),
@@ -992,6 +1132,7 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
          | ingest / load at scale {large} ({g_rows} sales orders) | — | — | — | {g_ratio} / {g_load_ratio} | — |\n\
          | whole first ingest, 11 tables (scale {scale}) | — | {p_ingest} s | {p_ingest_ceiling} s | {p_ingest_ratio} | — |\n\
          | … CPU, one table at a time: tote / the source's COPYs + psql | — | {p_tote_cpu} s | {p_source_cpu} s + {p_psql_cpu} s | — | — |\n\
+         | … the source on a core of its own, tote and psql on the others | — | {p_apart} s | {p_apart_ceiling} s | {p_apart_ratio} | — |\n\
          | whole first load, every batch (scale {scale}) | — | {p_load} s | {p_load_ceiling} s | {p_load_ratio} | — |\n\
          | … of which the dimensions / the facts | — | {p_dims} s / {p_facts} s | {p_dims_ceiling} s / {p_facts_ceiling} s | — | — |\n\
          | whole first `tote run` (scale {scale}) | — | {p_run} s | — | — | — |\n\
@@ -1036,6 +1177,9 @@ fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         p_tote_cpu = r.pipeline.ingest_tote_cpu_s,
         p_source_cpu = r.pipeline.ingest_source_cpu_s,
         p_psql_cpu = r.pipeline.ingest_psql_cpu_s,
+        p_apart = r.pipeline.ingest_apart_s,
+        p_apart_ceiling = r.pipeline.ingest_apart_copy_to_ceiling_s,
+        p_apart_ratio = r.pipeline.ingest_apart_ratio_to_copy_to,
         p_load = r.pipeline.load_s,
         p_load_ceiling = r.pipeline.load_copy_from_ceiling_s,
         p_load_ratio = r.pipeline.load_ratio_to_copy_from,
@@ -1194,6 +1338,13 @@ fn summary(r: &Report) -> String {
     out += &format!(
         "{:<34} tote {} s; the ceiling: the source's COPYs {} s, psql {} s\n",
         "whole ingest's CPU, one at a time", p.ingest_tote_cpu_s, p.ingest_source_cpu_s, p.ingest_psql_cpu_s
+    );
+    out += &format!(
+        "{:<34} {} s (ceiling {} s, ratio {})\n",
+        "… the source on a core of its own",
+        p.ingest_apart_s,
+        p.ingest_apart_copy_to_ceiling_s,
+        p.ingest_apart_ratio_to_copy_to
     );
     out += &format!(
         "{:<34} ingest {}, load {} ({} sales orders)\n",
