@@ -551,25 +551,13 @@ impl Session {
                 "CREATE DATABASE whole_ceiling",
             ],
         ))?;
-        let mut command = self.tote(&["run", "--name", "first"]);
-        command
-            .env("TOTE_WAREHOUSE_URL", &warehouse)
-            .env("TOTE_LANDING", self.path("whole-landing"))
-            .env("TOTE_PROCESSED", self.path("whole-processed"))
-            .env("TOTE_HOME", self.path("whole-home"));
-        let run = self.run(&mut command)?;
-        let record =
-            tote_asl::ExecutionStore::new(self.path("whole-home").join("executions")).load("first")?;
+        let run = self.run(&mut self.first_run("whole", &warehouse))?;
+        let record = self.execution("whole", "whole")?;
         let page = tote::report::Page::of(&record, &[]);
         let span = |state: &str| state_span(&page, state);
 
         // The ingest's ceiling: each table's COPY TO, as many at a time as the Map runs.
-        let concurrency = |map: &str, items: usize| {
-            record.definition["States"][map]["MaxConcurrency"]
-                .as_u64()
-                .filter(|n| *n > 0)
-                .map_or(items, |n| n as usize)
-        };
+        let concurrency = |map: &str, items: usize| map_concurrency(&record, map, items);
         let ingest_ceiling_s = at_once(
             concurrency("IngestTables", tote_core::tables::SOURCE_TABLES.len()),
             &tote_core::tables::SOURCE_TABLES,
@@ -679,6 +667,23 @@ impl Session {
 }
 
 impl Session {
+    /// `tote run --name <name>` into `warehouse`, with fresh stores and home under `<name>-…`.
+    fn first_run(&self, name: &str, warehouse: &str) -> Command {
+        let mut command = self.tote(&["run", "--name", name]);
+        command
+            .env("TOTE_WAREHOUSE_URL", warehouse)
+            .env("TOTE_LANDING", self.path(&format!("{name}-landing")))
+            .env("TOTE_PROCESSED", self.path(&format!("{name}-processed")))
+            .env("TOTE_HOME", self.path(&format!("{name}-home")));
+        command
+    }
+
+    /// Execution `name` as recorded under the home of [`Session::first_run`]`(run, …)`.
+    fn execution(&self, run: &str, name: &str) -> anyhow::Result<tote_asl::ExecutionRecord> {
+        let executions = self.path(&format!("{run}-home")).join("executions");
+        Ok(tote_asl::ExecutionStore::new(executions).load(name)?)
+    }
+
     /// The whole first ingest and its ceiling again, with the source's server on the first core
     /// and tote (or psql) on the others: the source's work and the client's no longer share a
     /// core, as in AWS, where the source is a database server of its own and the ingest a Lambda.
@@ -707,20 +712,10 @@ impl Session {
         ))?;
         let clients = 1..cores;
         let measured = self.with_source_on(0..1, || {
-            let mut command = self.tote(&["run", "--name", "apart"]);
-            command
-                .env("TOTE_WAREHOUSE_URL", &warehouse)
-                .env("TOTE_LANDING", self.path("apart-landing"))
-                .env("TOTE_PROCESSED", self.path("apart-processed"))
-                .env("TOTE_HOME", self.path("apart-home"));
-            self.run(on_cpus(&mut command, clients.clone()))?;
-            let record =
-                tote_asl::ExecutionStore::new(self.path("apart-home").join("executions")).load("apart")?;
+            self.run(on_cpus(&mut self.first_run("apart", &warehouse), clients.clone()))?;
+            let record = self.execution("apart", "apart")?;
             let ingest_s = state_span(&tote::report::Page::of(&record, &[]), "IngestTables");
-            let concurrency = first.definition["States"]["IngestTables"]["MaxConcurrency"]
-                .as_u64()
-                .filter(|n| *n > 0)
-                .map_or(tote_core::tables::SOURCE_TABLES.len(), |n| n as usize);
+            let concurrency = map_concurrency(first, "IngestTables", tote_core::tables::SOURCE_TABLES.len());
             let ceiling_s = at_once(concurrency, &tote_core::tables::SOURCE_TABLES, |table| {
                 let sql = format!(
                     "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
@@ -773,6 +768,14 @@ impl Session {
         }
         result
     }
+}
+
+/// How many iterations Map `map` of the execution's definition runs at once, for `items` items.
+fn map_concurrency(execution: &tote_asl::ExecutionRecord, map: &str, items: usize) -> usize {
+    execution.definition["States"][map]["MaxConcurrency"]
+        .as_u64()
+        .filter(|n| *n > 0)
+        .map_or(items, |n| n as usize)
 }
 
 /// A state's span in seconds in an execution's page (0 when it did not run).
