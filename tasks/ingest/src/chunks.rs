@@ -5,9 +5,11 @@
 //!    refresh) in one snapshot; with more than `TOTE_CHUNK_ROWS` rows it splits the key span into
 //!    ranges of about that many rows and fixes one high-water mark for all of them, `until`: the
 //!    later of the source's clock and the table's greatest `last_updated` in that snapshot.
-//! 2. Each chunk ([`Chunk`]) is an ordinary ingest restricted to its range and to
-//!    `last_updated <= until`, in its own snapshot: it writes a part (data object, the range's
-//!    keys, the range's deletions, a manifest) and records it under `<table>/_chunks/<group>/`.
+//! 2. Each chunk ([`Chunk`]) is an ordinary ingest restricted to its range, in its own snapshot:
+//!    it reads every row of the range, keeps every key for the range's key set (so the source is
+//!    not asked for the keys again), and writes the versions dated at or below `until`. It writes
+//!    a part (data object, the range's keys, the range's deletions, a manifest) and records it
+//!    under `<table>/_chunks/<group>/`.
 //!    Recording is create-if-absent: of two attempts of one chunk (a retry after a lost reply),
 //!    the first to record wins, the other's objects stay invisible.
 //! 3. [`commit`] gathers the parts in key order and commits them as the one batch `group` (the

@@ -452,6 +452,16 @@ pub enum Stopped<E> {
     Decode(Error),
 }
 
+impl<E> Stopped<E> {
+    /// The error to report, the source's turned into one by `source`.
+    pub fn into_error(self, source: impl FnOnce(E) -> Error) -> Error {
+        match self {
+            Stopped::Source(e) => source(e),
+            Stopped::Decode(e) => e,
+        }
+    }
+}
+
 /// A COPY stream decoded by a task of its own, batch by batch.
 ///
 /// Why a task: the connection's task reads the socket and hands each read to whoever polls the

@@ -385,16 +385,17 @@ async fn ingest_once(
         scales: Vec::new(),
     };
     // What the read keeps of the keys it sees, for reconciling them: an incremental read its
-    // window's, a read of the whole table every key, a chunk (at or below its mark) none.
-    // (A key column that may hold NULL is not the key set's: the source's aggregate and key
-    // stream answer for it.)
-    let read_keys = match (since, chunk) {
-        (Some(_), _) => reconcile::ReadKeys::Window(HashSet::new()),
-        (None, None) if !layout.columns[keys.pk].nullable => reconcile::ReadKeys::Table(Vec::new()),
-        (None, _) => reconcile::ReadKeys::Unknown,
+    // window's, a read of the whole table or of a chunk's range every key. (A key column that
+    // may hold NULL is not the key set's: the source's aggregate and key stream answer for it.)
+    // A chunk reads every row of its range, for its keys, and writes those at or below its mark.
+    let read_keys = match since {
+        Some(_) => reconcile::ReadKeys::Window(HashSet::new()),
+        None if !layout.columns[keys.pk].nullable => reconcile::ReadKeys::Table(Vec::new()),
+        None => reconcile::ReadKeys::Unknown,
     };
+    let until = chunk.map(|c| c.until.and_utc().timestamp_micros());
     let (rows_read, read_keys) = read
-        .versions(&window_filter, previous.cursor.as_ref(), read_keys)
+        .versions(&window_filter, previous.cursor.as_ref(), until, read_keys)
         .await?;
     let reconciliation = reconcile::Reconcile {
         table,
@@ -641,26 +642,18 @@ async fn window_filter(
     Ok(" WHERE last_updated >= (SELECT current_setting('tote.since')::timestamp)".to_string())
 }
 
-/// The `WHERE` clause of a chunk's read: its key range, at or below the read's mark. The bounds
-/// travel as settings.
+/// The `WHERE` clause of a chunk's read: its key range, every row of it (the read writes those
+/// at or below the chunk's mark, and keeps every key for the range's key set). The bounds travel
+/// as settings.
 async fn chunk_filter(
     tx: &tokio_postgres::Transaction<'_>,
     chunk: &chunks::Chunk,
     key: &str,
     err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
 ) -> Result<String> {
-    tx.execute(
-        "SELECT set_config('tote.until', $1, true)",
-        &[&chunk.until.format("%Y-%m-%d %H:%M:%S%.6f").to_string()],
-    )
-    .await
-    .map_err(err)?;
     let range = chunks::KeyRange::of(chunk);
     range.bind(tx).await.map_err(err)?;
-    Ok(format!(
-        " WHERE last_updated <= (SELECT current_setting('tote.until')::timestamp){}",
-        range.conditions(key)
-    ))
+    Ok(format!(" WHERE true{}", range.conditions(key)))
 }
 
 /// What a read keeps of each batch it streams: the rows to write, given the batch, its cursor
@@ -708,10 +701,10 @@ impl Read<'_, '_, '_> {
             let rows = keep(batch, &keys, &mut self.window)?;
             self.data.write(rows).await?;
         }
-        let decoder = decoding.finish().await.map_err(|stopped| match stopped {
-            decode::Stopped::Source(e) => (self.err)(e),
-            decode::Stopped::Decode(e) => e,
-        })?;
+        let decoder = decoding
+            .finish()
+            .await
+            .map_err(|stopped| stopped.into_error(self.err))?;
         decoder.finish()?;
         for seen in decoder.scales() {
             match self.scales.iter_mut().find(|s| s.column == seen.column) {
@@ -745,14 +738,16 @@ impl Read<'_, '_, '_> {
         })
     }
 
-    /// Reads the window's versions, writing those the previous read did not see. Returns the rows
-    /// read and the keys it read, kept as `keys` asks: an incremental read's (to tell a key new
-    /// to the table that the window could not see), or a whole-table read's, sorted, up to
-    /// [`reconcile::TABLE_KEYS_IN_MEMORY`] (beyond it, [`reconcile::ReadKeys::Unknown`]).
+    /// Reads the window's versions, writing those the previous read did not see and, given
+    /// `until` (µs, a chunk's mark), only those dated at or below it. Returns the rows read and
+    /// the keys it read, every row's, kept as `keys` asks: an incremental read's (to tell a key
+    /// new to the table that the window could not see), or a whole-table or chunk read's, sorted,
+    /// up to [`reconcile::TABLE_KEYS_IN_MEMORY`] (beyond it, [`reconcile::ReadKeys::Unknown`]).
     async fn versions(
         &mut self,
         window_filter: &str,
         previous: Option<&Cursor>,
+        until: Option<i64>,
         mut keys: reconcile::ReadKeys,
     ) -> Result<(u64, reconcile::ReadKeys)> {
         use reconcile::ReadKeys;
@@ -766,10 +761,6 @@ impl Read<'_, '_, '_> {
             .unwrap_or_default();
         let rows_read = self
             .copy(window_filter, &mut |batch, read, window| {
-                let fresh = keep_unseen(batch, read, &seen)?;
-                for k in read {
-                    window.observe(*k);
-                }
                 match &mut keys {
                     ReadKeys::Window(set) => set.extend(read.iter().map(|k| k.0)),
                     ReadKeys::Table(all) if all.len() + read.len() > reconcile::TABLE_KEYS_IN_MEMORY => {
@@ -777,6 +768,14 @@ impl Read<'_, '_, '_> {
                     }
                     ReadKeys::Table(all) => all.extend(read.iter().map(|k| k.0)),
                     ReadKeys::Unknown => {}
+                }
+                let (batch, read) = match until {
+                    Some(until) => at_or_below(batch, read, until)?,
+                    None => (batch, std::borrow::Cow::Borrowed(read)),
+                };
+                let fresh = keep_unseen(batch, &read, &seen)?;
+                for k in read.iter() {
+                    window.observe(*k);
                 }
                 Ok(fresh)
             })
@@ -1002,6 +1001,22 @@ pub fn check_drift(table: &str, before: &[ColumnSpec], now: &[ColumnSpec]) -> Re
             changes.join("; ")
         ),
     ))
+}
+
+/// The rows of `batch` dated at or below `until` (µs), with their cursor keys.
+fn at_or_below(
+    batch: RecordBatch,
+    keys: &[RowKey],
+    until: i64,
+) -> Result<(RecordBatch, std::borrow::Cow<'_, [RowKey]>)> {
+    if keys.iter().all(|k| k.1 <= until) {
+        return Ok((batch, std::borrow::Cow::Borrowed(keys)));
+    }
+    let mask: BooleanArray = keys.iter().map(|k| Some(k.1 <= until)).collect();
+    let rows = arrow::compute::filter_record_batch(&batch, &mask)
+        .map_err(|e| Error::internal(format!("cannot filter rows: {e}")))?;
+    let kept = keys.iter().copied().filter(|k| k.1 <= until).collect();
+    Ok((rows, std::borrow::Cow::Owned(kept)))
 }
 
 /// Drops the rows whose `(primary key, last_updated)` the previous batch already holds.

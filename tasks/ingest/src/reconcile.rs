@@ -12,10 +12,10 @@
 //!    a key recorded but no longer in the source is a deletion. The merge holds one record batch
 //!    of each side, never a whole key set, whatever the table's size;
 //!
-//!    a read of the whole table ([`ReadKeys::Table`]) has already seen every key in the same
-//!    snapshot, so neither the aggregate nor the key stream is asked of the source: the keys the
-//!    read kept (at most [`TABLE_KEYS_IN_MEMORY`], sorted) are fingerprinted
-//!    ([`KeyFingerprint::of`]) and merged instead;
+//!    a read of the whole table or of a chunk's key range ([`ReadKeys::Table`]) has already seen
+//!    every key in the same snapshot, so neither the aggregate nor the key stream is asked of
+//!    the source: the keys the read kept (at most [`TABLE_KEYS_IN_MEMORY`], sorted) are
+//!    fingerprinted ([`KeyFingerprint::of`]) and merged instead;
 //! 3. the source's keys become the new key set, written beside the batch's data, and the
 //!    deletions a second object; both are committed with the batch, or not at all.
 //!
@@ -29,7 +29,6 @@ use std::sync::Arc;
 use arrow::array::{AsArray, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use chrono::NaiveDateTime;
-use futures_util::StreamExt;
 use tote_core::batch::DataFormat;
 use tote_core::batch::{self, KeyFingerprint, KeySet, Manifest, ObjectEntry};
 use tote_core::progress::{self, Unit};
@@ -39,7 +38,7 @@ use tote_core::tables::quote_ident;
 use tote_core::{Error, Result};
 
 use crate::chunks::KeyRange;
-use crate::decode::CopyDecoder;
+use crate::decode::{CopyDecoder, Decoding};
 use crate::types::{SourceColumn, TableLayout};
 
 /// The column of a key-set object.
@@ -58,13 +57,14 @@ pub const TABLE_KEYS_IN_MEMORY: usize = 4 << 20;
 /// needs to know.
 #[derive(Debug)]
 pub enum ReadKeys {
-    /// A read of every row of the table in this snapshot: every key it has, ascending.
+    /// A read of every row of the table, or of a chunk's key range, in this snapshot: every key
+    /// it has, ascending.
     Table(Vec<i64>),
     /// An incremental read: the keys its window read. A key new to the table that is not among
     /// them is dated below the window, and is returned as `unread`.
     Window(std::collections::HashSet<i64>),
-    /// A read of some rows only (a chunk's, at or below its mark), or of more keys than
-    /// [`TABLE_KEYS_IN_MEMORY`]: the keys are read from the source.
+    /// A read of more keys than [`TABLE_KEYS_IN_MEMORY`], or of a key column that may hold
+    /// NULL: the keys are read from the source.
     Unknown,
 }
 
@@ -259,25 +259,18 @@ impl Reconcile<'_> {
                 nullable: false,
             }],
         )?;
-        let mut decoder = CopyDecoder::new(self.table, layout, 0, 0, KEY_BATCH_ROWS);
+        let decoder = CopyDecoder::new(self.table, layout, 0, 0, KEY_BATCH_ROWS);
         let stream = tx.copy_out(&sql).await.map_err(err)?;
-        futures_util::pin_mut!(stream);
-        loop {
-            let chunk = stream.next().await;
-            let done = chunk.is_none();
-            if let Some(chunk) = chunk {
-                decoder.push(&chunk.map_err(err)?)?;
-            }
-            if decoder.is_full() || (done && decoder.buffered_rows() > 0) {
-                let (b, _) = decoder.take_batch()?.expect("keys are buffered");
-                merge
-                    .source(b.column(0).as_primitive::<Int64Type>().clone())
-                    .await?;
-            }
-            if done {
-                break;
-            }
+        let mut decoding = Decoding::spawn(decoder, stream);
+        while let Some(decoded) = decoding.next().await {
+            merge
+                .source(decoded.batch.column(0).as_primitive::<Int64Type>().clone())
+                .await?;
         }
+        let decoder = decoding
+            .finish()
+            .await
+            .map_err(|stopped| stopped.into_error(err))?;
         decoder.finish()
     }
 }

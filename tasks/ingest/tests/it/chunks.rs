@@ -72,6 +72,100 @@ async fn chunks_retried_and_committed_twice_make_one_batch_of_every_row_and_ever
     assert!(!next.changed, "{next:?}");
 }
 
+/// Rows written after the plan fixed its mark: an updated row and a new one, both dated above
+/// it. The chunks keep their keys in the key set but not their versions, which the next
+/// incremental read takes; between the two reads the landing zone holds every source row.
+#[tokio::test]
+async fn rows_written_after_the_plan_join_the_key_set_and_the_next_read_takes_them() {
+    let mut f = Fixture::seeded().await;
+    let rows: i64 = f
+        .client
+        .query_one("SELECT count(*) FROM sales_order", &[])
+        .await
+        .unwrap()
+        .get(0);
+    f.extra.insert("TOTE_CHUNK_ROWS", (rows / 3).max(1).to_string());
+    let config = f.config();
+    let plan = tote_ingest::plan(
+        &config,
+        &PlanRequest {
+            tables: Some(vec!["sales_order".into()]),
+            full_refresh: Some(true),
+            ..PlanRequest::default()
+        },
+    )
+    .await
+    .unwrap();
+    let table = &plan.chunked[0];
+    assert!(plan.chunks.len() >= 3, "{plan:?}");
+    let until = plan.chunks[0].until;
+
+    let updated: i32 = f
+        .client
+        .query_one(
+            "UPDATE sales_order SET units_sold = units_sold + 1, last_updated = localtimestamp \
+             WHERE sales_order_id = (SELECT min(sales_order_id) FROM sales_order) RETURNING sales_order_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let inserted: i32 = f
+        .client
+        .query_one(
+            "INSERT INTO sales_order (created_at, last_updated, design_id, staff_id, counterparty_id, \
+             units_sold, unit_price, currency_id, agreed_delivery_date, agreed_payment_date, \
+             agreed_delivery_location_id) \
+             SELECT localtimestamp, localtimestamp, design_id, staff_id, counterparty_id, units_sold, \
+             unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id \
+             FROM sales_order ORDER BY sales_order_id LIMIT 1 RETURNING sales_order_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let after_the_mark = f
+        .source_keys(
+            "sales_order",
+            &format!("sales_order_id IN ({updated}, {inserted})"),
+        )
+        .await;
+    assert!(
+        after_the_mark.iter().all(|(_, lu)| *lu > until),
+        "the two rows are dated above the mark {until}: {after_the_mark:?}"
+    );
+
+    for chunk in &plan.chunks {
+        let request = IngestRequest {
+            table: "sales_order".into(),
+            execution: None,
+            full_refresh: true,
+            chunk: Some(chunk.clone()),
+        };
+        tote_ingest::ingest(&config, &request).await.unwrap();
+    }
+    chunks::commit(&config, table).await.unwrap();
+    let first = f.manifests("sales_order").await.remove(0);
+    let at_or_below = f.source_keys("sales_order", "true").await;
+    let at_or_below: std::collections::BTreeSet<_> =
+        at_or_below.difference(&after_the_mark).cloned().collect();
+    assert_eq!(
+        f.keys_of(&first).await,
+        at_or_below,
+        "the versions at or below the mark, once"
+    );
+    let keys = first.keys.as_ref().unwrap();
+    assert_eq!(keys.fingerprint.count, rows + 1, "every key, the new one too");
+    assert!(first.deletions.is_none(), "no key went missing");
+
+    let next = f.ingest("sales_order").await.unwrap();
+    assert!(next.changed, "{next:?}");
+    let second = f.manifests("sales_order").await.remove(1);
+    let read = f.keys_of(&second).await;
+    assert!(read.is_superset(&after_the_mark), "{read:?}");
+    assert_eq!(next.deleted, 0, "{next:?}");
+}
+
 #[tokio::test]
 async fn a_commit_with_a_chunk_missing_names_it_and_commits_nothing() {
     let mut f = Fixture::seeded().await;
