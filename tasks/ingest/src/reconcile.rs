@@ -47,11 +47,12 @@ pub const KEY: &str = "key";
 /// Keys per record batch while streaming them.
 const KEY_BATCH_ROWS: usize = 64 * 1024;
 
-/// The most keys a whole-table read keeps for reconciling (32 MiB): beyond it the read drops
-/// them and the keys are streamed from the source again, so memory stays bounded whatever the
-/// table's size. Whole-table reads larger than `TOTE_CHUNK_ROWS` (5 M by default) are read in
-/// chunks, so with the defaults only an unchunked read of over 4 M rows streams its keys again.
-pub const TABLE_KEYS_IN_MEMORY: usize = 4 << 20;
+/// The most keys a read of the whole table or of a chunk's range keeps for reconciling (64 MiB):
+/// beyond it the read drops them and the keys are streamed from the source again, so memory stays
+/// bounded whatever the table's size. Whole-table reads larger than `TOTE_CHUNK_ROWS` (5 M by
+/// default) are read in chunks of about that many rows, which stay under it; with the defaults
+/// only an unchunked read of over 8 M rows streams its keys again.
+pub const TABLE_KEYS_IN_MEMORY: usize = 8 << 20;
 
 /// What the ingest's read of the table's versions saw of its keys, as far as reconciling them
 /// needs to know.
