@@ -2,30 +2,19 @@
 
 use tote_core::ErrorKind;
 use tote_ingest::chunks::{self, ChunkedTable};
-use tote_ingest::{IngestRequest, PlanRequest};
+use tote_ingest::{IngestRequest, PlanRequest, PlanResponse};
 
 use crate::it::common::Fixture;
 
 #[tokio::test]
 async fn chunks_retried_and_committed_twice_make_one_batch_of_every_row_and_every_key() {
     let mut f = Fixture::seeded().await;
-    let rows: i64 = f
-        .client
-        .query_one("SELECT count(*) FROM sales_order", &[])
-        .await
-        .unwrap()
-        .get(0);
-    f.extra.insert("TOTE_CHUNK_ROWS", (rows / 4).max(1).to_string());
+    let request = PlanRequest {
+        tables: Some(vec!["sales_order".into(), "staff".into()]),
+        ..PlanRequest::default()
+    };
+    let (rows, plan) = plan_in_parts(&mut f, 4, request).await;
     let config = f.config();
-    let plan = tote_ingest::plan(
-        &config,
-        &PlanRequest {
-            tables: Some(vec!["sales_order".into(), "staff".into()]),
-            ..PlanRequest::default()
-        },
-    )
-    .await
-    .unwrap();
     assert_eq!(plan.tables, ["staff"], "the small table is read whole");
     assert_eq!(plan.chunked.len(), 1);
     let table: &ChunkedTable = &plan.chunked[0];
@@ -37,10 +26,8 @@ async fn chunks_retried_and_committed_twice_make_one_batch_of_every_row_and_ever
     // Each chunk twice (a retry after a lost reply): the first part recorded stands.
     for chunk in &plan.chunks {
         let request = IngestRequest {
-            table: "sales_order".into(),
             execution: Some("test".into()),
-            full_refresh: true,
-            chunk: Some(chunk.clone()),
+            ..chunk_request(chunk)
         };
         let first = tote_ingest::ingest(&config, &request).await.unwrap();
         let again = tote_ingest::ingest(&config, &request).await.unwrap();
@@ -74,28 +61,17 @@ async fn chunks_retried_and_committed_twice_make_one_batch_of_every_row_and_ever
 
 /// Rows written after the plan fixed its mark: an updated row and a new one, both dated above
 /// it. The chunks keep their keys in the key set but not their versions, which the next
-/// incremental read takes; between the two reads the landing zone holds every source row.
+/// incremental read takes; after both reads the landing zone holds every source row.
 #[tokio::test]
 async fn rows_written_after_the_plan_join_the_key_set_and_the_next_read_takes_them() {
     let mut f = Fixture::seeded().await;
-    let rows: i64 = f
-        .client
-        .query_one("SELECT count(*) FROM sales_order", &[])
-        .await
-        .unwrap()
-        .get(0);
-    f.extra.insert("TOTE_CHUNK_ROWS", (rows / 3).max(1).to_string());
+    let request = PlanRequest {
+        tables: Some(vec!["sales_order".into()]),
+        full_refresh: Some(true),
+        ..PlanRequest::default()
+    };
+    let (rows, plan) = plan_in_parts(&mut f, 3, request).await;
     let config = f.config();
-    let plan = tote_ingest::plan(
-        &config,
-        &PlanRequest {
-            tables: Some(vec!["sales_order".into()]),
-            full_refresh: Some(true),
-            ..PlanRequest::default()
-        },
-    )
-    .await
-    .unwrap();
     let table = &plan.chunked[0];
     assert!(plan.chunks.len() >= 3, "{plan:?}");
     let until = plan.chunks[0].until;
@@ -136,13 +112,7 @@ async fn rows_written_after_the_plan_join_the_key_set_and_the_next_read_takes_th
     );
 
     for chunk in &plan.chunks {
-        let request = IngestRequest {
-            table: "sales_order".into(),
-            execution: None,
-            full_refresh: true,
-            chunk: Some(chunk.clone()),
-        };
-        tote_ingest::ingest(&config, &request).await.unwrap();
+        tote_ingest::ingest(&config, &chunk_request(chunk)).await.unwrap();
     }
     chunks::commit(&config, table).await.unwrap();
     let first = f.manifests("sales_order").await.remove(0);
@@ -183,13 +153,7 @@ async fn a_commit_with_a_chunk_missing_names_it_and_commits_nothing() {
     .unwrap();
     let table = &plan.chunked[0];
     for chunk in plan.chunks.iter().filter(|c| c.index != 1) {
-        let request = IngestRequest {
-            table: "sales_order".into(),
-            execution: None,
-            full_refresh: true,
-            chunk: Some(chunk.clone()),
-        };
-        tote_ingest::ingest(&config, &request).await.unwrap();
+        tote_ingest::ingest(&config, &chunk_request(chunk)).await.unwrap();
     }
     let err = chunks::commit(&config, table).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadRequest);
@@ -213,4 +177,28 @@ fn ranges_cover_the_key_span_in_about_equal_parts_open_at_both_ends() {
     // More chunks asked than keys in the span: one key each at most.
     assert_eq!(chunks::ranges(5, 6, 1000, 1).len(), 2);
     assert_eq!(chunks::ranges(5, 5, 10, 100).len(), 1);
+}
+
+/// `sales_order`'s row count, and the plan `request` makes with chunks of about a `parts`-th of it.
+async fn plan_in_parts(f: &mut Fixture, parts: i64, request: PlanRequest) -> (i64, PlanResponse) {
+    let rows: i64 = f
+        .client
+        .query_one("SELECT count(*) FROM sales_order", &[])
+        .await
+        .unwrap()
+        .get(0);
+    f.extra
+        .insert("TOTE_CHUNK_ROWS", (rows / parts).max(1).to_string());
+    let plan = tote_ingest::plan(&f.config(), &request).await.unwrap();
+    (rows, plan)
+}
+
+/// The ingest of `chunk` of `sales_order`, as the state machine asks for it.
+fn chunk_request(chunk: &chunks::Chunk) -> IngestRequest {
+    IngestRequest {
+        table: "sales_order".into(),
+        execution: None,
+        full_refresh: true,
+        chunk: Some(chunk.clone()),
+    }
 }
