@@ -536,9 +536,8 @@ impl Session {
     /// ceilings on the same data.
     fn whole_first_run(&self) -> anyhow::Result<Whole> {
         eprintln!("▸ a whole first run, and the ceilings of its ingest and its load");
-        for dir in ["whole-landing", "whole-processed", "whole-home", "whole-dump"] {
-            self.remove(dir)?;
-        }
+        self.remove_run("whole")?;
+        self.remove("whole-dump")?;
         std::fs::create_dir_all(self.path("whole-dump"))?;
         let warehouse = tote_core::pg::with_database(&self.admin, "whole")?;
         let ceiling = tote_core::pg::with_database(&self.admin, "whole_ceiling")?;
@@ -684,8 +683,8 @@ impl Session {
         Ok(tote_asl::ExecutionStore::new(executions).load(name)?)
     }
 
-    /// The whole first ingest and its ceiling again, with the source's server on the first core
-    /// and tote (or psql) on the others: the source's work and the client's no longer share a
+    /// The whole first ingest and its ceiling again, with the source's server on the first of the
+    /// cores this process may use and tote (or psql) on the others: the source's work and the client's no longer share a
     /// core, as in AWS, where the source is a database server of its own and the ingest a Lambda.
     /// On one shared machine the first figure is bounded by the two processes' CPU together (the
     /// source's COPY plus tote's decoding, encoding, compression and hashing, against the
@@ -693,15 +692,16 @@ impl Session {
     /// The ingest is a second first `tote run` into fresh stores and a fresh warehouse; its Map's
     /// span is read from its history. `(0, 0)` on a machine with one core.
     fn ingest_apart(&self, first: &tote_asl::ExecutionRecord) -> anyhow::Result<(f64, f64)> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 {
+        let cpus = allowed_cpus()?;
+        let [source, clients @ ..] = cpus.as_slice() else {
+            unreachable!("a process runs on at least one core")
+        };
+        if clients.is_empty() {
             eprintln!("▸ one core: the ingest with the source on a core of its own is not measured");
             return Ok((0.0, 0.0));
         }
-        eprintln!("▸ the whole first ingest again, the source on core 0 and tote on the others");
-        for dir in ["apart-landing", "apart-processed", "apart-home"] {
-            self.remove(dir)?;
-        }
+        eprintln!("▸ the whole first ingest again, the source on one core and tote on the others");
+        self.remove_run("apart")?;
         let warehouse = tote_core::pg::with_database(&self.admin, "whole_apart")?;
         self.run(&mut Self::psql(
             &self.admin,
@@ -710,9 +710,9 @@ impl Session {
                 "CREATE DATABASE whole_apart",
             ],
         ))?;
-        let clients = 1..cores;
-        let measured = self.with_source_on(0..1, || {
-            self.run(on_cpus(&mut self.first_run("apart", &warehouse), clients.clone()))?;
+        let clients = cpu_set(clients);
+        let measured = self.with_source_on(cpu_set(&[*source]), cpu_set(&cpus), || {
+            self.run(on_cpus(&mut self.first_run("apart", &warehouse), clients))?;
             let record = self.execution("apart", "apart")?;
             let ingest_s = state_span(&tote::report::Page::of(&record, &[]), "IngestTables");
             let concurrency = map_concurrency(first, "IngestTables", tote_core::tables::SOURCE_TABLES.len());
@@ -721,14 +721,12 @@ impl Session {
                     "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
                     tote_core::tables::quote_ident(table)
                 );
-                self.run(on_cpus(&mut Self::psql(&self.source, &[&sql]), clients.clone()))
+                self.run(on_cpus(&mut Self::psql(&self.source, &[&sql]), clients))
                     .map(drop)
             })?;
             Ok((ingest_s, ceiling_s))
         });
-        for dir in ["apart-landing", "apart-processed", "apart-home"] {
-            self.remove(dir)?;
-        }
+        self.remove_run("apart")?;
         self.run(&mut Self::psql(
             &self.admin,
             &["DROP DATABASE IF EXISTS whole_apart WITH (FORCE)"],
@@ -736,11 +734,20 @@ impl Session {
         measured
     }
 
+    /// Removes the stores and home of [`Session::first_run`]`(name, …)`.
+    fn remove_run(&self, name: &str) -> anyhow::Result<()> {
+        for part in ["landing", "processed", "home"] {
+            self.remove(&format!("{name}-{part}"))?;
+        }
+        Ok(())
+    }
+
     /// Runs `work` with the source's server, and every process it has started (backends it
-    /// starts later inherit it), on `cpus` only; then gives the server every core again.
+    /// starts later inherit it), on the cores `cpus` only; then gives it back the cores `after`.
     fn with_source_on<T>(
         &self,
-        cpus: std::ops::Range<usize>,
+        cpus: libc::cpu_set_t,
+        after: libc::cpu_set_t,
         work: impl FnOnce() -> anyhow::Result<T>,
     ) -> anyhow::Result<T> {
         let pid_file = self.cluster.root().join("data").join("postmaster.pid");
@@ -758,13 +765,12 @@ impl Session {
                 .collect()
         };
         for pid in processes(server) {
-            set_cpus(pid, cpus.clone()).with_context(|| format!("cannot move the source's process {pid}"))?;
+            set_affinity(pid, &cpus).with_context(|| format!("cannot move the source's process {pid}"))?;
         }
         let result = work();
-        let all = 0..std::thread::available_parallelism().map_or(1, |n| n.get());
         for pid in processes(server) {
             // A backend that ended meanwhile has nothing to restore.
-            let _ = set_cpus(pid, all.clone());
+            let _ = set_affinity(pid, &after);
         }
         result
     }
@@ -788,26 +794,45 @@ fn state_span(page: &tote::report::Page, state: &str) -> f64 {
         / 1000.0
 }
 
-/// Restricts process `pid` to the cores `cpus`.
-fn set_cpus(pid: libc::pid_t, cpus: std::ops::Range<usize>) -> std::io::Result<()> {
+/// The cores this process may run on (the server it starts inherits them), ascending.
+fn allowed_cpus() -> std::io::Result<Vec<usize>> {
     // SAFETY: an all-zero cpu_set_t is the empty set.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    for cpu in cpus {
-        // SAFETY: `cpu` is below the machine's core count, far below the set's capacity.
+    // SAFETY: `set` is a valid cpu_set_t of the size given, for the kernel to fill in.
+    if unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: every index is below CPU_SETSIZE, the set's capacity.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) })
+        .collect())
+}
+
+/// The set of the cores `cpus` (each below CPU_SETSIZE, as [`allowed_cpus`] answers them).
+fn cpu_set(cpus: &[usize]) -> libc::cpu_set_t {
+    // SAFETY: an all-zero cpu_set_t is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for &cpu in cpus {
+        // SAFETY: `cpu` is below CPU_SETSIZE.
         unsafe { libc::CPU_SET(cpu, &mut set) };
     }
+    set
+}
+
+/// Restricts process `pid` (0: this one) to the cores of `set`.
+fn set_affinity(pid: libc::pid_t, set: &libc::cpu_set_t) -> std::io::Result<()> {
     // SAFETY: `set` is a valid cpu_set_t of the size given.
-    match unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) } {
+    match unsafe { libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), set) } {
         0 => Ok(()),
         _ => Err(std::io::Error::last_os_error()),
     }
 }
 
-/// `command`, to run on the cores `cpus` only.
-fn on_cpus(command: &mut Command, cpus: std::ops::Range<usize>) -> &mut Command {
+/// `command`, to run on the cores of `set` only.
+fn on_cpus(command: &mut Command, set: libc::cpu_set_t) -> &mut Command {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure makes one system call and allocates nothing, as `pre_exec` requires.
-    unsafe { command.pre_exec(move || set_cpus(0, cpus.clone())) }
+    unsafe { command.pre_exec(move || set_affinity(0, &set)) }
 }
 
 /// Runs `job` on every item, `concurrency` at a time (each worker a scoped thread taking the

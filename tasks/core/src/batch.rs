@@ -140,20 +140,15 @@ pub fn hashint8(k: i64) -> i32 {
     // a = b = c = 0x9e3779b9 + sizeof(uint32) + 3923095; a += k; final(a, b, c)
     let init = 0x9e37_79b9u32.wrapping_add(4).wrapping_add(3_923_095);
     let (mut a, mut b, mut c) = (init.wrapping_add(folded), init, init);
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(14));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(11));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(25));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(16));
-    a ^= c;
-    a = a.wrapping_sub(c.rotate_left(4));
-    b ^= a;
-    b = b.wrapping_sub(a.rotate_left(14));
-    c ^= b;
-    c = c.wrapping_sub(b.rotate_left(24));
+    // lookup3's `x ^= y; x -= rot(y, k)`, the step its final mix makes seven times.
+    let step = |x: u32, y: u32, k: u32| (x ^ y).wrapping_sub(y.rotate_left(k));
+    c = step(c, b, 14);
+    a = step(a, c, 11);
+    b = step(b, a, 25);
+    c = step(c, b, 16);
+    a = step(a, c, 4);
+    b = step(b, a, 14);
+    c = step(c, b, 24);
     c as i32
 }
 

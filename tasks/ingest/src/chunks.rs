@@ -55,7 +55,7 @@ pub struct Chunk {
     pub from: Option<i64>,
     /// The key after the range's last (`None`: to the greatest, keys inserted since included).
     pub to: Option<i64>,
-    /// The high-water mark every chunk reads at or below.
+    /// The high-water mark: every chunk writes the versions dated at or below it.
     pub until: NaiveDateTime,
     /// The scale of each `numeric` column declared without one, as the plan found it over the
     /// whole table at or below `until`: every chunk's data then has the same schema, and no chunk

@@ -112,8 +112,8 @@ impl Reconcile<'_> {
         tx: &tokio_postgres::Transaction<'_>,
         err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
     ) -> Result<Reconciliation> {
-        // A whole-table read's keys are fingerprinted here; otherwise (or past the int8 range
-        // of their sum) the source answers.
+        // The keys of a read of the whole table or of a chunk's range are fingerprinted here;
+        // otherwise (or past the int8 range of their sum) the source answers.
         let computed = match self.read {
             ReadKeys::Table(keys) => KeyFingerprint::of(keys),
             _ => None,
@@ -169,7 +169,7 @@ impl Reconcile<'_> {
         })
     }
 
-    /// Streams the source's keys in order (or takes those the whole-table read kept), merged
+    /// Streams the source's keys in order (or takes those the read kept), merged
     /// with the recorded set: writes the new key set and the deletions.
     async fn merge(
         &self,
