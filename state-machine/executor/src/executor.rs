@@ -75,21 +75,10 @@ use crate::task::{TaskContext, TaskHandler};
 use crate::template::Template;
 use crate::value::{exact_unsigned, json_size, parse_timestamp, to_compact, type_name};
 
+pub use crate::arn::{execution_arn, state_machine_arn};
+
 /// The payload quota Step Functions applies to state input and output: 256 KiB.
 pub const DEFAULT_PAYLOAD_LIMIT: usize = 256 * 1024;
-
-/// The account and region that local ARNs use.
-const LOCAL_ARN: &str = "arn:aws:states:local:000000000000";
-
-/// The local id (ARN) of an execution.
-pub fn execution_arn(state_machine: &str, execution: &str) -> String {
-    format!("{LOCAL_ARN}:execution:{state_machine}:{execution}")
-}
-
-/// The local id (ARN) of a state machine.
-pub fn state_machine_arn(state_machine: &str) -> String {
-    format!("{LOCAL_ARN}:stateMachine:{state_machine}")
-}
 
 /// A callback that sees every history event as it is recorded.
 pub type EventListener = Arc<dyn Fn(&HistoryEvent) + Send + Sync>;

@@ -49,6 +49,7 @@
 //! * [`retry`]: `Retry` and `Catch`, backoff and jitter.
 //! * [`definition`]: loading and validating a definition into a [`StateMachine`].
 //! * [`clock`]: injectable time ([`SystemClock`], [`VirtualClock`]).
+//! * `arn` (private): the local ids of state machines and executions.
 //! * [`task`]: the [`TaskHandler`] the caller implements.
 //! * [`history`]: events, execution records and the on-disk [`ExecutionStore`].
 //! * [`redrive`]: resume points, and the exact redrive semantics.
@@ -65,6 +66,7 @@
 //! follows the Step Functions service rather than the ASL spec, or differs from both, the
 //! module docs of [`executor`], [`template`], [`errors`] and [`redrive`] say so.
 
+mod arn;
 mod base64;
 pub mod choice;
 pub mod clock;

@@ -72,7 +72,7 @@ impl TaskContext {
     pub fn detached(state_name: impl Into<String>, clock: Arc<dyn Clock>) -> TaskContext {
         TaskContext {
             execution_name: "detached".to_owned(),
-            execution_id: crate::executor::execution_arn("detached", "detached"),
+            execution_id: crate::arn::execution_arn("detached", "detached"),
             state_name: state_name.into(),
             retry_count: 0,
             redrive_count: 0,
