@@ -938,10 +938,8 @@ impl<'e> Run<'e> {
     /// Applies `ResultSelector`, `ResultPath` and `OutputPath` to a state's result.
     fn finish_result(
         &self,
-        name: &str,
-        state: &State,
+        running: Running<'_>,
         outcome: &Outcome,
-        raw: &Value,
         result: Value,
         context: &Value,
     ) -> Result<Value, Failure> {
@@ -949,8 +947,8 @@ impl<'e> Run<'e> {
             Some(selector) => self.template(selector, &result, context)?,
             None => result,
         };
-        let combined = place_result(outcome.result_path.as_ref(), raw, selected)?;
-        self.output_path(name, state, &combined, context)
+        let combined = place_result(outcome.result_path.as_ref(), running.raw, selected)?;
+        self.output_path(running.name, running.state, &combined, context)
     }
 
     async fn task_attempt(
@@ -1084,9 +1082,11 @@ impl<'e> Run<'e> {
             details(&|d| d.output = Some(result.clone())),
         );
         self.check_size(name, "result", &result)?;
-        Ok(self.finish_result(name, state, &task.outcome, raw, result, &context)?)
+        Ok(self.finish_result(running, &task.outcome, result, &context)?)
     }
 
+    /// One attempt of a Parallel state: every branch runs with the effective input (after
+    /// `Parameters`), or a redrive resumes the branches where they stood.
     async fn parallel_attempt(
         &self,
         running: Running<'_>,
@@ -1094,21 +1094,13 @@ impl<'e> Run<'e> {
         retries: u64,
         resume: Option<Nested>,
     ) -> Result<Value, StateFailure> {
-        let Running {
-            name,
-            state,
-            raw,
-            scope,
-            cursor,
-            entered,
-        } = running;
-        let context = self.context(name, entered, retries, None);
+        let context = self.context(running.name, running.entered, retries, None);
         let (input, progress) = match resume {
             Some(Nested::Parallel { input, branches }) if branches.len() == parallel.branches.len() => {
                 (input, branches)
             }
             _ => {
-                let effective = self.input_path(state, raw, &context)?;
+                let effective = self.input_path(running.state, running.raw, &context)?;
                 let input = match &parallel.parameters {
                     Some(template) => self.template(template, &effective, &context)?,
                     None => effective,
@@ -1116,63 +1108,23 @@ impl<'e> Run<'e> {
                 (input, vec![Progress::NotStarted; parallel.branches.len()])
             }
         };
-        let started = self.emit(scope, cursor, EventType::ParallelStateStarted, named(name));
-        let runs = parallel
-            .branches
-            .iter()
-            .zip(progress)
-            .enumerate()
-            .map(|(index, (branch, progress))| {
-                let input = &input;
-                async move {
-                    let start = match progress {
-                        Progress::Succeeded { .. } => return (progress, None),
-                        Progress::Failed { resume } => Start::Resume(resume),
-                        Progress::NotStarted => Start::Fresh(input.clone()),
-                    };
-                    let mut inner = scope.to_vec();
-                    inner.push(ScopeFrame {
-                        state: name.to_owned(),
-                        index,
-                    });
-                    match self.run_flow(branch, inner, started, start).await {
-                        Ok(output) => (Progress::Succeeded { output }, None),
-                        Err(failed) => (
-                            Progress::Failed {
-                                resume: failed.resume.unwrap_or_else(|| ResumePoint {
-                                    state: branch.start_at.clone(),
-                                    input: input.clone(),
-                                    nested: None,
-                                }),
-                            },
-                            Some(failed.failure),
-                        ),
-                    }
-                }
-            });
-        let outcomes = join_all(runs).await;
-        let first_failure = outcomes.iter().find_map(|(_, f)| f.clone());
-        let progress: Vec<Progress> = outcomes.into_iter().map(|(p, _)| p).collect();
-        if let Some(failure) = first_failure {
-            self.emit(
-                scope,
-                cursor,
-                EventType::ParallelStateFailed,
-                failed_details(name, &failure),
-            );
-            return Err(StateFailure {
-                failure,
-                nested: Some(Nested::Parallel {
-                    input,
-                    branches: progress,
-                }),
-            });
-        }
-        self.emit(scope, cursor, EventType::ParallelStateSucceeded, named(name));
-        let results = Value::Array(progress.into_iter().map(succeeded_output).collect());
-        Ok(self.finish_result(name, state, &parallel.outcome, raw, results, &context)?)
+        let started = self.emit(
+            running.scope,
+            running.cursor,
+            EventType::ParallelStateStarted,
+            named(running.name),
+        );
+        let branches = Branches::Parallel {
+            flows: &parallel.branches,
+            input,
+        };
+        let group = Group::Parallel { started };
+        self.fan_out(running, group, branches, progress, &parallel.outcome, &context)
+            .await
     }
 
+    /// One attempt of a Map state: the item processor runs once per item, or a redrive
+    /// resumes the iterations where they stood, the items as they were selected.
     async fn map_attempt(
         &self,
         running: Running<'_>,
@@ -1180,49 +1132,74 @@ impl<'e> Run<'e> {
         retries: u64,
         resume: Option<Nested>,
     ) -> Result<Value, StateFailure> {
-        let Running {
-            name,
-            state,
-            raw,
-            scope,
-            cursor,
-            entered,
-        } = running;
-        let context = self.context(name, entered, retries, None);
-        let effective = self.input_path(state, raw, &context)?;
+        let context = self.context(running.name, running.entered, retries, None);
+        let effective = self.input_path(running.state, running.raw, &context)?;
         let redriven =
             matches!(&resume, Some(Nested::Map { items, iterations }) if items.len() == iterations.len());
         let (items, progress) = match resume {
             Some(Nested::Map { items, iterations }) if items.len() == iterations.len() => (items, iterations),
             _ => {
-                let selected = resolve(&map.items_path, &effective, "ItemsPath")?;
-                let Value::Array(list) = selected else {
-                    return Err(Failure::runtime(format!(
-                        "The ItemsPath '{}' of Map state '{name}' must select an array, got {}",
-                        map.items_path,
-                        type_name(&selected)
-                    ))
-                    .into());
-                };
-                let mut items = Vec::with_capacity(list.len());
-                for (index, item) in list.iter().enumerate() {
-                    items.push(match &map.item_selector {
-                        Some(selector) => {
-                            let item_context = self.context(name, entered, retries, Some((index, item)));
-                            self.template(selector, &effective, &item_context)?
-                        }
-                        None => item.clone(),
-                    });
-                }
+                let items = self.map_items(running, map, retries, &effective)?;
                 let n = items.len();
                 (items, vec![Progress::NotStarted; n])
             }
         };
         let total = items.len();
+        let limit = self.max_concurrency(map, &effective, total)?;
+        let tolerance = self.tolerance(map, &effective)?;
+        let map_run = self.map_started(running, map, total, redriven);
+        let group = Group::Map(Iterations {
+            map_run,
+            limit,
+            tolerance,
+            total,
+            failures: AtomicUsize::new(0),
+            stop: AtomicBool::new(false),
+        });
+        let branches = Branches::Map {
+            processor: &map.processor,
+            items,
+        };
+        self.fan_out(running, group, branches, progress, &map.outcome, &context)
+            .await
+    }
+
+    /// A Map state's items: those `ItemsPath` selects, each through `ItemSelector` if given.
+    fn map_items(
+        &self,
+        running: Running<'_>,
+        map: &MapState,
+        retries: u64,
+        effective: &Value,
+    ) -> Result<Vec<Value>, Failure> {
+        let Running { name, entered, .. } = running;
+        let selected = resolve(&map.items_path, effective, "ItemsPath")?;
+        let Value::Array(list) = selected else {
+            return Err(Failure::runtime(format!(
+                "The ItemsPath '{}' of Map state '{name}' must select an array, got {}",
+                map.items_path,
+                type_name(&selected)
+            )));
+        };
+        let mut items = Vec::with_capacity(list.len());
+        for (index, item) in list.iter().enumerate() {
+            items.push(match &map.item_selector {
+                Some(selector) => {
+                    let item_context = self.context(name, entered, retries, Some((index, item)));
+                    self.template(selector, effective, &item_context)?
+                }
+                None => item.clone(),
+            });
+        }
+        Ok(items)
+    }
+
+    /// How many of a Map's `total` iterations run at once: `MaxConcurrency`, 0 meaning all.
+    fn max_concurrency(&self, map: &MapState, effective: &Value, total: usize) -> Result<usize, Failure> {
         let limit = match &map.max_concurrency {
             Number::Fixed(n) => *n,
             Number::Path(path) => {
-                let value = resolve(path, &effective, "MaxConcurrencyPath")?;
+                let value = resolve(path, effective, "MaxConcurrencyPath")?;
                 exact_unsigned(&value).ok_or_else(|| {
                     Failure::runtime(format!(
                         "The MaxConcurrencyPath '{path}' must select a non-negative integer, got {}",
@@ -1231,19 +1208,25 @@ impl<'e> Run<'e> {
                 })?
             }
         };
-        let limit = if limit == 0 {
+        Ok(if limit == 0 {
             total.max(1)
         } else {
             usize::try_from(limit).unwrap_or(usize::MAX)
-        };
-        let tolerance = self.tolerance(map, &effective)?;
-        let tolerated = |failures: usize| match tolerance {
-            None => failures == 0,
-            Some(Tolerance { count, percentage }) => {
-                count.is_none_or(|c| failures as u64 <= c)
-                    && percentage.is_none_or(|p| total == 0 || failures as f64 * 100.0 / total as f64 <= p)
-            }
-        };
+        })
+    }
+
+    /// Records that a Map state starts its `total` iterations and, for a Distributed Map, that
+    /// its Map Run starts (or is redriven); returns the Map Run's name.
+    fn map_started(
+        &self,
+        running: Running<'_>,
+        map: &MapState,
+        total: usize,
+        redriven: bool,
+    ) -> Option<String> {
+        let Running {
+            name, scope, cursor, ..
+        } = running;
         self.emit(
             scope,
             cursor,
@@ -1276,85 +1259,152 @@ impl<'e> Run<'e> {
                 },
             );
         }
-        let stop = AtomicBool::new(false);
-        let failures = AtomicUsize::new(0);
+        map_run
+    }
+
+    /// The attempt loop Parallel and Map share: runs the `branches` that have not succeeded
+    /// by their `progress` (a Map at most `MaxConcurrency` at a time, a Parallel all at once),
+    /// records how the state ended (see [`Run::settle`]) and applies its `outcome` to the
+    /// results; on failure, keeps every branch's progress for a redrive.
+    async fn fan_out(
+        &self,
+        running: Running<'_>,
+        group: Group,
+        branches: Branches<'_>,
+        progress: Vec<Progress>,
+        outcome: &Outcome,
+        context: &Value,
+    ) -> Result<Value, StateFailure> {
+        let fanout = Fanout {
+            name: running.name,
+            scope: running.scope,
+            cursor: running.cursor,
+            group,
+        };
         // Collected first: a lazy iterator of closures inside the future trips up the
         // compiler's `Send` inference ("FnOnce is not general enough").
-        let runs: Vec<_> = items
-            .iter()
+        let runs: Vec<_> = branches
+            .each()
+            .into_iter()
             .zip(progress)
             .enumerate()
-            .map(|(index, (item, progress))| {
-                let (stop, failures) = (&stop, &failures);
-                let tolerated = &tolerated;
-                let map_run = &map_run;
-                async move {
-                    let start = match progress {
-                        Progress::Succeeded { .. } => return (progress, None),
-                        _ if stop.load(Ordering::Relaxed) => return (progress, None),
-                        Progress::Failed { resume } => Start::Resume(resume),
-                        Progress::NotStarted => Start::Fresh(item.clone()),
-                    };
-                    let iteration = EventDetails {
-                        index: Some(index),
-                        child_execution: map_run.as_ref().map(|run| format!("{run}:{index}")),
-                        ..named(name)
-                    };
-                    let begun = self.emit(scope, cursor, EventType::MapIterationStarted, iteration.clone());
-                    let mut inner = scope.to_vec();
-                    inner.push(ScopeFrame {
-                        state: name.to_owned(),
-                        index,
-                    });
-                    match self.run_flow(&map.processor, inner, begun, start).await {
-                        Ok(output) => {
-                            self.emit(scope, cursor, EventType::MapIterationSucceeded, iteration);
-                            (Progress::Succeeded { output }, None)
-                        }
-                        Err(failed) => {
-                            self.emit(
-                                scope,
-                                cursor,
-                                EventType::MapIterationFailed,
-                                EventDetails {
-                                    error: Some(failed.failure.error.clone()),
-                                    cause: failed.failure.cause.clone(),
-                                    ..iteration
-                                },
-                            );
-                            let count = failures.fetch_add(1, Ordering::Relaxed) + 1;
-                            if !tolerated(count) {
-                                stop.store(true, Ordering::Relaxed);
-                            }
-                            let resume = failed.resume.unwrap_or_else(|| ResumePoint {
-                                state: map.processor.start_at.clone(),
-                                input: item.clone(),
-                                nested: None,
-                            });
-                            (Progress::Failed { resume }, Some(failed.failure))
-                        }
-                    }
-                }
-            })
+            .map(|(index, ((flow, input), progress))| self.run_branch(&fanout, index, flow, input, progress))
             .collect();
-        let outcomes: Vec<(Progress, Option<Failure>)> = stream::iter(runs).buffered(limit).collect().await;
-        let failed: Vec<&Failure> = outcomes.iter().filter_map(|(_, f)| f.as_ref()).collect();
-        let unfinished = outcomes
-            .iter()
-            .filter(|(p, _)| !matches!(p, Progress::Succeeded { .. }))
-            .count();
-        let failure = if tolerance.is_none() {
-            failed.first().map(|f| (*f).clone())
-        } else if !tolerated(unfinished) {
-            Some(Failure::new(
-                EXCEED_TOLERATED_FAILURE_THRESHOLD,
-                format!("Map state '{name}': {unfinished} of {total} items failed, more than tolerated."),
-            ))
-        } else {
-            None
+        let outcomes = match &fanout.group {
+            Group::Parallel { .. } => join_all(runs).await,
+            Group::Map(iterations) => stream::iter(runs).buffered(iterations.limit).collect().await,
         };
-        if let Some(failure) = failure {
-            if let Some(run) = &map_run {
+        let results = self
+            .settle(&fanout, outcomes)
+            .map_err(|(failure, progress)| StateFailure {
+                failure,
+                nested: Some(branches.into_nested(progress)),
+            })?;
+        Ok(self.finish_result(running, outcome, results, context)?)
+    }
+
+    /// Runs one branch or iteration from where `progress` left it, in a scope frame of the
+    /// fan-out's state: a succeeded one is kept, a failed one resumes, a new one starts with
+    /// `input`. Returns its progress and, if it failed, its failure.
+    async fn run_branch(
+        &self,
+        fanout: &Fanout<'_>,
+        index: usize,
+        flow: &Flow,
+        input: &Value,
+        progress: Progress,
+    ) -> (Progress, Option<Failure>) {
+        let start = match progress {
+            Progress::Succeeded { .. } => return (progress, None),
+            _ if fanout.stopped() => return (progress, None),
+            Progress::Failed { resume } => Start::Resume(resume),
+            Progress::NotStarted => Start::Fresh(input.clone()),
+        };
+        let previous = match &fanout.group {
+            Group::Parallel { started } => *started,
+            Group::Map(iterations) => {
+                self.iteration_event(fanout, iterations, EventType::MapIterationStarted, index, None)
+            }
+        };
+        let mut inner = fanout.scope.to_vec();
+        inner.push(ScopeFrame {
+            state: fanout.name.to_owned(),
+            index,
+        });
+        match self.run_flow(flow, inner, previous, start).await {
+            Ok(output) => {
+                if let Group::Map(iterations) = &fanout.group {
+                    self.iteration_event(fanout, iterations, EventType::MapIterationSucceeded, index, None);
+                }
+                (Progress::Succeeded { output }, None)
+            }
+            Err(failed) => {
+                if let Group::Map(iterations) = &fanout.group {
+                    let failure = Some(&failed.failure);
+                    self.iteration_event(fanout, iterations, EventType::MapIterationFailed, index, failure);
+                    iterations.count_failure();
+                }
+                let resume = failed.resume.unwrap_or_else(|| ResumePoint {
+                    state: flow.start_at.clone(),
+                    input: input.clone(),
+                    nested: None,
+                });
+                (Progress::Failed { resume }, Some(failed.failure))
+            }
+        }
+    }
+
+    /// Records an event of Map iteration `index` (with `failure`'s error and cause if
+    /// given); returns its id.
+    fn iteration_event(
+        &self,
+        fanout: &Fanout<'_>,
+        iterations: &Iterations,
+        event_type: EventType,
+        index: usize,
+        failure: Option<&Failure>,
+    ) -> u64 {
+        let iteration = EventDetails {
+            index: Some(index),
+            child_execution: iterations.map_run.as_ref().map(|run| format!("{run}:{index}")),
+            ..named(fanout.name)
+        };
+        let details = match failure {
+            Some(failure) => EventDetails {
+                error: Some(failure.error.clone()),
+                cause: failure.cause.clone(),
+                ..iteration
+            },
+            None => iteration,
+        };
+        self.emit(fanout.scope, fanout.cursor, event_type, details)
+    }
+
+    /// Records how a fan-out ended. Returns the results in the branches' order (a failed
+    /// Map item tolerated gives its error output), or the failure that fails the state with
+    /// every branch's progress, for a redrive.
+    fn settle(
+        &self,
+        fanout: &Fanout<'_>,
+        outcomes: Vec<(Progress, Option<Failure>)>,
+    ) -> Result<Value, (Failure, Vec<Progress>)> {
+        let Fanout {
+            name, scope, cursor, ..
+        } = *fanout;
+        let (failed, succeeded, map_run) = match &fanout.group {
+            Group::Parallel { .. } => (
+                EventType::ParallelStateFailed,
+                EventType::ParallelStateSucceeded,
+                None,
+            ),
+            Group::Map(iterations) => (
+                EventType::MapStateFailed,
+                EventType::MapStateSucceeded,
+                iterations.map_run.as_ref(),
+            ),
+        };
+        if let Some(failure) = fanout.failure(&outcomes) {
+            if let Some(run) = map_run {
                 self.emit(
                     scope,
                     cursor,
@@ -1365,21 +1415,10 @@ impl<'e> Run<'e> {
                     },
                 );
             }
-            self.emit(
-                scope,
-                cursor,
-                EventType::MapStateFailed,
-                failed_details(name, &failure),
-            );
-            return Err(StateFailure {
-                failure,
-                nested: Some(Nested::Map {
-                    items,
-                    iterations: outcomes.into_iter().map(|(p, _)| p).collect(),
-                }),
-            });
+            self.emit(scope, cursor, failed, failed_details(name, &failure));
+            return Err((failure, outcomes.into_iter().map(|(p, _)| p).collect()));
         }
-        if let Some(run) = &map_run {
+        if let Some(run) = map_run {
             self.emit(
                 scope,
                 cursor,
@@ -1390,8 +1429,8 @@ impl<'e> Run<'e> {
                 },
             );
         }
-        self.emit(scope, cursor, EventType::MapStateSucceeded, named(name));
-        let results = Value::Array(
+        self.emit(scope, cursor, succeeded, named(name));
+        Ok(Value::Array(
             outcomes
                 .into_iter()
                 .map(|(progress, failure)| match (progress, failure) {
@@ -1399,8 +1438,7 @@ impl<'e> Run<'e> {
                     (progress, None) => succeeded_output(progress),
                 })
                 .collect(),
-        );
-        Ok(self.finish_result(name, state, &map.outcome, raw, results, &context)?)
+        ))
     }
 
     /// The Distributed Map's failure tolerance: `(count, percentage)`, or `None` for none.
@@ -1443,6 +1481,129 @@ impl<'e> Run<'e> {
 struct Tolerance {
     count: Option<u64>,
     percentage: Option<f64>,
+}
+
+/// The branches of a Parallel state or the iterations of a Map state, run together: each a
+/// flow of its own in a scope frame of the state, its failure collected the same way.
+struct Fanout<'a> {
+    /// The Parallel or Map state's name.
+    name: &'a str,
+    /// Where the state runs.
+    scope: &'a [ScopeFrame],
+    /// The history position of the state's own events.
+    cursor: &'a Cursor,
+    /// What is particular to the state type.
+    group: Group,
+}
+
+/// What the branches of a Parallel or Map state run, and with which input.
+enum Branches<'f> {
+    /// One flow per branch, each given the state's effective input.
+    Parallel { flows: &'f [Flow], input: Value },
+    /// The item processor, once per item.
+    Map { processor: &'f Flow, items: Vec<Value> },
+}
+
+impl<'f> Branches<'f> {
+    /// Each branch's flow and input, in order.
+    fn each(&self) -> Vec<(&'f Flow, &Value)> {
+        match self {
+            Branches::Parallel { flows, input } => flows.iter().map(|flow| (flow, input)).collect(),
+            Branches::Map { processor, items } => items.iter().map(|item| (*processor, item)).collect(),
+        }
+    }
+
+    /// Where a redrive resumes the state: its branches' inputs and their `progress`.
+    fn into_nested(self, progress: Vec<Progress>) -> Nested {
+        match self {
+            Branches::Parallel { input, .. } => Nested::Parallel {
+                input,
+                branches: progress,
+            },
+            Branches::Map { items, .. } => Nested::Map {
+                items,
+                iterations: progress,
+            },
+        }
+    }
+}
+
+/// How Parallel branches and Map iterations differ as they run.
+enum Group {
+    /// Every branch follows the `ParallelStateStarted` event (its id) and records no event
+    /// of its own; the first failure fails the state.
+    Parallel { started: u64 },
+    /// Every iteration records its start and end; failures may be tolerated.
+    Map(Iterations),
+}
+
+/// The bookkeeping of a Map state's iterations.
+struct Iterations {
+    /// A Distributed Map's Map Run, `<execution>/<label>`; `None` inline.
+    map_run: Option<String>,
+    /// How many iterations run at once (`MaxConcurrency`, at least 1).
+    limit: usize,
+    /// A Distributed Map's failure tolerance; `None` tolerates no failure.
+    tolerance: Option<Tolerance>,
+    /// How many items the Map has.
+    total: usize,
+    /// How many iterations have failed so far.
+    failures: AtomicUsize,
+    /// Set once failures exceed the tolerance: no further iteration starts.
+    stop: AtomicBool,
+}
+
+impl Iterations {
+    /// Whether `failures` of the items failing leaves the Map succeeding.
+    fn tolerates(&self, failures: usize) -> bool {
+        let total = self.total;
+        match self.tolerance {
+            None => failures == 0,
+            Some(Tolerance { count, percentage }) => {
+                count.is_none_or(|c| failures as u64 <= c)
+                    && percentage.is_none_or(|p| total == 0 || failures as f64 * 100.0 / total as f64 <= p)
+            }
+        }
+    }
+
+    /// Counts a failed iteration, stopping further starts once beyond the tolerance.
+    fn count_failure(&self) {
+        let count = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+        if !self.tolerates(count) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Fanout<'_> {
+    /// Whether no further branch may start.
+    fn stopped(&self) -> bool {
+        matches!(&self.group, Group::Map(iterations) if iterations.stop.load(Ordering::Relaxed))
+    }
+
+    /// The failure that fails the state, given every branch's outcome: the lowest-indexed
+    /// branch's own failure, or for a Distributed Map with a tolerance,
+    /// `States.ExceedToleratedFailureThreshold` once more items failed than tolerated.
+    fn failure(&self, outcomes: &[(Progress, Option<Failure>)]) -> Option<Failure> {
+        match &self.group {
+            Group::Map(iterations) if iterations.tolerance.is_some() => {
+                let unfinished = outcomes
+                    .iter()
+                    .filter(|(p, _)| !matches!(p, Progress::Succeeded { .. }))
+                    .count();
+                (!iterations.tolerates(unfinished)).then(|| {
+                    Failure::new(
+                        EXCEED_TOLERATED_FAILURE_THRESHOLD,
+                        format!(
+                            "Map state '{}': {unfinished} of {} items failed, more than tolerated.",
+                            self.name, iterations.total
+                        ),
+                    )
+                })
+            }
+            _ => outcomes.iter().find_map(|(_, f)| f.clone()),
+        }
+    }
 }
 
 /// The failure a panicking task handler reports.
