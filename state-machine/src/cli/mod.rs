@@ -1,7 +1,6 @@
 //! Command-line parsing and dispatch for `tote`.
 
 mod aws;
-mod bench;
 mod demo;
 mod postgres;
 mod report;
@@ -55,7 +54,7 @@ enum Command {
     #[command(subcommand)]
     Aws(aws::AwsCommand),
     /// Benchmark tote against the Postgres COPY ceiling on the same data (writes bench.json and bench.md).
-    Bench(bench::BenchArgs),
+    Bench(tote_bench::BenchArgs),
     /// A private Postgres server for trying tote (and for its tests).
     #[command(subcommand)]
     Postgres(postgres::PostgresCommand),
@@ -80,7 +79,7 @@ pub fn init_logging(verbose: u8) {
 pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Demo(args) => demo::run(args).await,
-        Command::Bench(args) => bench::run(args).await,
+        Command::Bench(args) => tote_bench::run(args).await,
         Command::Sim(cmd) => sim::run(cmd).await,
         Command::Postgres(cmd) => postgres::run(cmd).await,
         Command::Aws(cmd) => aws::run(cmd).await,
