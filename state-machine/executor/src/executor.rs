@@ -56,8 +56,8 @@ use serde_json::{json, Value};
 
 use crate::clock::{BoxFuture, Clock, SystemClock};
 use crate::definition::{
-    DefinitionError, Flow, Kind, MapState, Number, Outcome, ParallelState, Percentage, State, StateMachine,
-    TaskState, Text, WaitFor,
+    ChoiceState, DefinitionError, FailState, Flow, Kind, MapState, Number, Outcome, ParallelState, PassState,
+    Percentage, State, StateMachine, TaskState, Text, WaitFor, WaitState,
 };
 use crate::errors::{
     any_matches, is_recoverable, Failure, DATA_LIMIT_EXCEEDED, EXCEED_TOLERATED_FAILURE_THRESHOLD,
@@ -401,6 +401,15 @@ enum Step {
     End(Value),
 }
 
+impl Step {
+    /// The state's output.
+    fn output(&self) -> &Value {
+        match self {
+            Step::Next(_, output) | Step::End(output) => output,
+        }
+    }
+}
+
 /// A state that failed, with the progress of its iterations or branches if it has any.
 struct StateFailure {
     failure: Failure,
@@ -414,6 +423,16 @@ impl From<Failure> for StateFailure {
             nested: None,
         }
     }
+}
+
+/// One attempt of a Task, Parallel or Map state, as its `Retry` loop starts it.
+struct Attempt {
+    /// How many retries came before it (`$$.State.RetryCount`).
+    retries: u64,
+    /// The context object the attempt sees.
+    context: Value,
+    /// Where a redrive resumes a Parallel's branches or a Map's iterations.
+    resume: Option<Nested>,
 }
 
 /// The last event id in one iteration, branch or the top level (for `previousEventId`).
@@ -688,12 +707,11 @@ impl<'e> Run<'e> {
         resume: Option<Nested>,
     ) -> BoxFuture<'a, Result<Step, StateFailure>> {
         Box::pin(async move {
-            let type_name = state.kind.type_name();
             let entered = self.executor.clock.now();
             self.emit(
                 scope,
                 cursor,
-                EventType::entered(type_name),
+                EventType::entered(state.kind.type_name()),
                 EventDetails {
                     name: Some(name.to_owned()),
                     input: Some(raw.clone()),
@@ -711,101 +729,131 @@ impl<'e> Run<'e> {
             let step = match &state.kind {
                 Kind::Task(task) => {
                     return self
-                        .with_retries(running, &task.outcome, None, |retries, _| {
-                            Box::pin(self.task_attempt(running, task, retries))
+                        .with_retries(running, &task.outcome, None, |attempt| {
+                            Box::pin(self.task_attempt(running, task, attempt))
                         })
                         .await
                 }
                 Kind::Parallel(parallel) => {
                     return self
-                        .with_retries(running, &parallel.outcome, resume, |retries, resume| {
-                            Box::pin(self.parallel_attempt(running, parallel, retries, resume))
+                        .with_retries(running, &parallel.outcome, resume, |attempt| {
+                            Box::pin(self.parallel_attempt(running, parallel, attempt))
                         })
                         .await
                 }
                 Kind::Map(map) => {
                     return self
-                        .with_retries(running, &map.outcome, resume, |retries, resume| {
-                            Box::pin(self.map_attempt(running, map, retries, resume))
+                        .with_retries(running, &map.outcome, resume, |attempt| {
+                            Box::pin(self.map_attempt(running, map, attempt))
                         })
                         .await
                 }
-                Kind::Pass(pass) => {
-                    let context = self.context(name, entered, 0, None);
-                    let effective = self.input_path(state, raw, &context)?;
-                    let result = match (&pass.result, &pass.parameters) {
-                        (Some(result), _) => result.clone(),
-                        (None, Some(parameters)) => self.template(parameters, &effective, &context)?,
-                        (None, None) => effective,
-                    };
-                    let combined = place_result(pass.result_path.as_ref(), raw, result)?;
-                    let output = self.output_path(name, state, &combined, &context)?;
-                    step(pass.next.as_deref(), output)
-                }
-                Kind::Choice(choice) => {
-                    let context = self.context(name, entered, 0, None);
-                    let effective = self.input_path(state, raw, &context)?;
-                    let mut next = None;
-                    for rule in &choice.choices {
-                        if rule.condition.evaluate(&effective, &context)? {
-                            next = Some(rule.next.clone());
-                            break;
-                        }
-                    }
-                    let Some(next) = next.or_else(|| choice.default.clone()) else {
-                        return Err(Failure::new(
-                            NO_CHOICE_MATCHED,
-                            format!(
-                                "No Choice Rules matched and no Default was specified in state '{name}'."
-                            ),
-                        )
-                        .into());
-                    };
-                    Step::Next(next, self.output_path(name, state, &effective, &context)?)
-                }
-                Kind::Wait(wait) => {
-                    let context = self.context(name, entered, 0, None);
-                    let effective = self.input_path(state, raw, &context)?;
-                    let duration = self.wait_duration(&wait.wait, &effective)?;
-                    self.executor.clock.sleep(duration).await;
-                    step(
-                        wait.next.as_deref(),
-                        self.output_path(name, state, &effective, &context)?,
-                    )
-                }
+                Kind::Pass(pass) => self.pass(running, pass)?,
+                Kind::Choice(choice) => self.choice(running, choice)?,
+                Kind::Wait(wait) => self.wait(running, wait).await?,
                 Kind::Succeed => {
-                    let context = self.context(name, entered, 0, None);
-                    let effective = self.input_path(state, raw, &context)?;
+                    let (context, effective) = self.effective_input(running)?;
                     Step::End(self.output_path(name, state, &effective, &context)?)
                 }
-                Kind::Fail(fail) => {
-                    let context = self.context(name, entered, 0, None);
-                    let error = self.fail_text(fail.error.as_ref(), raw, &context, "ErrorPath")?;
-                    let cause = self.fail_text(fail.cause.as_ref(), raw, &context, "CausePath")?;
-                    return Err(Failure {
-                        error: error.unwrap_or_default(),
-                        cause,
-                    }
-                    .into());
-                }
+                Kind::Fail(fail) => return Err(self.raised(running, fail).into()),
             };
-            let output = match &step {
-                Step::Next(_, output) | Step::End(output) => output.clone(),
-            };
-            if let Some(exited) = EventType::exited(type_name) {
-                self.emit(
-                    scope,
-                    cursor,
-                    exited,
-                    EventDetails {
-                        name: Some(name.to_owned()),
-                        output: Some(output),
-                        ..EventDetails::default()
-                    },
-                );
-            }
+            self.exited(running, step.output());
             Ok(step)
         })
+    }
+
+    /// Records that a state exited with `output` (a Fail state, which never exits, has no
+    /// such event).
+    fn exited(&self, running: Running<'_>, output: &Value) {
+        if let Some(exited) = EventType::exited(running.state.kind.type_name()) {
+            self.emit(
+                running.scope,
+                running.cursor,
+                exited,
+                EventDetails {
+                    name: Some(running.name.to_owned()),
+                    output: Some(output.clone()),
+                    ..EventDetails::default()
+                },
+            );
+        }
+    }
+
+    /// The context object and the effective input (after `InputPath`) of a state that has
+    /// no `Retry` (its `$$.State.RetryCount` is 0).
+    fn effective_input(&self, running: Running<'_>) -> Result<(Value, Value), Failure> {
+        let context = self.context(running.name, running.entered, 0, None);
+        let effective = self.input_path(running.state, running.raw, &context)?;
+        Ok((context, effective))
+    }
+
+    /// A Pass state: its `Result`, else its `Parameters` applied to the effective input,
+    /// else the effective input, placed into the raw input by `ResultPath`.
+    fn pass(&self, running: Running<'_>, pass: &PassState) -> Result<Step, Failure> {
+        let (context, effective) = self.effective_input(running)?;
+        let result = match (&pass.result, &pass.parameters) {
+            (Some(result), _) => result.clone(),
+            (None, Some(parameters)) => self.template(parameters, &effective, &context)?,
+            (None, None) => effective,
+        };
+        let combined = place_result(pass.result_path.as_ref(), running.raw, result)?;
+        let output = self.output_path(running.name, running.state, &combined, &context)?;
+        Ok(step(pass.next.as_deref(), output))
+    }
+
+    /// A Choice state: the `Next` of the first rule that matches, else its `Default`, else
+    /// `States.NoChoiceMatched`.
+    fn choice(&self, running: Running<'_>, choice: &ChoiceState) -> Result<Step, Failure> {
+        let (context, effective) = self.effective_input(running)?;
+        let mut next = None;
+        for rule in &choice.choices {
+            if rule.condition.evaluate(&effective, &context)? {
+                next = Some(rule.next.clone());
+                break;
+            }
+        }
+        let Some(next) = next.or_else(|| choice.default.clone()) else {
+            return Err(Failure::new(
+                NO_CHOICE_MATCHED,
+                format!(
+                    "No Choice Rules matched and no Default was specified in state '{}'.",
+                    running.name
+                ),
+            ));
+        };
+        Ok(Step::Next(
+            next,
+            self.output_path(running.name, running.state, &effective, &context)?,
+        ))
+    }
+
+    /// A Wait state: sleeps on the clock for its duration, then passes its input on.
+    async fn wait(&self, running: Running<'_>, wait: &WaitState) -> Result<Step, Failure> {
+        let (context, effective) = self.effective_input(running)?;
+        let duration = self.wait_duration(&wait.wait, &effective)?;
+        self.executor.clock.sleep(duration).await;
+        Ok(step(
+            wait.next.as_deref(),
+            self.output_path(running.name, running.state, &effective, &context)?,
+        ))
+    }
+
+    /// The failure a Fail state raises: its `Error` and `Cause` (each literal, by path or by
+    /// an intrinsic call), or the failure of resolving one of them.
+    fn raised(&self, running: Running<'_>, fail: &FailState) -> Failure {
+        let context = self.context(running.name, running.entered, 0, None);
+        let error = match self.fail_text(fail.error.as_ref(), running.raw, &context, "ErrorPath") {
+            Ok(error) => error,
+            Err(failure) => return failure,
+        };
+        let cause = match self.fail_text(fail.cause.as_ref(), running.raw, &context, "CausePath") {
+            Ok(cause) => cause,
+            Err(failure) => return failure,
+        };
+        Failure {
+            error: error.unwrap_or_default(),
+            cause,
+        }
     }
 
     fn wait_duration(&self, wait: &WaitFor, effective: &Value) -> Result<Duration, Failure> {
@@ -873,20 +921,18 @@ impl<'e> Run<'e> {
         attempt: F,
     ) -> Result<Step, StateFailure>
     where
-        F: Fn(u64, Option<Nested>) -> BoxFuture<'a, Result<Value, StateFailure>>,
+        F: Fn(Attempt) -> BoxFuture<'a, Result<Value, StateFailure>>,
     {
-        let Running {
-            name,
-            state,
-            raw,
-            scope,
-            cursor,
-            ..
-        } = running;
-        let type_name = state.kind.type_name();
+        let Running { name, raw, .. } = running;
         let mut counters = RetryCounters::new(outcome.retry.len());
         let result = loop {
-            let failed = match attempt(counters.total(), resume.take()).await {
+            let retries = counters.total();
+            let this_attempt = Attempt {
+                retries,
+                context: self.context(name, running.entered, retries, None),
+                resume: resume.take(),
+            };
+            let failed = match attempt(this_attempt).await {
                 Ok(output) => break Ok(step(outcome.next.as_deref(), output)),
                 Err(failed) => failed,
             };
@@ -918,19 +964,8 @@ impl<'e> Run<'e> {
         };
         // As in Step Functions' history, a caught failure also exits its state, with the
         // catcher's output, before the catcher's target is entered.
-        if let Ok(Step::Next(_, output) | Step::End(output)) = &result {
-            if let Some(exited) = EventType::exited(type_name) {
-                self.emit(
-                    scope,
-                    cursor,
-                    exited,
-                    EventDetails {
-                        name: Some(name.to_owned()),
-                        output: Some(output.clone()),
-                        ..EventDetails::default()
-                    },
-                );
-            }
+        if let Ok(step) = &result {
+            self.exited(running, step.output());
         }
         result
     }
@@ -951,11 +986,14 @@ impl<'e> Run<'e> {
         self.output_path(running.name, running.state, &combined, context)
     }
 
+    /// One attempt of a Task state: the handler is invoked with the effective parameters,
+    /// within the task's timeout, and its result goes through `ResultSelector`,
+    /// `ResultPath` and `OutputPath`.
     async fn task_attempt(
         &self,
         running: Running<'_>,
         task: &TaskState,
-        retries: u64,
+        attempt: Attempt,
     ) -> Result<Value, StateFailure> {
         let Running {
             name,
@@ -963,49 +1001,73 @@ impl<'e> Run<'e> {
             raw,
             scope,
             cursor,
-            entered,
+            ..
         } = running;
-        let context = self.context(name, entered, retries, None);
+        let Attempt { retries, context, .. } = attempt;
         let effective = self.input_path(state, raw, &context)?;
         let parameters = match &task.parameters {
             Some(template) => self.template(template, &effective, &context)?,
             None => effective.clone(),
         };
         self.check_size(name, "input", &parameters)?;
-        let timeout = match &task.timeout {
-            None => None,
-            Some(Number::Fixed(s)) => Some(*s),
-            Some(Number::Path(path)) => {
-                let value = resolve(path, &effective, "TimeoutSecondsPath")?;
-                Some(exact_unsigned(&value).filter(|s| *s > 0).ok_or_else(|| {
-                    Failure::runtime(format!(
-                        "The TimeoutSecondsPath '{path}' must select a positive integer, got {}",
-                        to_compact(&value)
-                    ))
-                })?)
-            }
-        };
-        let details = |f: &dyn Fn(&mut EventDetails)| {
-            let mut d = EventDetails {
-                name: Some(name.to_owned()),
-                resource: Some(task.resource.clone()),
-                ..EventDetails::default()
-            };
-            f(&mut d);
-            d
+        let timeout = task_timeout(task, &effective)?;
+        let details = EventDetails {
+            name: Some(name.to_owned()),
+            resource: Some(task.resource.clone()),
+            ..EventDetails::default()
         };
         self.emit(
             scope,
             cursor,
             EventType::TaskScheduled,
-            details(&|d| {
-                d.parameters = Some(parameters.clone());
-                d.timeout_in_seconds = timeout;
-                d.retry_count = Some(retries);
-            }),
+            EventDetails {
+                parameters: Some(parameters.clone()),
+                timeout_in_seconds: timeout,
+                retry_count: Some(retries),
+                ..details.clone()
+            },
         );
-        self.emit(scope, cursor, EventType::TaskStarted, details(&|_| {}));
-        let task_context = TaskContext {
+        self.emit(scope, cursor, EventType::TaskStarted, details.clone());
+        let task_context = self.task_context(name, retries, &context);
+        let (event, failure) = match self.invoke(task, parameters, &task_context, timeout).await {
+            Some(Ok(result)) => {
+                self.emit(
+                    scope,
+                    cursor,
+                    EventType::TaskSucceeded,
+                    EventDetails {
+                        output: Some(result.clone()),
+                        ..details
+                    },
+                );
+                self.check_size(name, "result", &result)?;
+                return Ok(self.finish_result(running, &task.outcome, result, &context)?);
+            }
+            Some(Err(failure)) => (EventType::TaskFailed, failure),
+            None => (
+                EventType::TaskTimedOut,
+                Failure::new(
+                    TIMEOUT,
+                    format!("Task '{name}' timed out after {} seconds.", timeout.unwrap_or(0)),
+                ),
+            ),
+        };
+        self.emit(
+            scope,
+            cursor,
+            event,
+            EventDetails {
+                error: Some(failure.error.clone()),
+                cause: failure.cause.clone(),
+                ..details
+            },
+        );
+        Err(failure.into())
+    }
+
+    /// What a task handler is told about the attempt of state `name` it runs.
+    fn task_context(&self, name: &str, retries: u64, context: &Value) -> TaskContext {
+        TaskContext {
             execution_name: self.name.clone(),
             execution_id: self.arn.clone(),
             state_name: name.to_owned(),
@@ -1013,76 +1075,46 @@ impl<'e> Run<'e> {
             redrive_count: self.redrive_count,
             context_object: context.clone(),
             clock: Arc::clone(&self.executor.clock),
-        };
+        }
+    }
+
+    /// Invokes the task handler, within `timeout` seconds if given: the handler's result,
+    /// or `None` when the timeout passed first.
+    async fn invoke(
+        &self,
+        task: &TaskState,
+        parameters: Value,
+        task_context: &TaskContext,
+        timeout: Option<u64>,
+    ) -> Option<Result<Value, Failure>> {
         // A handler that panics fails the task (States.TaskFailed) instead of unwinding
         // through the executor, so the execution still ends FAILED and can be redriven.
         let invocation = AssertUnwindSafe(self.executor.handler.invoke(
             &task.resource,
             parameters,
-            &task_context,
+            task_context,
         ))
         .catch_unwind()
         .map(|result| result.unwrap_or_else(|panic| Err(panicked(panic.as_ref()))));
-        let outcome = match timeout {
-            None => Some(invocation.await),
-            Some(seconds) => {
-                let mut slot = None;
-                let finished = self
-                    .executor
-                    .clock
-                    .timeout(
-                        Duration::from_secs(seconds),
-                        Box::pin(async {
-                            slot = Some(invocation.await);
-                        }),
-                    )
-                    .await;
-                if finished {
-                    slot
-                } else {
-                    None
-                }
-            }
+        let Some(seconds) = timeout else {
+            return Some(invocation.await);
         };
-        let result = match outcome {
-            None => {
-                let failure = Failure::new(
-                    TIMEOUT,
-                    format!("Task '{name}' timed out after {} seconds.", timeout.unwrap_or(0)),
-                );
-                self.emit(
-                    scope,
-                    cursor,
-                    EventType::TaskTimedOut,
-                    details(&|d| {
-                        d.error = Some(failure.error.clone());
-                        d.cause = failure.cause.clone();
-                    }),
-                );
-                return Err(failure.into());
-            }
-            Some(Err(failure)) => {
-                self.emit(
-                    scope,
-                    cursor,
-                    EventType::TaskFailed,
-                    details(&|d| {
-                        d.error = Some(failure.error.clone());
-                        d.cause = failure.cause.clone();
-                    }),
-                );
-                return Err(failure.into());
-            }
-            Some(Ok(result)) => result,
-        };
-        self.emit(
-            scope,
-            cursor,
-            EventType::TaskSucceeded,
-            details(&|d| d.output = Some(result.clone())),
-        );
-        self.check_size(name, "result", &result)?;
-        Ok(self.finish_result(running, &task.outcome, result, &context)?)
+        let mut slot = None;
+        let finished = self
+            .executor
+            .clock
+            .timeout(
+                Duration::from_secs(seconds),
+                Box::pin(async {
+                    slot = Some(invocation.await);
+                }),
+            )
+            .await;
+        if finished {
+            slot
+        } else {
+            None
+        }
     }
 
     /// One attempt of a Parallel state: every branch runs with the effective input (after
@@ -1091,10 +1123,9 @@ impl<'e> Run<'e> {
         &self,
         running: Running<'_>,
         parallel: &ParallelState,
-        retries: u64,
-        resume: Option<Nested>,
+        attempt: Attempt,
     ) -> Result<Value, StateFailure> {
-        let context = self.context(running.name, running.entered, retries, None);
+        let Attempt { context, resume, .. } = attempt;
         let (input, progress) = match resume {
             Some(Nested::Parallel { input, branches }) if branches.len() == parallel.branches.len() => {
                 (input, branches)
@@ -1129,10 +1160,13 @@ impl<'e> Run<'e> {
         &self,
         running: Running<'_>,
         map: &MapState,
-        retries: u64,
-        resume: Option<Nested>,
+        attempt: Attempt,
     ) -> Result<Value, StateFailure> {
-        let context = self.context(running.name, running.entered, retries, None);
+        let Attempt {
+            retries,
+            context,
+            resume,
+        } = attempt;
         let effective = self.input_path(running.state, running.raw, &context)?;
         let redriven =
             matches!(&resume, Some(Nested::Map { items, iterations }) if items.len() == iterations.len());
@@ -1604,6 +1638,24 @@ impl Fanout<'_> {
             _ => outcomes.iter().find_map(|(_, f)| f.clone()),
         }
     }
+}
+
+/// A Task's timeout in seconds: its `TimeoutSeconds`, or what its `TimeoutSecondsPath`
+/// selects in the effective input; `None` for none.
+fn task_timeout(task: &TaskState, effective: &Value) -> Result<Option<u64>, Failure> {
+    Ok(match &task.timeout {
+        None => None,
+        Some(Number::Fixed(s)) => Some(*s),
+        Some(Number::Path(path)) => {
+            let value = resolve(path, effective, "TimeoutSecondsPath")?;
+            Some(exact_unsigned(&value).filter(|s| *s > 0).ok_or_else(|| {
+                Failure::runtime(format!(
+                    "The TimeoutSecondsPath '{path}' must select a positive integer, got {}",
+                    to_compact(&value)
+                ))
+            })?)
+        }
+    })
 }
 
 /// The failure a panicking task handler reports.
