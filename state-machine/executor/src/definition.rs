@@ -407,13 +407,62 @@ fn compile_state(
         ));
         return None;
     };
+    let Some(allowed) = allowed_fields(type_name) else {
+        problems.push(format!("{at}/Type: unknown state type '{type_name}'"));
+        return None;
+    };
     let before = problems.len();
     let mut cx = Fields { map, at, problems };
+    check_fields(map, &allowed, at, cx.problems);
+    check_query_language(map, at, cx.problems);
+    let input_path = cx.data_path("InputPath");
+    let output_path = cx.data_path("OutputPath");
+    let kind = match type_name {
+        "Task" => compile_task(&mut cx),
+        "Pass" => Kind::Pass(PassState {
+            parameters: cx.template("Parameters"),
+            result: map.get("Result").cloned(),
+            result_path: cx.result_path(),
+            next: cx.next_or_end(),
+        }),
+        "Choice" => compile_choice(&mut cx),
+        "Wait" => Kind::Wait(WaitState {
+            wait: compile_wait_for(&mut cx),
+            next: cx.next_or_end(),
+        }),
+        "Succeed" => Kind::Succeed,
+        "Fail" => Kind::Fail(FailState {
+            error: cx.text("Error"),
+            cause: cx.text("Cause"),
+        }),
+        "Parallel" => compile_parallel(&mut cx, names),
+        "Map" => compile_map(&mut cx, names)?,
+        _ => unreachable!("allowed_fields knows no other type"),
+    };
+    if let Kind::Succeed | Kind::Fail(_) | Kind::Choice(_) = kind {
+        for field in ["Next", "End"] {
+            if map.contains_key(field) {
+                cx.problem(field, format!("a {type_name} state cannot have '{field}'"));
+            }
+        }
+    }
+    if cx.problems.len() > before {
+        return None;
+    }
+    Some(State {
+        kind,
+        input_path,
+        output_path,
+    })
+}
+
+/// The fields a state of type `type_name` may have; `None` for an unknown type.
+fn allowed_fields(type_name: &str) -> Option<Vec<&'static str>> {
     let common = ["Type", "Comment", "QueryLanguage"];
     let io = ["InputPath", "OutputPath"];
     let flow_control = ["Next", "End"];
     let results = ["ResultSelector", "ResultPath", "Retry", "Catch"];
-    let allowed: Vec<&str> = match type_name {
+    Some(match type_name {
         "Task" => [
             &common[..],
             &io,
@@ -476,159 +525,173 @@ fn compile_state(
             ],
         ]
         .concat(),
-        other => {
-            cx.problems
-                .push(format!("{at}/Type: unknown state type '{other}'"));
-            return None;
-        }
-    };
-    check_fields(map, &allowed, at, cx.problems);
-    check_query_language(map, at, cx.problems);
-    let input_path = cx.data_path("InputPath");
-    let output_path = cx.data_path("OutputPath");
-    let kind = match type_name {
-        "Task" => {
-            let resource = cx.string("Resource").unwrap_or_default();
-            if !map.contains_key("Resource") {
-                cx.problem("Resource", "required, the task's resource".to_owned());
-            }
-            let timeout = cx.number_or_path("TimeoutSeconds", 1);
-            let heartbeat = cx.number_or_path("HeartbeatSeconds", 1);
-            if let (Some(Number::Fixed(t)), Some(Number::Fixed(h))) = (&timeout, &heartbeat) {
-                if h >= t {
-                    cx.problem(
-                        "HeartbeatSeconds",
-                        "must be smaller than TimeoutSeconds".to_owned(),
-                    );
-                }
-            }
-            Kind::Task(Box::new(TaskState {
-                resource,
-                parameters: cx.template("Parameters"),
-                timeout,
-                outcome: cx.outcome(),
-            }))
-        }
-        "Pass" => Kind::Pass(PassState {
-            parameters: cx.template("Parameters"),
-            result: map.get("Result").cloned(),
-            result_path: cx.result_path(),
-            next: cx.next_or_end(),
-        }),
-        "Choice" => {
-            let choices = match map.get("Choices").and_then(Value::as_array) {
-                Some(rules) if !rules.is_empty() => rules
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, rule)| match ChoiceRule::compile(rule) {
-                        Ok(rule) => Some(rule),
-                        Err(e) => {
-                            cx.problems.push(format!("{at}/Choices[{i}]: {e}"));
-                            None
-                        }
-                    })
-                    .collect(),
-                _ => {
-                    cx.problem("Choices", "required, a non-empty array of rules".to_owned());
-                    Vec::new()
-                }
-            };
-            let default = cx.string("Default");
-            Kind::Choice(ChoiceState { choices, default })
-        }
-        "Wait" => {
-            let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
-                .into_iter()
-                .filter(|f| map.contains_key(*f))
-                .collect();
-            let wait = if given.len() != 1 {
-                cx.problems.push(format!(
-                    "{at}: a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath"
-                ));
-                WaitFor::Seconds(0)
-            } else {
-                match given[0] {
-                    "Seconds" => match exact_unsigned(&map["Seconds"]) {
-                        Some(n) => WaitFor::Seconds(n),
-                        None => {
-                            cx.problem("Seconds", "must be a non-negative integer".to_owned());
-                            WaitFor::Seconds(0)
-                        }
-                    },
-                    "Timestamp" => match map["Timestamp"].as_str().and_then(parse_timestamp) {
-                        Some(t) => WaitFor::Timestamp(t),
-                        None => {
-                            cx.problem(
-                                "Timestamp",
-                                "must be an RFC 3339 timestamp such as 2016-03-14T01:59:00Z".to_owned(),
-                            );
-                            WaitFor::Seconds(0)
-                        }
-                    },
-                    field => match cx.reference_path(field) {
-                        Some(p) if field == "SecondsPath" => WaitFor::SecondsPath(p),
-                        Some(p) => WaitFor::TimestampPath(p),
-                        None => WaitFor::Seconds(0),
-                    },
-                }
-            };
-            Kind::Wait(WaitState {
-                wait,
-                next: cx.next_or_end(),
-            })
-        }
-        "Succeed" => Kind::Succeed,
-        "Fail" => Kind::Fail(FailState {
-            error: cx.text("Error"),
-            cause: cx.text("Cause"),
-        }),
-        "Parallel" => {
-            let branches = match map.get("Branches").and_then(Value::as_array) {
-                Some(items) if !items.is_empty() => items
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, branch)| {
-                        let here = format!("{at}/Branches[{i}]");
-                        let Some(branch) = branch.as_object() else {
-                            cx.problems.push(format!("{here}: a branch must be an object"));
-                            return None;
-                        };
-                        check_fields(branch, &["StartAt", "States", "Comment"], &here, cx.problems);
-                        compile_flow(branch, &here, names, cx.problems)
-                    })
-                    .collect(),
-                _ => {
-                    cx.problem("Branches", "required, a non-empty array of branches".to_owned());
-                    Vec::new()
-                }
-            };
-            Kind::Parallel(Box::new(ParallelState {
-                branches,
-                parameters: cx.template("Parameters"),
-                outcome: cx.outcome(),
-            }))
-        }
-        "Map" => compile_map(&mut cx, names)?,
-        _ => unreachable!("unknown types returned above"),
-    };
-    if let Kind::Succeed | Kind::Fail(_) | Kind::Choice(_) = kind {
-        for field in ["Next", "End"] {
-            if map.contains_key(field) {
-                cx.problem(field, format!("a {type_name} state cannot have '{field}'"));
-            }
-        }
-    }
-    if cx.problems.len() > before {
-        return None;
-    }
-    Some(State {
-        kind,
-        input_path,
-        output_path,
+        _ => return None,
     })
 }
 
+/// A Task state: its `Resource` (required), `Parameters`, a timeout and a heartbeat shorter
+/// than it, and the outcome fields.
+fn compile_task(cx: &mut Fields<'_>) -> Kind {
+    let resource = cx.string("Resource").unwrap_or_default();
+    if !cx.map.contains_key("Resource") {
+        cx.problem("Resource", "required, the task's resource".to_owned());
+    }
+    let timeout = cx.number_or_path("TimeoutSeconds", 1);
+    let heartbeat = cx.number_or_path("HeartbeatSeconds", 1);
+    if let (Some(Number::Fixed(t)), Some(Number::Fixed(h))) = (&timeout, &heartbeat) {
+        if h >= t {
+            cx.problem(
+                "HeartbeatSeconds",
+                "must be smaller than TimeoutSeconds".to_owned(),
+            );
+        }
+    }
+    Kind::Task(Box::new(TaskState {
+        resource,
+        parameters: cx.template("Parameters"),
+        timeout,
+        outcome: cx.outcome(),
+    }))
+}
+
+/// A Choice state: its rules (a non-empty array, each compiled by [`ChoiceRule`]) and its
+/// `Default`.
+fn compile_choice(cx: &mut Fields<'_>) -> Kind {
+    let at = cx.at;
+    let choices = match cx.map.get("Choices").and_then(Value::as_array) {
+        Some(rules) if !rules.is_empty() => rules
+            .iter()
+            .enumerate()
+            .filter_map(|(i, rule)| match ChoiceRule::compile(rule) {
+                Ok(rule) => Some(rule),
+                Err(e) => {
+                    cx.problems.push(format!("{at}/Choices[{i}]: {e}"));
+                    None
+                }
+            })
+            .collect(),
+        _ => {
+            cx.problem("Choices", "required, a non-empty array of rules".to_owned());
+            Vec::new()
+        }
+    };
+    let default = cx.string("Default");
+    Kind::Choice(ChoiceState { choices, default })
+}
+
+/// A Wait state's duration: exactly one of `Seconds`, `SecondsPath`, `Timestamp` and
+/// `TimestampPath` (zero seconds stands in when that is a problem).
+fn compile_wait_for(cx: &mut Fields<'_>) -> WaitFor {
+    let map = cx.map;
+    let given: Vec<&str> = ["Seconds", "SecondsPath", "Timestamp", "TimestampPath"]
+        .into_iter()
+        .filter(|f| map.contains_key(*f))
+        .collect();
+    if given.len() != 1 {
+        cx.problems.push(format!(
+            "{}: a Wait state needs exactly one of Seconds, SecondsPath, Timestamp, TimestampPath",
+            cx.at
+        ));
+        return WaitFor::Seconds(0);
+    }
+    match given[0] {
+        "Seconds" => match exact_unsigned(&map["Seconds"]) {
+            Some(n) => WaitFor::Seconds(n),
+            None => {
+                cx.problem("Seconds", "must be a non-negative integer".to_owned());
+                WaitFor::Seconds(0)
+            }
+        },
+        "Timestamp" => match map["Timestamp"].as_str().and_then(parse_timestamp) {
+            Some(t) => WaitFor::Timestamp(t),
+            None => {
+                cx.problem(
+                    "Timestamp",
+                    "must be an RFC 3339 timestamp such as 2016-03-14T01:59:00Z".to_owned(),
+                );
+                WaitFor::Seconds(0)
+            }
+        },
+        field => match cx.reference_path(field) {
+            Some(p) if field == "SecondsPath" => WaitFor::SecondsPath(p),
+            Some(p) => WaitFor::TimestampPath(p),
+            None => WaitFor::Seconds(0),
+        },
+    }
+}
+
+/// A Parallel state: its branches (a non-empty array of flows), `Parameters` and the
+/// outcome fields.
+fn compile_parallel(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Kind {
+    let at = cx.at;
+    let branches = match cx.map.get("Branches").and_then(Value::as_array) {
+        Some(items) if !items.is_empty() => items
+            .iter()
+            .enumerate()
+            .filter_map(|(i, branch)| {
+                let here = format!("{at}/Branches[{i}]");
+                let Some(branch) = branch.as_object() else {
+                    cx.problems.push(format!("{here}: a branch must be an object"));
+                    return None;
+                };
+                check_fields(branch, &["StartAt", "States", "Comment"], &here, cx.problems);
+                compile_flow(branch, &here, names, cx.problems)
+            })
+            .collect(),
+        _ => {
+            cx.problem("Branches", "required, a non-empty array of branches".to_owned());
+            Vec::new()
+        }
+    };
+    Kind::Parallel(Box::new(ParallelState {
+        branches,
+        parameters: cx.template("Parameters"),
+        outcome: cx.outcome(),
+    }))
+}
+
+/// A Map state: its item processor, items, concurrency, a Distributed Map's failure
+/// tolerance and Map Run label, and the outcome fields. `None` when the processor is
+/// missing or does not compile.
 fn compile_map(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Option<Kind> {
+    let map = cx.map;
+    let at = cx.at;
+    let (processor_map, here, distributed) = map_processor(cx)?;
+    let map_run_label = distributed.then(|| {
+        map.get("Label").and_then(Value::as_str).map_or_else(
+            || at.rsplit('/').next().unwrap_or_default().to_owned(),
+            str::to_owned,
+        )
+    });
+    let processor = compile_flow(processor_map, &here, names, cx.problems)?;
+    let max_concurrency = cx.number_or_path("MaxConcurrency", 0).unwrap_or(Number::Fixed(0));
+    let tolerated_failure_count = cx.number_or_path("ToleratedFailureCount", 0);
+    let tolerated_failure_percentage = tolerated_failure_percentage(cx);
+    if !distributed && (tolerated_failure_count.is_some() || tolerated_failure_percentage.is_some()) {
+        cx.problems.push(format!(
+            "{at}: ToleratedFailureCount and ToleratedFailurePercentage need ProcessorConfig Mode DISTRIBUTED"
+        ));
+    }
+    let items_path = cx
+        .reference_path("ItemsPath")
+        .unwrap_or_else(|| Path::parse("$").expect("'$' parses"));
+    let item_selector = cx.template("ItemSelector").or_else(|| cx.template("Parameters"));
+    Some(Kind::Map(Box::new(MapState {
+        processor,
+        items_path,
+        item_selector,
+        max_concurrency,
+        tolerated_failure_count,
+        tolerated_failure_percentage,
+        map_run_label,
+        outcome: cx.outcome(),
+    })))
+}
+
+/// A Map state's item processor (`ItemProcessor`, or the older `Iterator`): its object,
+/// its location, and whether it runs in Distributed mode. `None` when there is not exactly
+/// one, or it is not an object.
+fn map_processor<'a>(cx: &mut Fields<'a>) -> Option<(&'a Map<String, Value>, String, bool)> {
     let map = cx.map;
     let at = cx.at;
     if map.contains_key("ItemProcessor") == map.contains_key("Iterator") {
@@ -657,29 +720,9 @@ fn compile_map(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Option<Kind>
         return None;
     };
     check_fields(processor_map, allowed, &here, cx.problems);
-    let mut distributed = false;
-    if let Some(config) = processor_map.get("ProcessorConfig") {
-        let config_at = format!("{here}/ProcessorConfig");
-        match config.as_object() {
-            Some(config) => {
-                check_fields(config, &["Mode", "ExecutionType"], &config_at, cx.problems);
-                match config.get("Mode").and_then(Value::as_str) {
-                    None | Some("INLINE") => {}
-                    Some("DISTRIBUTED") => distributed = true,
-                    Some(other) => cx.problems.push(format!(
-                        "{config_at}/Mode: must be INLINE or DISTRIBUTED, got '{other}'"
-                    )),
-                }
-                match config.get("ExecutionType").and_then(Value::as_str) {
-                    None | Some("STANDARD") | Some("EXPRESS") => {}
-                    Some(other) => cx.problems.push(format!(
-                        "{config_at}/ExecutionType: must be STANDARD or EXPRESS, got '{other}'"
-                    )),
-                }
-            }
-            None => cx.problems.push(format!("{config_at}: must be an object")),
-        }
-    }
+    let distributed = processor_map
+        .get("ProcessorConfig")
+        .is_some_and(|config| is_distributed(config, &format!("{here}/ProcessorConfig"), cx.problems));
     if distributed && serde_json::to_string(processor_map).is_ok_and(|text| text.contains("$$.Execution")) {
         // A child execution has its own execution context in Step Functions; this executor runs
         // the iterations inside the parent, so the two would read different values.
@@ -688,22 +731,45 @@ fn compile_map(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Option<Kind>
              executor does not model; pass what the iterations need (e.g. $$.Execution.Name) through ItemSelector"
         ));
     }
-    let map_run_label = distributed.then(|| {
-        map.get("Label").and_then(Value::as_str).map_or_else(
-            || cx.at.rsplit('/').next().unwrap_or_default().to_owned(),
-            str::to_owned,
-        )
-    });
-    let processor = compile_flow(processor_map, &here, names, cx.problems)?;
-    let max_concurrency = cx.number_or_path("MaxConcurrency", 0).unwrap_or(Number::Fixed(0));
-    let tolerated_failure_count = cx.number_or_path("ToleratedFailureCount", 0);
-    let tolerated_failure_percentage = match (
-        map.get("ToleratedFailurePercentage"),
-        map.contains_key("ToleratedFailurePercentagePath"),
+    Some((processor_map, here, distributed))
+}
+
+/// Checks an item processor's `ProcessorConfig` (at `at`); returns whether its `Mode` is
+/// `DISTRIBUTED`.
+fn is_distributed(config: &Value, at: &str, problems: &mut Vec<String>) -> bool {
+    let Some(config) = config.as_object() else {
+        problems.push(format!("{at}: must be an object"));
+        return false;
+    };
+    check_fields(config, &["Mode", "ExecutionType"], at, problems);
+    let distributed = match config.get("Mode").and_then(Value::as_str) {
+        None | Some("INLINE") => false,
+        Some("DISTRIBUTED") => true,
+        Some(other) => {
+            problems.push(format!("{at}/Mode: must be INLINE or DISTRIBUTED, got '{other}'"));
+            false
+        }
+    };
+    match config.get("ExecutionType").and_then(Value::as_str) {
+        None | Some("STANDARD") | Some("EXPRESS") => {}
+        Some(other) => problems.push(format!(
+            "{at}/ExecutionType: must be STANDARD or EXPRESS, got '{other}'"
+        )),
+    }
+    distributed
+}
+
+/// A Distributed Map's `ToleratedFailurePercentage` (a number from 0 to 100) or
+/// `ToleratedFailurePercentagePath`, not both.
+fn tolerated_failure_percentage(cx: &mut Fields<'_>) -> Option<Percentage> {
+    match (
+        cx.map.get("ToleratedFailurePercentage"),
+        cx.map.contains_key("ToleratedFailurePercentagePath"),
     ) {
         (Some(_), true) => {
             cx.problems.push(format!(
-                "{at}: ToleratedFailurePercentage and ToleratedFailurePercentagePath are exclusive"
+                "{}: ToleratedFailurePercentage and ToleratedFailurePercentagePath are exclusive",
+                cx.at
             ));
             None
         }
@@ -721,26 +787,7 @@ fn compile_map(cx: &mut Fields<'_>, names: &mut HashSet<String>) -> Option<Kind>
             .reference_path("ToleratedFailurePercentagePath")
             .map(Percentage::Path),
         (None, false) => None,
-    };
-    if !distributed && (tolerated_failure_count.is_some() || tolerated_failure_percentage.is_some()) {
-        cx.problems.push(format!(
-            "{at}: ToleratedFailureCount and ToleratedFailurePercentage need ProcessorConfig Mode DISTRIBUTED"
-        ));
     }
-    let items_path = cx
-        .reference_path("ItemsPath")
-        .unwrap_or_else(|| Path::parse("$").expect("'$' parses"));
-    let item_selector = cx.template("ItemSelector").or_else(|| cx.template("Parameters"));
-    Some(Kind::Map(Box::new(MapState {
-        processor,
-        items_path,
-        item_selector,
-        max_concurrency,
-        tolerated_failure_count,
-        tolerated_failure_percentage,
-        map_run_label,
-        outcome: cx.outcome(),
-    })))
 }
 
 /// Field readers that record problems at the right location.
