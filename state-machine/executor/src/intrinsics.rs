@@ -231,197 +231,46 @@ fn join_pieces(pieces: &[Piece]) -> String {
 
 fn apply(function: Function, args: &[Arg], values: Vec<Value>, rng: &mut StdRng) -> Result<Value, String> {
     use Function as F;
+    // The parser checked every function's argument count, so the arguments indexed are there.
     let arg = |i: usize| &values[i];
     match function {
-        F::Format => {
-            let pieces = match &args[0] {
-                Arg::Text(pieces) => pieces.clone(),
-                _ => split_template(string(arg(0), "the template")?),
-            };
-            let holes = pieces.iter().filter(|p| **p == Piece::Hole).count();
-            if holes != values.len() - 1 {
-                return Err(format!(
-                    "the template has {holes} placeholder(s) but {} argument(s) follow it",
-                    values.len() - 1
-                ));
-            }
-            let mut out = String::new();
-            let mut next = values[1..].iter();
-            for piece in &pieces {
-                match piece {
-                    Piece::Text(t) => out.push_str(t),
-                    Piece::Hole => {
-                        let v = next.next().unwrap_or(&Value::Null);
-                        match v {
-                            Value::String(s) => out.push_str(s),
-                            Value::Array(_) | Value::Object(_) => {
-                                return Err(format!(
-                                    "cannot format an {} (only strings, numbers, booleans and null)",
-                                    type_name(v)
-                                ))
-                            }
-                            other => out.push_str(&to_compact(other)),
-                        }
-                    }
-                }
-            }
-            Ok(Value::String(out))
-        }
+        // The generic one.
+        F::Format => format_string(&args[0], &values),
+        // JSON data manipulation.
         F::StringToJson => {
             let text = string(arg(0), "the argument")?;
             serde_json::from_str(text).map_err(|e| format!("the argument is not JSON text: {e}"))
         }
         F::JsonToString => Ok(Value::String(to_compact(arg(0)))),
+        F::JsonMerge => json_merge(arg(0), arg(1), arg(2)),
+        // Arrays.
         F::Array => Ok(Value::Array(values)),
-        F::ArrayPartition => {
-            let items = array(arg(0), "the first argument")?;
-            let size = integer(arg(1), "the chunk size")?;
-            if size <= 0 {
-                return Err(format!("the chunk size must be a positive integer, got {size}"));
-            }
-            Ok(Value::Array(
-                items
-                    .chunks(size as usize)
-                    .map(|c| Value::Array(c.to_vec()))
-                    .collect(),
-            ))
-        }
+        F::ArrayPartition => array_partition(arg(0), arg(1)),
         F::ArrayContains => {
             let items = array(arg(0), "the first argument")?;
             Ok(Value::Bool(items.iter().any(|v| json_eq(v, arg(1)))))
         }
-        F::ArrayRange => {
-            let start = integer(arg(0), "the start")?;
-            let end = integer(arg(1), "the end")?;
-            let step = integer(arg(2), "the step")?;
-            if step == 0 {
-                return Err("the step must not be 0".to_owned());
-            }
-            let mut out = Vec::new();
-            let mut x = start;
-            while (step > 0 && x <= end) || (step < 0 && x >= end) {
-                if out.len() == MAX_RANGE_ITEMS {
-                    return Err(format!("the range holds more than {MAX_RANGE_ITEMS} items"));
-                }
-                out.push(Value::from(x));
-                x = x.saturating_add(step);
-            }
-            Ok(Value::Array(out))
-        }
-        F::ArrayGetItem => {
-            let items = array(arg(0), "the first argument")?;
-            let index = arg(1)
-                .as_u64()
-                .or_else(|| {
-                    arg(1)
-                        .as_f64()
-                        .filter(|f| *f >= 0.0 && f.fract() == 0.0)
-                        .map(|f| f as u64)
-                })
-                .ok_or_else(|| {
-                    format!(
-                        "the index must be a non-negative integer, got {}",
-                        to_compact(arg(1))
-                    )
-                })?;
-            usize::try_from(index)
-                .ok()
-                .and_then(|i| items.get(i))
-                .cloned()
-                .ok_or_else(|| format!("index {index} is outside an array of {}", items.len()))
-        }
+        F::ArrayRange => array_range(arg(0), arg(1), arg(2)),
+        F::ArrayGetItem => array_get_item(arg(0), arg(1)),
         F::ArrayLength => Ok(Value::from(array(arg(0), "the argument")?.len())),
-        F::ArrayUnique => {
-            let items = array(arg(0), "the argument")?;
-            let mut out: Vec<Value> = Vec::new();
-            for item in items {
-                if !out.iter().any(|seen| json_eq(seen, item)) {
-                    out.push(item.clone());
-                }
-            }
-            Ok(Value::Array(out))
-        }
+        F::ArrayUnique => array_unique(arg(0)),
+        // Data encoding and decoding, and hash calculation.
         F::Base64Encode => {
             let text = bounded_string(arg(0))?;
             Ok(Value::String(crate::base64::encode(text.as_bytes())))
         }
-        F::Base64Decode => {
-            let text = bounded_string(arg(0))?;
-            let bytes = crate::base64::decode(text)?;
-            String::from_utf8(bytes)
-                .map(Value::String)
-                .map_err(|_| "the decoded bytes are not UTF-8 text".to_owned())
-        }
-        F::Hash => {
-            let data = match arg(0) {
-                Value::String(s) => s.clone(),
-                other => to_compact(other),
-            };
-            if data.chars().count() > MAX_STRING_CHARS {
-                return Err(format!("the data is longer than {MAX_STRING_CHARS} characters"));
-            }
-            let name = string(arg(1), "the algorithm")?;
-            let algorithm = Algorithm::from_name(name).ok_or_else(|| {
-                format!("unknown algorithm '{name}' (MD5, SHA-1, SHA-256, SHA-384 or SHA-512)")
-            })?;
-            Ok(Value::String(algorithm.hex_digest(data.as_bytes())))
-        }
-        F::JsonMerge => {
-            let (Value::Object(a), Value::Object(b)) = (arg(0), arg(1)) else {
-                return Err(format!(
-                    "both arguments to merge must be objects, got {} and {}",
-                    type_name(arg(0)),
-                    type_name(arg(1))
-                ));
-            };
-            match arg(2) {
-                Value::Bool(false) => {}
-                Value::Bool(true) => {
-                    return Err("deep merging is not supported; the third argument must be false".to_owned())
-                }
-                other => {
-                    return Err(format!(
-                        "the third argument must be the boolean false, got {}",
-                        to_compact(other)
-                    ))
-                }
-            }
-            let mut merged: Map<String, Value> = a.clone();
-            for (k, v) in b {
-                merged.insert(k.clone(), v.clone());
-            }
-            Ok(Value::Object(merged))
-        }
-        F::MathRandom => {
-            let start = integer(arg(0), "the start")?;
-            let end = integer(arg(1), "the end")?;
-            if start >= end {
-                return Err(format!("the start ({start}) must be less than the end ({end})"));
-            }
-            let n = match values.get(2) {
-                Some(seed) => {
-                    let seed = integer(seed, "the seed")?;
-                    StdRng::seed_from_u64(seed as u64).random_range(start..end)
-                }
-                None => rng.random_range(start..end),
-            };
-            Ok(Value::from(n))
-        }
+        F::Base64Decode => base64_decode(arg(0)),
+        F::Hash => hash(arg(0), arg(1)),
+        // Math.
+        F::MathRandom => math_random(arg(0), arg(1), values.get(2), rng),
         F::MathAdd => {
             let a = i32_arg(arg(0), "the first argument")?;
             let b = i32_arg(arg(1), "the second argument")?;
             Ok(Value::from(i64::from(a) + i64::from(b)))
         }
-        F::StringSplit => {
-            let text = string(arg(0), "the string")?;
-            let delimiters: Vec<char> = string(arg(1), "the delimiter")?.chars().collect();
-            Ok(Value::Array(
-                text.split(|c| delimiters.contains(&c))
-                    .filter(|piece| !piece.is_empty())
-                    .map(|piece| Value::String(piece.to_owned()))
-                    .collect(),
-            ))
-        }
+        // String operations.
+        F::StringSplit => string_split(arg(0), arg(1)),
+        // Unique identifiers.
         F::Uuid => {
             let mut bytes = [0u8; 16];
             rng.fill_bytes(&mut bytes);
@@ -430,6 +279,198 @@ fn apply(function: Function, args: &[Arg], values: Vec<Value>, rng: &mut StdRng)
             ))
         }
     }
+}
+
+/// `States.Format`: the template, the first argument (`template` as written, `values[0]` as
+/// evaluated), with each `{}` replaced by the next of the other values.
+fn format_string(template: &Arg, values: &[Value]) -> Result<Value, String> {
+    let pieces = match template {
+        Arg::Text(pieces) => pieces.clone(),
+        _ => split_template(string(&values[0], "the template")?),
+    };
+    let holes = pieces.iter().filter(|p| **p == Piece::Hole).count();
+    if holes != values.len() - 1 {
+        return Err(format!(
+            "the template has {holes} placeholder(s) but {} argument(s) follow it",
+            values.len() - 1
+        ));
+    }
+    let mut out = String::new();
+    let mut next = values[1..].iter();
+    for piece in &pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Hole => {
+                let v = next.next().unwrap_or(&Value::Null);
+                match v {
+                    Value::String(s) => out.push_str(s),
+                    Value::Array(_) | Value::Object(_) => {
+                        return Err(format!(
+                            "cannot format an {} (only strings, numbers, booleans and null)",
+                            type_name(v)
+                        ))
+                    }
+                    other => out.push_str(&to_compact(other)),
+                }
+            }
+        }
+    }
+    Ok(Value::String(out))
+}
+
+/// `States.JsonMerge`: the keys of `b` over those of `a`; `deep` must be `false`.
+fn json_merge(a: &Value, b: &Value, deep: &Value) -> Result<Value, String> {
+    let (Value::Object(a), Value::Object(b)) = (a, b) else {
+        return Err(format!(
+            "both arguments to merge must be objects, got {} and {}",
+            type_name(a),
+            type_name(b)
+        ));
+    };
+    match deep {
+        Value::Bool(false) => {}
+        Value::Bool(true) => {
+            return Err("deep merging is not supported; the third argument must be false".to_owned())
+        }
+        other => {
+            return Err(format!(
+                "the third argument must be the boolean false, got {}",
+                to_compact(other)
+            ))
+        }
+    }
+    let mut merged: Map<String, Value> = a.clone();
+    for (k, v) in b {
+        merged.insert(k.clone(), v.clone());
+    }
+    Ok(Value::Object(merged))
+}
+
+/// `States.ArrayPartition`: the array in chunks of `size` items, the last one shorter.
+fn array_partition(items: &Value, size: &Value) -> Result<Value, String> {
+    let items = array(items, "the first argument")?;
+    let size = integer(size, "the chunk size")?;
+    if size <= 0 {
+        return Err(format!("the chunk size must be a positive integer, got {size}"));
+    }
+    Ok(Value::Array(
+        items
+            .chunks(size as usize)
+            .map(|c| Value::Array(c.to_vec()))
+            .collect(),
+    ))
+}
+
+/// `States.ArrayRange`: the integers from `start` to `end` inclusive, `step` apart.
+fn array_range(start: &Value, end: &Value, step: &Value) -> Result<Value, String> {
+    let start = integer(start, "the start")?;
+    let end = integer(end, "the end")?;
+    let step = integer(step, "the step")?;
+    if step == 0 {
+        return Err("the step must not be 0".to_owned());
+    }
+    let mut out = Vec::new();
+    let mut x = start;
+    while (step > 0 && x <= end) || (step < 0 && x >= end) {
+        if out.len() == MAX_RANGE_ITEMS {
+            return Err(format!("the range holds more than {MAX_RANGE_ITEMS} items"));
+        }
+        out.push(Value::from(x));
+        x = x.saturating_add(step);
+    }
+    Ok(Value::Array(out))
+}
+
+/// `States.ArrayGetItem`: the item at a whole, in-range `index`.
+fn array_get_item(items: &Value, index: &Value) -> Result<Value, String> {
+    let items = array(items, "the first argument")?;
+    let position = index
+        .as_u64()
+        .or_else(|| {
+            index
+                .as_f64()
+                .filter(|f| *f >= 0.0 && f.fract() == 0.0)
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| {
+            format!(
+                "the index must be a non-negative integer, got {}",
+                to_compact(index)
+            )
+        })?;
+    usize::try_from(position)
+        .ok()
+        .and_then(|i| items.get(i))
+        .cloned()
+        .ok_or_else(|| format!("index {position} is outside an array of {}", items.len()))
+}
+
+/// `States.ArrayUnique`: the array without repeated items, first occurrences kept.
+fn array_unique(items: &Value) -> Result<Value, String> {
+    let items = array(items, "the argument")?;
+    let mut out: Vec<Value> = Vec::new();
+    for item in items {
+        if !out.iter().any(|seen| json_eq(seen, item)) {
+            out.push(item.clone());
+        }
+    }
+    Ok(Value::Array(out))
+}
+
+/// `States.Base64Decode`: the UTF-8 text a base64 string encodes.
+fn base64_decode(text: &Value) -> Result<Value, String> {
+    let text = bounded_string(text)?;
+    let bytes = crate::base64::decode(text)?;
+    String::from_utf8(bytes)
+        .map(Value::String)
+        .map_err(|_| "the decoded bytes are not UTF-8 text".to_owned())
+}
+
+/// `States.Hash`: the hex digest of a string's UTF-8 bytes (any other value's compact JSON
+/// text) by the named algorithm.
+fn hash(data: &Value, algorithm: &Value) -> Result<Value, String> {
+    let data = match data {
+        Value::String(s) => s.clone(),
+        other => to_compact(other),
+    };
+    if data.chars().count() > MAX_STRING_CHARS {
+        return Err(format!("the data is longer than {MAX_STRING_CHARS} characters"));
+    }
+    let name = string(algorithm, "the algorithm")?;
+    let algorithm = Algorithm::from_name(name)
+        .ok_or_else(|| format!("unknown algorithm '{name}' (MD5, SHA-1, SHA-256, SHA-384 or SHA-512)"))?;
+    Ok(Value::String(algorithm.hex_digest(data.as_bytes())))
+}
+
+/// `States.MathRandom`: an integer from `start` (inclusive) to `end` (exclusive), drawn
+/// from a generator seeded by `seed` if given, else from the executor's.
+fn math_random(start: &Value, end: &Value, seed: Option<&Value>, rng: &mut StdRng) -> Result<Value, String> {
+    let start = integer(start, "the start")?;
+    let end = integer(end, "the end")?;
+    if start >= end {
+        return Err(format!("the start ({start}) must be less than the end ({end})"));
+    }
+    let n = match seed {
+        Some(seed) => {
+            let seed = integer(seed, "the seed")?;
+            StdRng::seed_from_u64(seed as u64).random_range(start..end)
+        }
+        None => rng.random_range(start..end),
+    };
+    Ok(Value::from(n))
+}
+
+/// `States.StringSplit`: the non-empty pieces of the string between any of the delimiter's
+/// characters.
+fn string_split(text: &Value, delimiter: &Value) -> Result<Value, String> {
+    let text = string(text, "the string")?;
+    let delimiters: Vec<char> = string(delimiter, "the delimiter")?.chars().collect();
+    Ok(Value::Array(
+        text.split(|c| delimiters.contains(&c))
+            .filter(|piece| !piece.is_empty())
+            .map(|piece| Value::String(piece.to_owned()))
+            .collect(),
+    ))
 }
 
 fn string<'v>(value: &'v Value, what: &str) -> Result<&'v str, String> {
