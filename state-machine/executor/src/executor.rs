@@ -1296,10 +1296,10 @@ impl<'e> Run<'e> {
         map_run
     }
 
-    /// The attempt loop Parallel and Map share: runs the `branches` that have not succeeded
-    /// by their `progress` (a Map at most `MaxConcurrency` at a time, a Parallel all at once),
-    /// records how the state ended (see [`Run::settle`]) and applies its `outcome` to the
-    /// results; on failure, keeps every branch's progress for a redrive.
+    /// The attempt loop Parallel and Map share: runs each of the `branches` from where its
+    /// `progress` left it (a Map at most `MaxConcurrency` at a time, a Parallel all at once),
+    /// records how the state ended (see [`Run::settle`]) and applies the state's `outcome`
+    /// fields to the results; on failure, keeps every branch's progress for a redrive.
     async fn fan_out(
         &self,
         running: Running<'_>,
