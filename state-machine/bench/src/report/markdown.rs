@@ -3,10 +3,20 @@
 use super::{per_s, Report};
 use crate::DEPLOYED_TRANSFORM_MEMORY_MB;
 
-/// The Markdown table docs/benchmarks.md quotes.
+/// The Markdown tables docs/benchmarks.md quotes: the stages, then the transform beside DuckDB.
 pub(crate) fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
+    stages(r, quiet_rss_kb) + &transform_beside_duckdb(r)
+}
+
+/// KiB in MiB, as the tables show them.
+fn mb(kb: u64) -> u64 {
+    kb / 1024
+}
+
+/// The heading and the stages' table: each stage beside its ceiling, its peak RSS at the three
+/// scales (the no-change transform's is `quiet_rss_kb`), and the whole first run.
+fn stages(r: &Report, quiet_rss_kb: u64) -> String {
     let (i, t, l) = (&r.ingest, &r.transform, &r.load);
-    let mb = |kb: u64| kb / 1024;
     format!(
         "## Benchmarks ({date}, {machine})\n\n\
          | stage | rows | tote rows/s | COPY ceiling rows/s | tote / ceiling | peak RSS |\n\
@@ -24,25 +34,21 @@ pub(crate) fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
          | whole first load, every batch (scale {scale}) | — | {p_load} s | {p_load_ceiling} s | {p_load_ratio} | — |\n\
          | … of which the dimensions / the facts | — | {p_dims} s / {p_facts} s | {p_dims_ceiling} s / {p_facts_ceiling} s | — | — |\n\
          | whole first `tote run` (scale {scale}) | — | {p_run} s | — | — | — |\n\
-         \n\
-         | first transform, all models (scale {scale}) | tote | DuckDB | tote / DuckDB | peak RSS tote / DuckDB |\n\
-         |---|---|---|---|---|\n\
-         | the same SQL over the same landing Parquet, zstd Parquet out; each at its default memory (tote {local} MB) | {t_wall} s | {d_wall} | {d_ratio} | {t_rss} MB / {d_rss} |\n\
-         | the same, with {budget} MB of memory each | {m_wall} | {m_d_wall} | {m_ratio} | {m_rss} / {m_d_rss} |\n",
+         \n",
         date = r.date,
         machine = r.machine,
         scale = r.scale,
         rows = i.rows,
-        ingest_rate = per_s(i.rows, i.wall_s),
+        ingest_rate = per_s(i.rows, i.process.wall_s),
         ceiling_rate = per_s(i.rows, i.ceiling_wall_s),
         ratio = i.ratio_to_copy_to,
-        rss = mb(i.peak_rss_kb),
+        rss = mb(i.process.peak_rss_kb),
         small = i.small_scale,
         s_rss = mb(i.small_peak_rss_kb),
         large = i.large_scale,
         g_rss = mb(i.large_peak_rss_kb),
-        t_rate = per_s(i.rows, t.wall_s),
-        t_rss = mb(t.peak_rss_kb),
+        t_rate = per_s(i.rows, t.process.wall_s),
+        t_rss = mb(t.process.peak_rss_kb),
         s_t_rss = mb(t.small_peak_rss_kb),
         g_t_rss = mb(t.large_peak_rss_kb),
         q_wall = t.no_change_wall_s,
@@ -51,7 +57,7 @@ pub(crate) fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         l_rate = per_s(l.fact_sales_order_rows, l.fact_sales_order_s),
         l_ceiling_rate = per_s(l.fact_sales_order_rows, l.copy_from_ceiling_s),
         load_ratio = l.ratio_to_copy_from,
-        l_rss = mb(l.peak_rss_kb),
+        l_rss = mb(l.process.peak_rss_kb),
         s_l_rss = mb(l.small_peak_rss_kb),
         g_l_rss = mb(l.large_peak_rss_kb),
         run_quiet = r.run.no_change_wall_s,
@@ -76,29 +82,44 @@ pub(crate) fn markdown(r: &Report, quiet_rss_kb: u64) -> String {
         p_facts = r.pipeline.load_facts_s,
         p_dims_ceiling = r.pipeline.load_dimensions_ceiling_s,
         p_facts_ceiling = r.pipeline.load_facts_ceiling_s,
-        t_wall = t.wall_s,
-        d_wall = t.duckdb_wall_s.map_or("not measured".into(), |s| format!("{s} s")),
-        d_ratio = t.ratio_to_duckdb.map_or("—".into(), |r| r.to_string()),
+    )
+}
+
+/// The first transform beside DuckDB running the same models: each at its default memory, then
+/// both with the deployed transform's budget.
+fn transform_beside_duckdb(r: &Report) -> String {
+    let t = &r.transform;
+    format!(
+        "| first transform, all models (scale {scale}) | tote | DuckDB | tote / DuckDB | peak RSS tote / DuckDB |\n\
+         |---|---|---|---|---|\n\
+         | the same SQL over the same landing Parquet, zstd Parquet out; each at its default memory (tote {local} MB) | {t_wall} s | {d_wall} | {d_ratio} | {t_rss} MB / {d_rss} |\n\
+         | the same, with {budget} MB of memory each | {m_wall} | {m_d_wall} | {m_ratio} | {m_rss} / {m_d_rss} |\n",
+        scale = r.scale,
+        t_rss = mb(t.process.peak_rss_kb),
+        t_wall = t.process.wall_s,
+        d_wall = t.duckdb.duckdb_wall_s.map_or("not measured".into(), |s| format!("{s} s")),
+        d_ratio = t.duckdb.ratio_to_duckdb.map_or("—".into(), |r| r.to_string()),
         local = t.memory_mb,
         budget = DEPLOYED_TRANSFORM_MEMORY_MB,
-        m_wall = t.same_memory.as_ref().map_or("not measured".into(), |m| format!("{} s", m.wall_s)),
-        m_rss = t.same_memory.as_ref().map_or("—".into(), |m| format!("{} MB", mb(m.peak_rss_kb))),
+        m_wall = t.same_memory.as_ref().map_or("not measured".into(), |m| format!("{} s", m.process.wall_s)),
+        m_rss = t.same_memory.as_ref().map_or("—".into(), |m| format!("{} MB", mb(m.process.peak_rss_kb))),
         m_d_wall = t
             .same_memory
             .as_ref()
-            .and_then(|m| m.duckdb_wall_s)
+            .and_then(|m| m.duckdb.duckdb_wall_s)
             .map_or("not measured".into(), |s| format!("{s} s")),
         m_d_rss = t
             .same_memory
             .as_ref()
-            .and_then(|m| m.duckdb_peak_rss_kb)
+            .and_then(|m| m.duckdb.duckdb_peak_rss_kb)
             .map_or("—".into(), |kb| format!("{} MB", mb(kb))),
         m_ratio = t
             .same_memory
             .as_ref()
-            .and_then(|m| m.ratio_to_duckdb)
+            .and_then(|m| m.duckdb.ratio_to_duckdb)
             .map_or("—".into(), |r| r.to_string()),
         d_rss = t
+            .duckdb
             .duckdb_peak_rss_kb
             .map_or("—".into(), |kb| format!("{} MB", mb(kb))),
     )

@@ -4,8 +4,21 @@ use super::{per_s, Report};
 
 /// The summary printed on the terminal.
 pub(crate) fn summary(r: &Report) -> String {
-    let (i, t, l) = (&r.ingest, &r.transform, &r.load);
-    let mut out = format!(
+    [
+        header(r),
+        ingest(r),
+        transform(r),
+        load(r),
+        runs(r),
+        peak_rss(r),
+        pipeline(r),
+    ]
+    .concat()
+}
+
+/// The columns of the stages' lines.
+fn header(r: &Report) -> String {
+    format!(
         "\n{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>10} {:>7}\n",
         format!("stage (scale {})", r.scale),
         "rows/s",
@@ -15,30 +28,42 @@ pub(crate) fn summary(r: &Report) -> String {
         "cpu s",
         "RSS MB",
         "ratio"
-    );
-    out += &format!(
+    )
+}
+
+/// `sales_order`'s ingest beside its COPY TO ceiling.
+fn ingest(r: &Report) -> String {
+    let i = &r.ingest;
+    format!(
         "{:<34} {:>12} {:>12} {:>8.1} {:>8} {:>8.2} {:>10} {:>7}\n",
         format!("ingest sales_order ({} rows)", i.rows),
-        per_s(i.rows, i.wall_s),
+        per_s(i.rows, i.process.wall_s),
         per_s(i.rows, i.ceiling_wall_s),
-        i.source_bytes as f64 / 1e6 / i.wall_s.max(f64::MIN_POSITIVE),
-        i.wall_s,
-        i.user_s + i.sys_s,
-        i.peak_rss_kb / 1024,
+        i.source_bytes as f64 / 1e6 / i.process.wall_s.max(f64::MIN_POSITIVE),
+        i.process.wall_s,
+        i.process.user_s + i.process.sys_s,
+        i.process.peak_rss_kb / 1024,
         i.ratio_to_copy_to
-    );
+    )
+}
+
+/// The first transform, DuckDB beside it (at its default memory and at the same), and a
+/// no-change transform.
+fn transform(r: &Report) -> String {
+    let (i, t) = (&r.ingest, &r.transform);
+    let mut out = String::new();
     out += &format!(
         "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8.2} {:>10} {:>7}\n",
         format!("transform all models (fact_sales_order {})", i.rows),
-        per_s(i.rows, t.wall_s),
+        per_s(i.rows, t.process.wall_s),
         "-",
         "-",
-        t.wall_s,
-        t.user_s + t.sys_s,
-        t.peak_rss_kb / 1024,
+        t.process.wall_s,
+        t.process.user_s + t.process.sys_s,
+        t.process.peak_rss_kb / 1024,
         "-"
     );
-    if let (Some(wall), Some(ratio)) = (t.duckdb_wall_s, t.ratio_to_duckdb) {
+    if let (Some(wall), Some(ratio)) = (t.duckdb.duckdb_wall_s, t.duckdb.ratio_to_duckdb) {
         out += &format!(
             "{:<34} {} s; tote / DuckDB {}\n",
             "DuckDB, the same models", wall, ratio
@@ -48,13 +73,21 @@ pub(crate) fn summary(r: &Report) -> String {
         out += &format!(
             "{:<34} tote {} s, DuckDB {}; tote / DuckDB {}\n",
             format!("the same with {} MB each", m.memory_mb),
-            m.wall_s,
-            m.duckdb_wall_s
+            m.process.wall_s,
+            m.duckdb
+                .duckdb_wall_s
                 .map_or("not measured".into(), |s| format!("{s} s")),
-            m.ratio_to_duckdb.map_or("—".into(), |r| r.to_string())
+            m.duckdb.ratio_to_duckdb.map_or("—".into(), |r| r.to_string())
         );
     }
     out += &format!("{:<34} {} s\n", "transform, no change", t.no_change_wall_s);
+    out
+}
+
+/// `fact_sales_order`'s load beside its COPY FROM ceiling, and every batch's.
+fn load(r: &Report) -> String {
+    let l = &r.load;
+    let mut out = String::new();
     out += &format!(
         "{:<34} {:>12} {:>12} {:>8} {:>8} {:>8} {:>10} {:>7}\n",
         format!("load fact_sales_order ({} rows)", l.fact_sales_order_rows),
@@ -69,32 +102,45 @@ pub(crate) fn summary(r: &Report) -> String {
     out += &format!(
         "{:<34} {:>8} s wall, {:.2} s cpu, {} MB\n",
         "load, every batch",
-        l.wall_s,
-        l.user_s + l.sys_s,
-        l.peak_rss_kb / 1024
+        l.process.wall_s,
+        l.process.user_s + l.process.sys_s,
+        l.process.peak_rss_kb / 1024
     );
+    out
+}
+
+/// The whole runs: nothing new, then 1% of the sales orders changed.
+fn runs(r: &Report) -> String {
+    let mut out = String::new();
     out += &format!("{:<34} {} s\n", "tote run, nothing new", r.run.no_change_wall_s);
     out += &format!(
         "{:<34} {} s\n",
         "tote run, 1% of orders changed", r.run.one_percent_changed_wall_s
     );
+    out
+}
+
+/// Each stage's peak RSS at the three scales.
+fn peak_rss(r: &Report) -> String {
+    let (i, t, l) = (&r.ingest, &r.transform, &r.load);
+    let mut out = String::new();
     for (what, small, at, large) in [
         (
             "ingest peak RSS",
             i.small_peak_rss_kb,
-            i.peak_rss_kb,
+            i.process.peak_rss_kb,
             i.large_peak_rss_kb,
         ),
         (
             "transform peak RSS",
             t.small_peak_rss_kb,
-            t.peak_rss_kb,
+            t.process.peak_rss_kb,
             t.large_peak_rss_kb,
         ),
         (
             "load peak RSS",
             l.small_peak_rss_kb,
-            l.peak_rss_kb,
+            l.process.peak_rss_kb,
             l.large_peak_rss_kb,
         ),
     ] {
@@ -109,7 +155,13 @@ pub(crate) fn summary(r: &Report) -> String {
             i.large_scale
         );
     }
-    let p = &r.pipeline;
+    out
+}
+
+/// The whole first run's ingest and load beside their ceilings, and the ratios at the large scale.
+fn pipeline(r: &Report) -> String {
+    let (i, l, p) = (&r.ingest, &r.load, &r.pipeline);
+    let mut out = String::new();
     out += &format!(
         "{:<34} {} s (ceiling {} s, ratio {}); load {} s (ceiling {} s, ratio {}); run {} s\n",
         "whole first ingest, 11 tables",
