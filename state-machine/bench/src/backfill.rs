@@ -15,7 +15,6 @@ use serde::Serialize;
 use crate::measure::{r2, Cost};
 use crate::report::machine;
 use crate::session::Session;
-use crate::END;
 
 /// The tables a backfill measures: the two largest of ToteSys.
 const TABLES: [&str; 2] = ["sales_order", "payment"];
@@ -64,17 +63,7 @@ struct ChunkedRead {
 /// Seeds ToteSys at `scale` and measures the reads.
 pub fn measure_backfill(session: &Session, scale: f64, chunk_rows: u64) -> anyhow::Result<BackfillReport> {
     eprintln!("▸ seeding ToteSys at scale {scale} (the backfill)");
-    session.run(std::process::Command::new(&session.tote).args([
-        "sim",
-        "seed",
-        "--url",
-        &session.source,
-        "--scale",
-        &scale.to_string(),
-        "--end",
-        END,
-        "--replace",
-    ]))?;
+    session.seed(scale)?;
     let mut tables = Vec::new();
     for table in TABLES {
         let rows = session.scalar(&session.source, &format!("SELECT count(*) FROM {table}"))?;

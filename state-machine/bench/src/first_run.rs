@@ -54,111 +54,15 @@ impl Session {
         std::fs::create_dir_all(self.path("whole-dump"))?;
         let warehouse = tote_core::pg::with_database(&self.admin, "whole")?;
         let ceiling = tote_core::pg::with_database(&self.admin, "whole_ceiling")?;
-        self.run(&mut Self::psql(
-            &self.admin,
-            &[
-                "DROP DATABASE IF EXISTS whole WITH (FORCE)",
-                "CREATE DATABASE whole",
-                "DROP DATABASE IF EXISTS whole_ceiling WITH (FORCE)",
-                "CREATE DATABASE whole_ceiling",
-            ],
-        ))?;
+        self.recreate_databases(&["whole", "whole_ceiling"])?;
         let run = self.run(&mut self.first_run("whole", &warehouse))?;
         let record = self.execution("whole", "whole")?;
         let span = |state: &str| state_span(&record, state);
-
-        // The ingest's ceiling: each table's COPY TO, as many at a time as the Map runs.
-        let concurrency = |map: &str, items: usize| map_concurrency(&record, map, items);
-        let ingest_ceiling_s = at_once(
-            concurrency("IngestTables", tote_core::tables::SOURCE_TABLES.len()),
-            &tote_core::tables::SOURCE_TABLES,
-            |table| {
-                let sql = format!(
-                    "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
-                    tote_core::tables::quote_ident(table)
-                );
-                self.run(&mut Self::psql(&self.source, &[&sql])).map(drop)
-            },
-        )?;
-
+        let ingest_ceiling_s = self.ingest_ceiling(&record, None)?;
         let (ingest_apart_s, ingest_apart_ceiling_s) = self.ingest_apart(&record)?;
-
-        // Where the whole ingest's CPU goes, table by table, one at a time: tote's (user +
-        // system, less what a quiet ingest of the same table costs: the process starting,
-        // connecting and fingerprinting, which `tote run` pays once, not per table), the
-        // source's (the COPY's wall time: one backend, one core) and the ceiling's client's
-        // (psql's user + system). Ingests run at once share the machine's cores with the source,
-        // and so does the ceiling's psql: where cores are shared, as here, what tote spends
-        // beyond what psql spends is what separates the two.
-        let (mut tote_cpu_s, mut source_cpu_s, mut psql_cpu_s) = (0.0, 0.0, 0.0);
-        self.remove("cpu-landing")?;
-        for table in tote_core::tables::SOURCE_TABLES {
-            let ingest = || {
-                let mut command = self.tote(&["ingest", "--table", table]);
-                command.env("TOTE_LANDING", self.path("cpu-landing"));
-                self.run(&mut command).map(|c| c.user_s + c.sys_s)
-            };
-            let (first, quiet) = (ingest()?, ingest()?);
-            tote_cpu_s += (first - quiet).max(0.0);
-            let sql = format!(
-                "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
-                tote_core::tables::quote_ident(table)
-            );
-            let copy = self.run(&mut Self::psql(&self.source, &[&sql]))?;
-            source_cpu_s += copy.wall_s;
-            psql_cpu_s += copy.user_s + copy.sys_s;
-        }
-        self.remove("cpu-landing")?;
-
-        // The load's ceiling: the warehouse's rows, dumped, then copied into an empty copy of it.
-        let mut migrate = self.tote(&["warehouse", "migrate"]);
-        migrate.env("TOTE_WAREHOUSE_URL", &ceiling);
-        self.run(&mut migrate)?;
-        let (mut dimensions, mut facts) = (Vec::new(), Vec::new());
-        for model in tote_core::models::built_in() {
-            let table = tote_core::tables::quote_ident(&model.name);
-            let columns: Vec<String> = model
-                .columns
-                .iter()
-                .map(|c| tote_core::tables::quote_ident(c))
-                .collect();
-            let columns = columns.join(", ");
-            let dump = self.path("whole-dump").join(format!("{}.bin", model.name));
-            measure(
-                &mut Self::psql(
-                    &warehouse,
-                    &[&format!(
-                        "COPY (SELECT {columns} FROM {table}) TO STDOUT (FORMAT binary)"
-                    )],
-                ),
-                Stdio::from(std::fs::File::create(&dump)?),
-            )?;
-            let copy = (
-                format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)"),
-                dump,
-            );
-            match model.kind.is_fact() {
-                true => facts.push(copy),
-                false => dimensions.push(copy),
-            }
-        }
-        // Without the foreign keys' per-row triggers (as tote's own bulk path, which checks the
-        // keys set-based instead): the ceiling is the same keys and indexes, as for one table.
-        let copy_from = |(sql, dump): &(String, PathBuf)| -> anyhow::Result<()> {
-            let mut command = Self::psql(
-                &ceiling,
-                &["SET session_replication_role = replica", sql.as_str()],
-            );
-            command.stdin(std::fs::File::open(dump)?);
-            self.run(&mut command).map(drop)
-        };
-        let load_dimensions_ceiling_s = at_once(1, &dimensions, copy_from)?;
-        // A definition with one fact task (before LoadFacts was a Map) loads them one by one.
-        let fact_concurrency = match record.definition["States"]["LoadFacts"]["Type"].as_str() {
-            Some("Map") => concurrency("LoadFacts", facts.len()),
-            _ => 1,
-        };
-        let load_facts_ceiling_s = at_once(fact_concurrency, &facts, copy_from)?;
+        let (tote_cpu_s, source_cpu_s, psql_cpu_s) = self.ingest_cpu()?;
+        let (load_dimensions_ceiling_s, load_facts_ceiling_s) =
+            self.load_ceilings(&record, &warehouse, &ceiling)?;
         Ok(Whole {
             run_s: run.wall_s,
             ingest_s: span("IngestTables"),
@@ -174,6 +78,115 @@ impl Session {
             load_dimensions_ceiling_s,
             load_facts_ceiling_s,
         })
+    }
+
+    /// The ingest's ceiling: each table's COPY TO, as many at a time as the ingest Map of
+    /// execution `first` runs, each `psql` on the cores `cpus` when given; its wall time.
+    fn ingest_ceiling(
+        &self,
+        first: &tote_asl::ExecutionRecord,
+        cpus: Option<libc::cpu_set_t>,
+    ) -> anyhow::Result<f64> {
+        let tables = &tote_core::tables::SOURCE_TABLES;
+        let concurrency = map_concurrency(first, "IngestTables", tables.len());
+        at_once(concurrency, tables, |table| {
+            let mut command = Self::psql(&self.source, &[&copy_to(table)]);
+            if let Some(set) = cpus {
+                on_cpus(&mut command, set);
+            }
+            self.run(&mut command).map(drop)
+        })
+    }
+
+    /// Where the whole ingest's CPU goes, table by table, one at a time: tote's, the source's
+    /// and the ceiling's client's, in that order, in seconds.
+    fn ingest_cpu(&self) -> anyhow::Result<(f64, f64, f64)> {
+        // tote's is user + system, less what a quiet ingest of the same table costs: the process
+        // starting, connecting and fingerprinting, which `tote run` pays once, not per table; the
+        // source's is the COPY's wall time (one backend, one core) and the ceiling's client's is
+        // psql's user + system. Ingests run at once share the machine's cores with the source,
+        // and so does the ceiling's psql: where cores are shared, as here, what tote spends
+        // beyond what psql spends is what separates the two.
+        let (mut tote_cpu_s, mut source_cpu_s, mut psql_cpu_s) = (0.0, 0.0, 0.0);
+        self.remove("cpu-landing")?;
+        for table in tote_core::tables::SOURCE_TABLES {
+            let ingest = || {
+                let mut command = self.tote(&["ingest", "--table", table]);
+                command.env("TOTE_LANDING", self.path("cpu-landing"));
+                self.run(&mut command).map(|c| c.user_s + c.sys_s)
+            };
+            let (first, quiet) = (ingest()?, ingest()?);
+            tote_cpu_s += (first - quiet).max(0.0);
+            let copy = self.run(&mut Self::psql(&self.source, &[&copy_to(table)]))?;
+            source_cpu_s += copy.wall_s;
+            psql_cpu_s += copy.user_s + copy.sys_s;
+        }
+        self.remove("cpu-landing")?;
+        Ok((tote_cpu_s, source_cpu_s, psql_cpu_s))
+    }
+
+    /// The load's ceiling: the rows of `warehouse` (loaded by execution `first`), dumped, then
+    /// copied into `ceiling`, an empty, migrated warehouse: the dimensions one after another,
+    /// then the facts as many at a time as LoadFacts runs them. The two wall times.
+    fn load_ceilings(
+        &self,
+        first: &tote_asl::ExecutionRecord,
+        warehouse: &str,
+        ceiling: &str,
+    ) -> anyhow::Result<(f64, f64)> {
+        let mut migrate = self.tote(&["warehouse", "migrate"]);
+        migrate.env("TOTE_WAREHOUSE_URL", ceiling);
+        self.run(&mut migrate)?;
+        let (dimensions, facts) = self.dump_star_tables(warehouse)?;
+        // Without the foreign keys' per-row triggers (as tote's own bulk path, which checks the
+        // keys set-based instead): the ceiling is the same keys and indexes, as for one table.
+        let copy_from = |(sql, dump): &Copy| -> anyhow::Result<()> {
+            let mut command = Self::psql(ceiling, &["SET session_replication_role = replica", sql.as_str()]);
+            command.stdin(std::fs::File::open(dump)?);
+            self.run(&mut command).map(drop)
+        };
+        let load_dimensions_ceiling_s = at_once(1, &dimensions, copy_from)?;
+        // A definition with one fact task (before LoadFacts was a Map) loads them one by one.
+        let fact_concurrency = match first.definition["States"]["LoadFacts"]["Type"].as_str() {
+            Some("Map") => map_concurrency(first, "LoadFacts", facts.len()),
+            _ => 1,
+        };
+        let load_facts_ceiling_s = at_once(fact_concurrency, &facts, copy_from)?;
+        Ok((load_dimensions_ceiling_s, load_facts_ceiling_s))
+    }
+
+    /// Every star table of `warehouse` dumped in COPY's binary format under `whole-dump`: per
+    /// table, the COPY FROM that loads its dump, and the dump; the dimensions', then the facts'.
+    fn dump_star_tables(&self, warehouse: &str) -> anyhow::Result<(Vec<Copy>, Vec<Copy>)> {
+        let (mut dimensions, mut facts) = (Vec::new(), Vec::new());
+        for model in tote_core::models::built_in() {
+            let table = tote_core::tables::quote_ident(&model.name);
+            let columns: Vec<String> = model
+                .columns
+                .iter()
+                .map(|c| tote_core::tables::quote_ident(c))
+                .collect();
+            let columns = columns.join(", ");
+            let dump = self.path("whole-dump").join(format!("{}.bin", model.name));
+            measure(
+                &mut Self::psql(
+                    warehouse,
+                    &[&format!(
+                        "COPY (SELECT {columns} FROM {table}) TO STDOUT (FORMAT binary)"
+                    )],
+                ),
+                Stdio::from(std::fs::File::create(&dump)?),
+            )?;
+            let copy = (
+                format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)"),
+                dump,
+            );
+            match model.kind.is_fact() {
+                true => facts.push(copy),
+                false => dimensions.push(copy),
+            }
+        }
+        Ok((dimensions, facts))
     }
 }
 
@@ -198,27 +211,13 @@ impl Session {
         eprintln!("▸ the whole first ingest again, the source on one core and tote on the others");
         self.remove_run("apart")?;
         let warehouse = tote_core::pg::with_database(&self.admin, "whole_apart")?;
-        self.run(&mut Self::psql(
-            &self.admin,
-            &[
-                "DROP DATABASE IF EXISTS whole_apart WITH (FORCE)",
-                "CREATE DATABASE whole_apart",
-            ],
-        ))?;
+        self.recreate_databases(&["whole_apart"])?;
         let clients = cpu_set(clients);
         let measured = self.with_source_on(cpu_set(&[*source]), cpu_set(&cpus), || {
             self.run(on_cpus(&mut self.first_run("apart", &warehouse), clients))?;
             let record = self.execution("apart", "apart")?;
             let ingest_s = state_span(&record, "IngestTables");
-            let concurrency = map_concurrency(first, "IngestTables", tote_core::tables::SOURCE_TABLES.len());
-            let ceiling_s = at_once(concurrency, &tote_core::tables::SOURCE_TABLES, |table| {
-                let sql = format!(
-                    "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
-                    tote_core::tables::quote_ident(table)
-                );
-                self.run(on_cpus(&mut Self::psql(&self.source, &[&sql]), clients))
-                    .map(drop)
-            })?;
+            let ceiling_s = self.ingest_ceiling(first, Some(clients))?;
             Ok((ingest_s, ceiling_s))
         });
         self.remove_run("apart")?;
@@ -261,6 +260,17 @@ impl Session {
         }
         result
     }
+}
+
+/// A star table's COPY FROM, and the dump of its rows it reads.
+type Copy = (String, PathBuf);
+
+/// The COPY TO of every row of source table `table` in binary format, as the ceilings run it.
+fn copy_to(table: &str) -> String {
+    format!(
+        "COPY (SELECT * FROM {}) TO STDOUT (FORMAT binary)",
+        tote_core::tables::quote_ident(table)
+    )
 }
 
 /// How many iterations Map `map` of the execution's definition runs at once, for `items` items.

@@ -1,6 +1,6 @@
 //! The measurements at one scale: ingest, transform and load beside their ceilings, and whole runs.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::Context;
 
@@ -8,7 +8,7 @@ use crate::duckdb::Peer;
 use crate::first_run::Whole;
 use crate::measure::{directory_bytes, measure, median, Cost};
 use crate::session::Session;
-use crate::{DEPLOYED_TRANSFORM_MEMORY_MB, END};
+use crate::DEPLOYED_TRANSFORM_MEMORY_MB;
 
 /// `fact_sales_order`'s columns without its record id: what the COPY FROM ceiling writes.
 pub(crate) const FACT_SALES_ORDER_COLUMNS: &str =
@@ -51,27 +51,29 @@ pub(crate) struct ScaleStats {
 }
 
 impl Session {
-    /// Every measurement at `scale`, each repeated `runs` times where the median is reported.
+    /// Every measurement at `scale`, each repeated `runs` times where the median is reported;
+    /// with `whole`, the comparisons made at the main scale only (DuckDB, the whole first run).
     pub(crate) fn scale_stats(&self, scale: f64, runs: usize, whole: bool) -> anyhow::Result<ScaleStats> {
         eprintln!("▸ seeding ToteSys at scale {scale}");
-        let scale_text = scale.to_string();
-        self.run(Command::new(&self.tote).args([
-            "sim",
-            "seed",
-            "--url",
-            &self.source,
-            "--scale",
-            &scale_text,
-            "--end",
-            END,
-            "--replace",
-        ]))?;
+        self.seed(scale)?;
         let mut stats = ScaleStats {
             rows: self.scalar(&self.source, "SELECT count(*) FROM sales_order")?,
             bytes: self.scalar(&self.source, "SELECT pg_total_relation_size('sales_order')")?,
             ..ScaleStats::default()
         };
+        self.measure_ingest(runs, &mut stats)?;
+        self.measure_transform(whole, &mut stats)?;
+        self.measure_load(runs, &mut stats)?;
+        if whole {
+            stats.whole = Some(self.whole_first_run()?);
+        }
+        self.measure_runs(&mut stats)?;
+        Ok(stats)
+    }
 
+    /// `sales_order`'s ingest and its COPY TO ceiling, `runs` times: the median wall time of
+    /// each, the CPU of the fastest ingest and the largest peak RSS; and the landing bytes.
+    fn measure_ingest(&self, runs: usize, stats: &mut ScaleStats) -> anyhow::Result<()> {
         eprintln!("▸ ingest sales_order and its COPY TO ceiling, {runs} × ");
         let mut ceilings = Vec::new();
         let mut ingests = Vec::new();
@@ -93,7 +95,12 @@ impl Session {
             ..fastest
         };
         stats.landing_bytes = directory_bytes(&self.path("landing").join("sales_order"))?;
+        Ok(())
+    }
 
+    /// The other tables ingested, then a first transform (with `whole`: beside DuckDB, and both
+    /// again with the deployed budget) and a no-change transform.
+    fn measure_transform(&self, whole: bool, stats: &mut ScaleStats) -> anyhow::Result<()> {
         eprintln!("▸ the other tables, a first transform and a no-change transform");
         for table in tote_core::tables::SOURCE_TABLES
             .iter()
@@ -107,26 +114,31 @@ impl Session {
         stats.transform_steps = transformed["steps"].clone();
         if whole {
             stats.duckdb = self.duckdb_transform(&transformed["rows"], None)?;
-            eprintln!("▸ the first transform and DuckDB again, with {DEPLOYED_TRANSFORM_MEMORY_MB} MB each");
-            self.remove("processed")?;
-            let budget = [(
-                "TOTE_TRANSFORM_MEMORY_MB",
-                DEPLOYED_TRANSFORM_MEMORY_MB.to_string(),
-            )];
-            let (cost, again) = self.measure_json_with(&["transform", "--json"], &budget)?;
-            let duckdb = self.duckdb_transform(&again["rows"], Some(DEPLOYED_TRANSFORM_MEMORY_MB))?;
-            stats.same_memory = Some((cost, again["steps"].clone(), duckdb));
+            stats.same_memory = Some(self.transform_with_deployed_memory()?);
         }
         stats.quiet_transform = self.run(&mut self.tote(&["transform"]))?;
+        Ok(())
+    }
 
+    /// The first transform and DuckDB again, each with [`DEPLOYED_TRANSFORM_MEMORY_MB`]: tote's
+    /// cost and its own account of its time, and DuckDB's.
+    fn transform_with_deployed_memory(&self) -> anyhow::Result<(Cost, serde_json::Value, Option<Peer>)> {
+        eprintln!("▸ the first transform and DuckDB again, with {DEPLOYED_TRANSFORM_MEMORY_MB} MB each");
+        self.remove("processed")?;
+        let budget = [(
+            "TOTE_TRANSFORM_MEMORY_MB",
+            DEPLOYED_TRANSFORM_MEMORY_MB.to_string(),
+        )];
+        let (cost, again) = self.measure_json_with(&["transform", "--json"], &budget)?;
+        let duckdb = self.duckdb_transform(&again["rows"], Some(DEPLOYED_TRANSFORM_MEMORY_MB))?;
+        Ok((cost, again["steps"].clone(), duckdb))
+    }
+
+    /// The first load into a fresh warehouse, with `fact_sales_order`'s time from its report,
+    /// and that table's COPY FROM ceiling.
+    fn measure_load(&self, runs: usize, stats: &mut ScaleStats) -> anyhow::Result<()> {
         eprintln!("▸ the first load, and the COPY FROM ceiling of fact_sales_order, {runs} ×");
-        self.run(&mut Self::psql(
-            &self.admin,
-            &[
-                "DROP DATABASE IF EXISTS warehouse WITH (FORCE)",
-                "CREATE DATABASE warehouse",
-            ],
-        ))?;
+        self.recreate_databases(&["warehouse"])?;
         let (cost, loaded) = self.measure_json(&["load", "--json"])?;
         stats.load = cost;
         let fso = &loaded["rows"]["fact_sales_order"];
@@ -134,6 +146,13 @@ impl Session {
             .as_u64()
             .context("the load's report has no fact_sales_order rows")?;
         stats.fact_sales_order_s = fso["millis"].as_f64().unwrap_or(0.0) / 1000.0;
+        stats.copy_from_s = self.fact_sales_order_copy_from(runs)?;
+        Ok(())
+    }
+
+    /// The median wall time, over `runs`, of `psql`'s COPY FROM of the warehouse's
+    /// `fact_sales_order` rows into an empty copy of the table with its keys and indexes.
+    fn fact_sales_order_copy_from(&self, runs: usize) -> anyhow::Result<f64> {
         let dump = self.path("fact_sales_order.bin");
         measure(
             &mut Self::psql(
@@ -157,13 +176,12 @@ impl Session {
             command.stdin(std::fs::File::open(&dump)?);
             copies.push(self.run(&mut command)?.wall_s);
         }
-        stats.copy_from_s = median(&copies);
         self.run(&mut Self::psql(&self.warehouse, &["DROP TABLE bench_ceiling"]))?;
+        Ok(median(&copies))
+    }
 
-        if whole {
-            stats.whole = Some(self.whole_first_run()?);
-        }
-
+    /// Two whole `tote run`s: one with nothing new, then one after 1% of the sales orders changed.
+    fn measure_runs(&self, stats: &mut ScaleStats) -> anyhow::Result<()> {
         eprintln!("▸ whole runs: nothing new, then 1% of the sales orders changed");
         stats.run_quiet_s = self.run(&mut self.tote(&["run"]))?.wall_s;
         self.run(&mut Self::psql(
@@ -173,6 +191,6 @@ impl Session {
                WHERE sales_order_id % 100 = 0"],
         ))?;
         stats.run_one_percent_s = self.run(&mut self.tote(&["run"]))?.wall_s;
-        Ok(stats)
+        Ok(())
     }
 }

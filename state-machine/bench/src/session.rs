@@ -7,6 +7,7 @@ use anyhow::{bail, Context};
 use tote_core::private_pg::PrivateCluster;
 
 use crate::measure::{measure, Cost};
+use crate::END;
 
 /// A private Postgres with the source (`totesys`) and a warehouse, and a work directory.
 pub(crate) struct Session {
@@ -107,6 +108,38 @@ impl Session {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    /// ToteSys seeded afresh at `scale` into the source, its history ending at [`END`].
+    pub(crate) fn seed(&self, scale: f64) -> anyhow::Result<()> {
+        self.run(Command::new(&self.tote).args([
+            "sim",
+            "seed",
+            "--url",
+            &self.source,
+            "--scale",
+            &scale.to_string(),
+            "--end",
+            END,
+            "--replace",
+        ]))?;
+        Ok(())
+    }
+
+    /// Databases `names` dropped where they exist and created empty, in one `psql`.
+    pub(crate) fn recreate_databases(&self, names: &[&str]) -> anyhow::Result<()> {
+        let statements: Vec<String> = names
+            .iter()
+            .flat_map(|name| {
+                [
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    format!("CREATE DATABASE {name}"),
+                ]
+            })
+            .collect();
+        let statements: Vec<&str> = statements.iter().map(String::as_str).collect();
+        self.run(&mut Self::psql(&self.admin, &statements))?;
+        Ok(())
     }
 
     /// `tote run --name <name>` into `warehouse`, with fresh stores and home under `<name>-…`.
