@@ -253,7 +253,6 @@ describe('Pipeline', () => {
         ],
       });
     }
-    expect(TOTE_TRANSIENT_ERRORS).toEqual(['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable', 'Tote.Busy']);
   });
 
   test('no state has a Catch, so a failure fails the execution at the failed state and a redrive re-runs it', () => {

@@ -5,6 +5,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
+import { loadPhase, stageAction, TOTE_TRANSIENT_ERRORS } from './stage-contract';
 
 /**
  * Lambda service errors (docs/stage-contract.md), retried 2 s, backoff 2, 6 attempts.
@@ -17,11 +18,8 @@ export const LAMBDA_SERVICE_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 
-/**
- * The stages' own transient errors (Lambda `errorType`), retried with full jitter: a database
- * that is down, or (`Tote.Busy`) another execution doing the same stage's work at the same time.
- */
-export const TOTE_TRANSIENT_ERRORS = ['Tote.SourceUnavailable', 'Tote.WarehouseUnavailable', 'Tote.Busy'];
+/** The stages' own transient errors, as tasks/core/stages.json declares them (lib/stage-contract.ts). */
+export { TOTE_TRANSIENT_ERRORS };
 
 /** Retry of {@link TOTE_TRANSIENT_ERRORS}: 5 s, ×2, 6 attempts, each wait capped at 2 minutes, full jitter. */
 export const TOTE_TRANSIENT_RETRY = {
@@ -149,7 +147,7 @@ export class Pipeline extends Construct {
 
     // ---- the stages --------------------------------------------------------------------------
     const plan = this.stageTask(STATE.plan, props.ingestFunction, {
-      action: 'plan',
+      action: stageAction('ingest', 'plan'),
       execution: sfn.JsonPath.executionName,
       tables: sfn.JsonPath.listAt('$.request.tables'),
       full_refresh: sfn.JsonPath.stringAt('$.request.full_refresh'),
@@ -162,7 +160,7 @@ export class Pipeline extends Construct {
     }, '$.plan');
 
     const ingestTable = this.stageTask(STATE.ingestTable, props.ingestFunction, {
-      action: 'ingest',
+      action: stageAction('ingest', 'ingest'),
       table: sfn.JsonPath.stringAt('$.table'),
       execution: sfn.JsonPath.executionName,
       full_refresh: sfn.JsonPath.stringAt('$.full_refresh'),
@@ -188,7 +186,7 @@ export class Pipeline extends Construct {
     ingestTables.itemProcessor(ingestTable);
 
     const ingestChunk = this.stageTask(STATE.ingestChunk, props.ingestFunction, {
-      action: 'ingest',
+      action: stageAction('ingest', 'ingest'),
       table: sfn.JsonPath.stringAt('$.chunk.table'),
       chunk: sfn.JsonPath.objectAt('$.chunk'),
       execution: sfn.JsonPath.stringAt('$.execution'),
@@ -214,7 +212,7 @@ export class Pipeline extends Construct {
     });
     ingestChunks.itemProcessor(ingestChunk);
     const commitChunk = this.stageTask(STATE.commitChunk, props.ingestFunction, {
-      action: 'commit_chunks',
+      action: stageAction('ingest', 'commit_chunks'),
       table: sfn.JsonPath.stringAt('$.table'),
       group: sfn.JsonPath.stringAt('$.group'),
       chunks: sfn.JsonPath.numberAt('$.chunks'),
@@ -235,7 +233,7 @@ export class Pipeline extends Construct {
     commitChunks.itemProcessor(commitChunk);
 
     const transform = this.stageTask(STATE.transform, props.transformFunction, {
-      action: 'transform',
+      action: stageAction('transform', 'transform'),
       execution: sfn.JsonPath.executionName,
     }, {
       changed: sfn.JsonPath.stringAt('$.Payload.changed'),
@@ -243,13 +241,13 @@ export class Pipeline extends Construct {
       rows: sfn.JsonPath.objectAt('$.Payload.rows'),
     }, '$.transform');
     const loadDimensions = this.loadTask(STATE.loadDimensions, {
-      action: 'load',
-      phase: 'dimensions',
+      action: stageAction('load', 'load'),
+      phase: loadPhase('dimensions'),
       execution: sfn.JsonPath.executionName,
     }, '$.load_dimensions');
     const loadFact = this.loadTask(STATE.loadFact, {
-      action: 'load',
-      phase: 'facts',
+      action: stageAction('load', 'load'),
+      phase: loadPhase('facts'),
       model: sfn.JsonPath.stringAt('$.model'),
       execution: sfn.JsonPath.executionName,
     });
@@ -262,7 +260,7 @@ export class Pipeline extends Construct {
     });
     loadFacts.itemProcessor(loadFact);
     const measureFreshness = this.stageTask(STATE.measureFreshness, props.loadFunction, {
-      action: 'freshness',
+      action: stageAction('load', 'freshness'),
       execution: sfn.JsonPath.executionName,
     }, {
       freshness_millis: sfn.JsonPath.numberAt('$.Payload.freshness_millis'),

@@ -24,7 +24,8 @@ use tote_asl::{
     TaskContext, TaskFuture, TaskHandler,
 };
 use tote_core::config::Config;
-use tote_core::Error;
+use tote_core::event::{respond, Recovery};
+use tote_core::{Error, ErrorKind};
 
 /// The deployed definition, as exported from CDK by `scripts/export-asl`.
 pub const DEFINITION: &str = include_str!("../definition.asl.json");
@@ -59,9 +60,9 @@ impl StageHandler {
         payload: Value,
     ) -> Result<Value, Failure> {
         let result = match function.as_str() {
-            "${Function:ingest}" => tote_ingest::handle(&config, payload).await,
-            "${Function:transform}" => tote_transform::handle(&config, payload).await,
-            "${Function:load}" => tote_load::handle(&config, payload).await,
+            "${Function:ingest}" => respond(payload, |e| tote_ingest::handle(&config, e)).await,
+            "${Function:transform}" => respond(payload, |e| tote_transform::handle(&config, e)).await,
+            "${Function:load}" => respond(payload, |e| tote_load::handle(&config, e)).await,
             other => {
                 return Err(Failure::new(
                     "Lambda.ResourceNotFoundException",
@@ -166,16 +167,21 @@ pub fn alert_for(record: &ExecutionRecord) -> Value {
 /// same input, so it cannot help when the input itself was refused.
 pub fn what_to_do(record: &ExecutionRecord) -> String {
     let name = &record.name;
-    match record.error.as_deref() {
-        Some("Tote.BadRequest") => "the execution's input was refused, and a redrive would send it \
+    let recovery = record
+        .error
+        .as_deref()
+        .and_then(ErrorKind::from_name)
+        .map(ErrorKind::recovery);
+    match recovery {
+        Some(Recovery::NewExecution) => "the execution's input was refused, and a redrive would send it \
              again: start a new execution with corrected input (`tote run --tables …`)"
             .to_string(),
-        Some("Tote.SchemaDrift") => format!(
+        Some(Recovery::FullRefresh) => format!(
             "a source table's schema changed: accept it with a full refresh of that table \
              (`tote run --tables <table> --full-refresh`), then redrive with `tote executions \
              redrive {name}` or let the next run catch up"
         ),
-        _ => format!(
+        Some(Recovery::Redrive | Recovery::FixConfiguration) | None => format!(
             "after fixing the cause, redrive it with `tote executions redrive {name}` (only what \
              failed runs again), or start a new execution, which catches up too"
         ),

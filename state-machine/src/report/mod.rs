@@ -16,6 +16,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use tote_asl::{EventType, ExecutionRecord, ExecutionStatus, HistoryEvent};
+use tote_core::event::Recovery;
+use tote_core::ErrorKind;
 
 /// How a state ended, as the console colours it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -420,13 +422,13 @@ fn failure_view(record: &ExecutionRecord) -> FailureView {
         true => "tote executions redrive",
         false => "tote aws redrive",
     };
-    let advice = match error.as_str() {
-        "Tote.BadRequest" => "The execution's input was refused: start a new execution with corrected input (a redrive would send the same input again).".to_string(),
-        "Tote.Config" => format!(
+    let advice = match ErrorKind::from_name(&error).map(ErrorKind::recovery) {
+        Some(Recovery::NewExecution) => "The execution's input was refused: start a new execution with corrected input (a redrive would send the same input again).".to_string(),
+        Some(Recovery::FixConfiguration) => format!(
             "Fix the configuration the cause names (a URL, a secret, a setting), then redrive: `{redrive} {}` re-runs only what failed.",
             record.name
         ),
-        "Tote.SchemaDrift" => "The source's schema changed: run a full refresh of the table the cause names (execution input {\"tables\": [\"…\"], \"full_refresh\": true}).".to_string(),
+        Some(Recovery::FullRefresh) => "The source's schema changed: run a full refresh of the table the cause names (execution input {\"tables\": [\"…\"], \"full_refresh\": true}).".to_string(),
         _ => format!(
             "After fixing the cause, redrive it: `{redrive} {}` re-runs only what failed (a new execution catches up too).",
             record.name

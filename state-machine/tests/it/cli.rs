@@ -668,3 +668,39 @@ async fn tote_bench_writes_every_measurement_under_its_documented_key() {
         "{markdown}"
     );
 }
+
+/// A failure says what happened and what to do on one line; `--verbose` adds the error that
+/// caused it, a line each, below (here the operating system's, for a landing store that cannot
+/// be created under a regular file).
+#[test]
+fn verbose_shows_the_cause_chain_below_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let landing = file.join("landing");
+    let ingest = |verbose: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tote"));
+        command
+            .args(["ingest", "--table", "staff", "--landing"])
+            .arg(&landing)
+            .env("TOTE_HOME", dir.path().join("home"));
+        if verbose {
+            command.arg("--verbose");
+        }
+        outcome(&mut command)
+    };
+    let (ok, plain) = ingest(false);
+    assert!(!ok, "{plain}");
+    assert!(plain.contains("error: Tote.Config: TOTE_LANDING="), "{plain}");
+    assert!(
+        !plain.contains("caused by"),
+        "the cause only when asked for: {plain}"
+    );
+    let (ok, verbose) = ingest(true);
+    assert!(!ok, "{verbose}");
+    let cause = verbose
+        .lines()
+        .find_map(|l| l.strip_prefix("  caused by: "))
+        .unwrap_or_else(|| panic!("no cause line: {verbose}"));
+    assert!(cause.contains("Not a directory"), "{verbose}");
+}

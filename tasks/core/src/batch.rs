@@ -500,7 +500,7 @@ pub async fn read_object(store: &Store, manifest: &Manifest, object: &ObjectEntr
             Ok::<_, std::io::Error>((file, size, hasher.finalize()))
         })
         .await
-        .map_err(|e| Error::internal(format!("reading object {}: {e}", object.key)))?
+        .map_err(|e| Error::internal(format!("reading object {}: {e}", object.key)).with_source(e))?
         .map_err(local)?,
         crate::store::Body::Stream(mut stream) => {
             let mut file = tempfile::tempfile().map_err(local)?;

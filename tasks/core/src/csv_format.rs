@@ -45,7 +45,7 @@ pub fn write_rows(batch: &RecordBatch, buf: &mut Vec<u8>) -> Result<()> {
             _ => ArrayFormatter::try_new(c.as_ref(), &options).map(Some),
         })
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::internal(format!("cannot format CSV: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot format CSV: {e}")).with_source(e))?;
     use std::io::Write;
     for row in 0..batch.num_rows() {
         for (i, column) in columns.iter().enumerate() {

@@ -65,12 +65,30 @@ impl ErrorKind {
         }
     }
 
-    /// Whether a retry of the same request may succeed (the state machine retries these).
+    /// The kind whose stable name is `name`; `None` for any other name (Step Functions' own
+    /// `States.*`, a Lambda service error).
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// How `tasks/core/stages.json` declares this kind (it lists them in [`ErrorKind::ALL`] order).
+    fn spec(self) -> &'static crate::event::ErrorSpec {
+        let position = ErrorKind::ALL
+            .iter()
+            .position(|k| *k == self)
+            .expect("every kind is in ALL");
+        &crate::event::declaration().errors[position]
+    }
+
+    /// Whether a retry of the same request may succeed (the state machine retries these), as
+    /// `stages.json` declares it.
     pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorKind::SourceUnavailable | ErrorKind::WarehouseUnavailable | ErrorKind::Busy
-        )
+        self.spec().retryable
+    }
+
+    /// What recovers an execution that failed with this kind, as `stages.json` declares it.
+    pub fn recovery(self) -> crate::event::Recovery {
+        self.spec().recovery
     }
 }
 
@@ -80,12 +98,29 @@ impl fmt::Display for ErrorKind {
     }
 }
 
-/// A tote error: a stable [`ErrorKind`] and a message for a person.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The error that caused a tote [`Error`], kept for its chain ([`std::error::Error::source`]):
+/// shared, so that an [`Error`] stays cheap to clone.
+pub type Cause = std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A tote error: a stable [`ErrorKind`], a message for a person, and the error that caused it
+/// when there is one (an arrow, DataFusion, object-store or Postgres error), which
+/// [`std::error::Error::source`] returns so that `tote --verbose` can show the whole chain.
+///
+/// Two errors are equal when their kind and message are: the cause is detail, not identity.
+#[derive(Debug, Clone)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    source: Option<Cause>,
 }
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for Error {}
 
 impl Error {
     /// An error of `kind` with a message that says what happened and what to do.
@@ -93,7 +128,21 @@ impl Error {
         Error {
             kind,
             message: message.into(),
+            source: None,
         }
+    }
+
+    /// This error, caused by `source`. The message should still say what happened on its own:
+    /// the cause is shown only when asked for (`tote --verbose`, [`Error::chain`]).
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
+
+    /// This error, caused by an already shared `source`.
+    pub fn with_cause(mut self, source: Cause) -> Self {
+        self.source = Some(source);
+        self
     }
 
     /// The stable class of this error.
@@ -104,6 +153,16 @@ impl Error {
     /// The message, without the name.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The causes of this error, nearest first (not this error itself).
+    pub fn chain(&self) -> impl Iterator<Item = &(dyn std::error::Error + 'static)> {
+        let mut next = std::error::Error::source(self);
+        std::iter::from_fn(move || {
+            let current = next?;
+            next = current.source();
+            Some(current)
+        })
     }
 
     /// Shorthand for [`ErrorKind::Config`].
@@ -128,7 +187,50 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
 
 /// The result type of every tote library function.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Io(std::io::Error);
+    impl fmt::Display for Io {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("cannot read the object")
+        }
+    }
+    impl std::error::Error for Io {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn an_error_keeps_its_cause_chain_and_its_name_and_message_as_they_were() {
+        let e = Error::new(ErrorKind::BadBatch, "batch b1 is missing part-00000.parquet").with_source(Io(
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+        assert_eq!(
+            e.to_string(),
+            "Tote.BadBatch: batch b1 is missing part-00000.parquet"
+        );
+        let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        assert_eq!(chain, ["cannot read the object", "no such file"]);
+        assert_eq!(
+            e,
+            Error::new(ErrorKind::BadBatch, "batch b1 is missing part-00000.parquet"),
+            "the cause is not part of equality"
+        );
+        assert_eq!(e.clone().chain().count(), 2, "a clone shares the cause");
+    }
+}

@@ -1,8 +1,9 @@
 //! The shared shape of tote's three Lambda binaries: a thin `main` over a plain async function.
 //!
-//! Each stage's binary is `lambda::run("stage", tote_stage::handle)`: JSON logs, configuration
-//! read (and validated) once per cold start, and errors returned with their stable name as the
-//! Lambda `errorType` (`Tote.*`), which is what the state machine's Retry clauses match.
+//! Each stage's binary is `lambda::run(tote_stage::handle)`: JSON logs, configuration read (and
+//! validated) once per cold start, the event parsed into the stage's event type and its answer
+//! encoded ([`crate::event::respond`]), and errors returned with their stable name as the Lambda
+//! `errorType` (`Tote.*`), which is what the state machine's Retry clauses match.
 
 use std::future::Future;
 
@@ -23,11 +24,14 @@ pub fn diagnostic(e: Error) -> Diagnostic {
 
 /// Runs the Lambda runtime loop over `handle`, after JSON logging and a configuration read from
 /// the environment. Invalid configuration fails the cold start, naming the variable.
-pub async fn run<F, Fut>(stage: &'static str, handle: F) -> Result<(), lambda_runtime::Error>
+pub async fn run<E, A, F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
 where
-    F: Fn(&'static Config, Value) -> Fut,
-    Fut: Future<Output = crate::Result<Value>> + Send + 'static,
+    E: crate::event::StageEvent + 'static,
+    A: serde::Serialize + 'static,
+    F: Fn(&'static Config, E) -> Fut,
+    Fut: Future<Output = crate::Result<A>> + Send + 'static,
 {
+    let stage = E::STAGE;
     crate::logging::init_json();
     crate::metrics::to_stdout();
     let config = Config::from_env().inspect_err(|e| tracing::error!(error = %e, "invalid configuration"))?;
@@ -36,10 +40,17 @@ where
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         // Boxed: the stage futures are deep, and an unboxed one overflows the compiler's layout query.
         let call: std::pin::Pin<Box<dyn Future<Output = crate::Result<Value>> + Send>> =
-            Box::pin(handle(config, event.payload));
+            match E::from_json(event.payload) {
+                Ok(event) => {
+                    let answer = handle(config, event);
+                    Box::pin(async move { crate::event::encode(&answer.await?) })
+                }
+                Err(e) => Box::pin(std::future::ready(Err(e))),
+            };
         async move {
             call.await.map_err(|e| {
-                tracing::error!(error = %e, "{stage} failed");
+                let causes: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+                tracing::error!(error = %e, causes = ?causes, "{stage} failed");
                 diagnostic(e)
             })
         }

@@ -5,7 +5,8 @@
 //! - [`tables`]: the allow-list of source tables and their keys, and identifier quoting;
 //! - [`models`]: the star schema, declared once by the models in `tasks/transform/models`;
 //! - [`error`]: errors with stable names (`Tote.SourceUnavailable`, …) that the state machine matches;
-//! - [`event`]: the JSON events a stage's Lambda takes and answers;
+//! - [`event`]: the typed events a stage's Lambda takes and answers, and the names of the stage
+//!   contract (actions, errors) declared once in `stages.json`, shared with CDK;
 //! - [`config`]: the `TOTE_*` settings, validated once, shared by the CLI, Lambdas and tests;
 //! - [`store`]: the landing and processed object stores (local directory or S3);
 //! - [`batch`]: batch manifests and the create-if-absent commit log that makes them visible;

@@ -145,8 +145,9 @@ pub fn load(dir: Option<&Path>) -> Result<Vec<Model>> {
             if !path.is_file() || !(name.ends_with(".sql") || name.ends_with(".toml")) {
                 continue;
             }
-            let contents = std::fs::read_to_string(&path)
-                .map_err(|e| Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display())))?;
+            let contents = std::fs::read_to_string(&path).map_err(|e| {
+                Error::config(format!("TOTE_MODELS: cannot read {}: {e}", path.display())).with_source(e)
+            })?;
             add_file(
                 &mut files,
                 name,

@@ -126,8 +126,9 @@ impl ObjectSink {
         let format = match format {
             DataFormat::Parquet => {
                 let props = parquet_properties(&schema, ROW_GROUP_ROWS);
-                let writer = AsyncArrowWriter::try_new(upload, schema, Some(props))
-                    .map_err(|e| Error::internal(format!("cannot start Parquet object {key}: {e}")))?;
+                let writer = AsyncArrowWriter::try_new(upload, schema, Some(props)).map_err(|e| {
+                    Error::internal(format!("cannot start Parquet object {key}: {e}")).with_source(e)
+                })?;
                 Format::Parquet(Box::new(writer))
             }
             DataFormat::Csv => {
@@ -151,17 +152,15 @@ impl ObjectSink {
         self.rows += batch.num_rows() as u64;
         let key = &self.key;
         match &mut self.format {
-            Format::Parquet(w) => w
-                .write(batch)
-                .await
-                .map_err(|e| Error::internal(format!("cannot write Parquet object {key}: {e}"))),
+            Format::Parquet(w) => w.write(batch).await.map_err(|e| {
+                Error::internal(format!("cannot write Parquet object {key}: {e}")).with_source(e)
+            }),
             Format::Csv { upload, buf } => {
                 crate::csv_format::write_rows(batch, buf)?;
                 if buf.len() >= 4 << 20 {
-                    upload
-                        .put(Bytes::from(std::mem::take(buf)))
-                        .await
-                        .map_err(|e| Error::internal(format!("cannot write CSV object {key}: {e}")))?;
+                    upload.put(Bytes::from(std::mem::take(buf))).await.map_err(|e| {
+                        Error::internal(format!("cannot write CSV object {key}: {e}")).with_source(e)
+                    })?;
                 }
                 Ok(())
             }
@@ -173,21 +172,21 @@ impl ObjectSink {
         let key = self.key;
         let upload = match self.format {
             Format::Parquet(mut w) => {
-                w.finish()
-                    .await
-                    .map_err(|e| Error::internal(format!("cannot finish Parquet object {key}: {e}")))?;
+                w.finish().await.map_err(|e| {
+                    Error::internal(format!("cannot finish Parquet object {key}: {e}")).with_source(e)
+                })?;
                 w.into_inner()
             }
             Format::Csv { mut upload, buf } => {
                 upload
                     .put(Bytes::from(buf))
                     .await
-                    .map_err(|e| Error::internal(format!("cannot write {key}: {e}")))?;
+                    .map_err(|e| Error::internal(format!("cannot write {key}: {e}")).with_source(e))?;
                 upload
                     .writer
                     .shutdown()
                     .await
-                    .map_err(|e| Error::internal(format!("cannot finish {key}: {e}")))?;
+                    .map_err(|e| Error::internal(format!("cannot finish {key}: {e}")).with_source(e))?;
                 *upload
             }
         };
@@ -254,7 +253,7 @@ impl BackgroundSink {
     async fn join(&mut self) -> Result<ObjectEntry> {
         let task = self.task.take().expect("joined once");
         task.await
-            .map_err(|e| Error::internal(format!("the object writer task failed: {e}")))?
+            .map_err(|e| Error::internal(format!("the object writer task failed: {e}")).with_source(e))?
     }
 }
 

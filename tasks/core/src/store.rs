@@ -71,7 +71,7 @@ impl Store {
                     .with_endpoint(endpoint);
             }
             let s3 = builder.build().map_err(|e| {
-                Error::config(format!("{variable}={location}: cannot open the S3 bucket: {e}"))
+                Error::config(format!("{variable}={location}: cannot open the S3 bucket: {e}")).with_source(e)
             })?;
             return Ok(Store {
                 inner: Arc::new(s3),
@@ -90,10 +90,11 @@ impl Store {
                 "{variable} is empty; give a directory or s3://bucket/prefix"
             )));
         }
-        std::fs::create_dir_all(path)
-            .map_err(|e| Error::config(format!("{variable}={location}: cannot create it: {e}")))?;
+        std::fs::create_dir_all(path).map_err(|e| {
+            Error::config(format!("{variable}={location}: cannot create it: {e}")).with_source(e)
+        })?;
         let fs = object_store::local::LocalFileSystem::new_with_prefix(path)
-            .map_err(|e| Error::config(format!("{variable}={location}: {e}")))?;
+            .map_err(|e| Error::config(format!("{variable}={location}: {e}")).with_source(e))?;
         Ok(Store {
             inner: Arc::new(fs),
             prefix: Path::default(),
@@ -206,7 +207,7 @@ impl Store {
             object_store::Error::NotFound { .. } => ErrorKind::BadBatch,
             _ => ErrorKind::Internal,
         };
-        Error::new(kind, format!("cannot {action} {key} in {}: {e}", self.location))
+        Error::new(kind, format!("cannot {action} {key} in {}: {e}", self.location)).with_source(e)
     }
 }
 

@@ -84,7 +84,7 @@ pub fn client_config(mode: &TlsMode, describe: &str) -> Result<Option<ClientConf
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::internal(format!("TLS setup failed: {e}")))?;
+        .map_err(|e| Error::internal(format!("TLS setup failed: {e}")).with_source(e))?;
     Ok(match mode {
         TlsMode::Disable => None,
         TlsMode::Prefer | TlsMode::Require => Some(

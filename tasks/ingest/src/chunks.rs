@@ -29,7 +29,6 @@
 //! table last recorded inside a range that the chunk's snapshot no longer has.
 
 use chrono::NaiveDateTime;
-use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, CommitLog, Cursor, DataFormat, KeyFingerprint, KeySet, Manifest, ObjectEntry};
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
@@ -40,45 +39,8 @@ use tote_core::{fault, Error, ErrorKind, Result};
 
 use crate::IngestResponse;
 
-/// One primary-key range of a chunked read: what one invocation reads.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Chunk {
-    /// The source table.
-    pub table: String,
-    /// The batch id the chunks commit as, fixed by the plan.
-    pub group: String,
-    /// This chunk's position, from 0, in key order.
-    pub index: u32,
-    /// How many chunks the read has.
-    pub chunks: u32,
-    /// The range's first key (`None`: from the smallest).
-    pub from: Option<i64>,
-    /// The key after the range's last (`None`: to the greatest, keys inserted since included).
-    pub to: Option<i64>,
-    /// The high-water mark: every chunk writes the versions dated at or below it.
-    pub until: NaiveDateTime,
-    /// The scale of each `numeric` column declared without one, as the plan found it over the
-    /// whole table at or below `until`: every chunk's data then has the same schema, and no chunk
-    /// scans the whole table for it.
-    #[serde(default)]
-    pub scales: std::collections::BTreeMap<String, i8>,
-}
-
-/// A chunked table, as the commit step is asked to commit it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChunkedTable {
-    /// The source table.
-    pub table: String,
-    /// The batch id the chunks commit as.
-    pub group: String,
-    /// How many chunks.
-    pub chunks: u32,
-    /// The high-water mark of the read.
-    pub until: NaiveDateTime,
-    /// The execution asking, recorded in the manifest.
-    #[serde(default)]
-    pub execution: Option<String>,
-}
+/// A chunk, and a chunked table as its commit is asked for, as the stage contract declares them.
+pub use tote_core::event::ingest::{Chunk, ChunkedTable};
 
 /// A key range, bound to the transaction as settings (values never enter SQL text).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -416,8 +416,9 @@ impl CopyDecoder {
             return Ok(None);
         }
         let arrays: Vec<ArrayRef> = self.columns.iter_mut().map(Column::finish).collect();
-        let batch = RecordBatch::try_new(Arc::clone(&self.layout.schema), arrays)
-            .map_err(|e| Error::internal(format!("cannot assemble a batch of {}: {e}", self.table)))?;
+        let batch = RecordBatch::try_new(Arc::clone(&self.layout.schema), arrays).map_err(|e| {
+            Error::internal(format!("cannot assemble a batch of {}: {e}", self.table)).with_source(e)
+        })?;
         let keys = std::mem::replace(&mut self.keys, Vec::with_capacity(self.batch_rows));
         Ok(Some((batch, keys)))
     }

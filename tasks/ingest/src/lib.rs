@@ -30,7 +30,6 @@ use std::collections::{BTreeMap, HashSet};
 
 use arrow::array::{BooleanArray, RecordBatch};
 use chrono::{DateTime, NaiveDateTime};
-use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, ColumnSpec, CommitLog, Cursor, Manifest};
 use tote_core::config::Config;
 use tote_core::pg::{self, Role};
@@ -43,6 +42,11 @@ use tracing::Instrument;
 use crate::decode::{CopyDecoder, RowKey};
 use crate::types::{SourceColumn, TableLayout};
 
+/// The ingest function's events and answers, as the stage contract declares them.
+pub use tote_core::event::ingest::{
+    IngestAnswer, IngestEvent, IngestRequest, IngestResponse, PlanRequest, PlanResponse,
+};
+
 /// The tables this stage accepts by default: the ToteSys allow-list shared by every stage.
 pub use tote_core::tables::SOURCE_TABLES;
 
@@ -51,117 +55,29 @@ pub const BATCH_ROWS: usize = 16 * 1024;
 /// How many times a lost commit race is retried before giving up.
 const COMMIT_ATTEMPTS: u32 = 3;
 
-/// What the state machine (or `tote ingest`) asks for: one table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IngestRequest {
-    /// The ToteSys table.
-    pub table: String,
-    /// The execution asking, recorded in the manifest.
-    #[serde(default)]
-    pub execution: Option<String>,
-    /// Re-read the whole table and accept its current schema.
-    #[serde(default)]
-    pub full_refresh: bool,
-    /// Read only this key range of a chunked read ([`chunks`]), recording a part instead of
-    /// committing a batch.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chunk: Option<chunks::Chunk>,
-}
-
-/// What one ingest did. Small: names, keys and counts only.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IngestResponse {
-    /// The table.
-    pub table: String,
-    /// Whether a batch was committed (false: no new versions).
-    pub changed: bool,
-    /// The committed batch, if any.
-    pub batch_id: Option<String>,
-    /// Its position in the table's landing log.
-    pub seq: Option<u64>,
-    /// New row versions in it.
-    pub rows: u64,
-    /// Rows read from the source, re-reads of the lookback window included.
-    pub rows_read: u64,
-    /// Lower bound of the read (`None`: whole table).
-    pub since: Option<NaiveDateTime>,
-    /// High-water mark after this ingest.
-    pub high_water: Option<NaiveDateTime>,
-    /// Data object keys of the batch, relative to the landing store.
-    pub keys: Vec<String>,
-    /// Keys found deleted since the table's last batch (recorded in this batch).
-    #[serde(default)]
-    pub deleted: u64,
-    /// Bytes of the batch's data object.
-    #[serde(default)]
-    pub bytes: u64,
-}
-
-/// The first step of an execution: which tables to ingest, checked against the allow-list.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanRequest {
-    /// Tables named in the execution input (`None` or empty: every allowed table).
-    #[serde(default)]
-    pub tables: Option<Vec<String>>,
-    /// Whether the execution input asked for a full refresh.
-    #[serde(default)]
-    pub full_refresh: Option<bool>,
-    /// The execution asking.
-    #[serde(default)]
-    pub execution: Option<String>,
-}
-
-/// The plan: the tables, in dependency order, whether to refresh them fully, the tables read in
-/// chunks, and the fact models the state machine loads, one Map iteration each, after the
-/// dimensions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanResponse {
-    /// Tables to ingest, each in one invocation.
-    pub tables: Vec<String>,
-    /// Every chunk of the tables read in chunks ([`chunks`]), one invocation each: the items of
-    /// the `IngestChunks` Distributed Map.
-    #[serde(default)]
-    pub chunks: Vec<chunks::Chunk>,
-    /// The tables read in chunks, each committed by one `commit_chunks` once its chunks are in.
-    #[serde(default)]
-    pub chunked: Vec<chunks::ChunkedTable>,
-    /// Full refresh requested.
-    pub full_refresh: bool,
-    /// Every fact model of the star schema (built-in and `TOTE_MODELS`), in load order. All of
-    /// them, whichever tables are ingested: a fact load with nothing new is a no-op, and one
-    /// with batches left by an earlier execution catches them up.
-    #[serde(default)]
-    pub facts: Vec<String>,
-}
-
-/// Handles one event as the state machine sends it to the ingest function:
-/// `{"action": "plan", …}` ([`plan`]), `{"action": "ingest", "table": …}` ([`ingest`]; the
-/// default action; with a `chunk`, one range of a chunked read) or
-/// `{"action": "commit_chunks", …}` ([`chunks::commit`]). Shared by the Lambda binary and the
-/// local executor.
-pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
-    use tote_core::event;
-    let span =
-        tracing::info_span!("ingest", execution = %event::execution(&event), table = tracing::field::Empty);
+/// Handles one event of the ingest function: the plan ([`plan`]), one table's ingest
+/// ([`ingest`]; with a `chunk`, one range of a chunked read) or the commit of a chunked read
+/// ([`chunks::commit`]). The Lambda binary and the local executor both call it, through
+/// [`tote_core::event::respond`].
+pub async fn handle(config: &Config, event: IngestEvent) -> Result<IngestAnswer> {
+    use tote_core::event::StageEvent;
+    let span = tracing::info_span!(
+        "ingest",
+        execution = event.execution().unwrap_or_default(),
+        table = tracing::field::Empty
+    );
     async move {
-        match event::action(&event, "ingest") {
-            "plan" => event::answer(&plan(config, &event::parse(event, "plan")?).await?),
-            "commit_chunks" => {
-                let request: chunks::ChunkedTable = event::parse(event, "commit_chunks")?;
+        Ok(match event {
+            IngestEvent::Plan(request) => IngestAnswer::Plan(plan(config, &request).await?),
+            IngestEvent::CommitChunks(request) => {
                 tracing::Span::current().record("table", request.table.as_str());
-                event::answer(&chunks::commit(config, &request).await?)
+                IngestAnswer::CommitChunks(chunks::commit(config, &request).await?)
             }
-            "ingest" => {
-                let request: IngestRequest = event::parse(event, "ingest")?;
+            IngestEvent::Ingest(request) => {
                 tracing::Span::current().record("table", request.table.as_str());
-                event::answer(&ingest(config, &request).await?)
+                IngestAnswer::Ingest(ingest(config, &request).await?)
             }
-            other => Err(event::unknown_action(
-                "ingest",
-                other,
-                "plan, ingest or commit_chunks",
-            )),
-        }
+        })
     }
     .instrument(span)
     .await
@@ -1014,7 +930,7 @@ fn at_or_below(
     }
     let mask: BooleanArray = keys.iter().map(|k| Some(k.1 <= until)).collect();
     let rows = arrow::compute::filter_record_batch(&batch, &mask)
-        .map_err(|e| Error::internal(format!("cannot filter rows: {e}")))?;
+        .map_err(|e| Error::internal(format!("cannot filter rows: {e}")).with_source(e))?;
     let kept = keys.iter().copied().filter(|k| k.1 <= until).collect();
     Ok((rows, std::borrow::Cow::Owned(kept)))
 }
@@ -1026,7 +942,7 @@ fn keep_unseen(batch: RecordBatch, keys: &[RowKey], seen: &HashSet<RowKey>) -> R
     }
     let mask: BooleanArray = keys.iter().map(|k| Some(!seen.contains(k))).collect();
     arrow::compute::filter_record_batch(&batch, &mask)
-        .map_err(|e| Error::internal(format!("cannot filter rows: {e}")))
+        .map_err(|e| Error::internal(format!("cannot filter rows: {e}")).with_source(e))
 }
 
 /// Tracks the high-water mark and the keys within the lookback window below it, in bounded

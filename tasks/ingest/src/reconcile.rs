@@ -323,8 +323,9 @@ impl Merge<'_, '_> {
             }
         }
         self.progress.advance(keys.len() as u64, 0);
-        let b = RecordBatch::try_new(key_schema(), vec![Arc::new(keys)])
-            .map_err(|e| Error::internal(format!("cannot assemble the key set of {table}: {e}")))?;
+        let b = RecordBatch::try_new(key_schema(), vec![Arc::new(keys)]).map_err(|e| {
+            Error::internal(format!("cannot assemble the key set of {table}: {e}")).with_source(e)
+        })?;
         self.key_sink.write(&b).await
     }
 }
@@ -453,7 +454,9 @@ impl Deletions {
                 Arc::new(TimestampMicrosecondArray::from(vec![self.detected_at; n])),
             ],
         )
-        .map_err(|e| Error::internal(format!("cannot assemble the deletions of {table}: {e}")))?;
+        .map_err(|e| {
+            Error::internal(format!("cannot assemble the deletions of {table}: {e}")).with_source(e)
+        })?;
         if self.sink.is_none() {
             self.sink = Some(ObjectSink::create(
                 landing,

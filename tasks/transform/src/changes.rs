@@ -207,7 +207,7 @@ impl SpillWriter {
         self.batches = None;
         (&mut self.done)
             .await
-            .map_err(|e| Error::internal(format!("the spill writer ended abnormally: {e}")))?
+            .map_err(|e| Error::internal(format!("the spill writer ended abnormally: {e}")).with_source(e))?
     }
 }
 

@@ -32,7 +32,6 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 use futures_util::StreamExt;
-use serde::{Deserialize, Serialize};
 use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
 use tote_core::config::{Config, DataFormat};
 use tote_core::progress::{self, Unit};
@@ -46,67 +45,27 @@ use tracing::Instrument;
 /// The name of the transform's own checkpoint log in the processed store.
 use tote_core::checkpoint::Checkpoint;
 
-/// What the state machine (or `tote transform`) asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransformRequest {
-    /// The execution asking, recorded in the manifests.
-    #[serde(default)]
-    pub execution: Option<String>,
-}
-
-/// What one run did. Small: names and counts only.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TransformResponse {
-    /// Whether any landing batch was new.
-    pub changed: bool,
-    /// The run number (the checkpoint's log position), when something changed.
-    pub run: Option<u64>,
-    /// New row versions consumed, per source table.
-    pub consumed: BTreeMap<String, u64>,
-    /// Rows produced, per model (models with no rows are absent).
-    pub rows: BTreeMap<String, u64>,
-    /// Processed batch ids committed by this run.
-    pub batches: Vec<String>,
-    /// Deletions recorded, per model (models with none are absent).
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub deleted: BTreeMap<String, u64>,
-    /// Where the run's time went (`tote transform --json` and `tote bench`; the state machine
-    /// does not select it).
-    #[serde(default)]
-    pub steps: Steps,
-}
-
-/// Wall time of a run's steps, in milliseconds.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Steps {
-    /// The new landing batches: read, their checksums checked, deduplicated, spilled to disk.
-    pub read_ms: u64,
-    /// The current state of the tables the models name: merged and written as snapshots.
-    pub current_state_ms: u64,
-    /// Each model, from its query to its commit.
-    pub models_ms: BTreeMap<String, u64>,
-    /// Of the models' time, what writing their Parquet objects took (encoding, zstd, SHA-256,
-    /// the store's put), as the transform waited for it.
-    pub write_ms: u64,
-    /// The checkpoint committed.
-    pub checkpoint_ms: u64,
-}
+/// The transform function's event and answer, as the stage contract declares them.
+pub use tote_core::event::transform::{
+    Steps, TransformAnswer, TransformEvent, TransformRequest, TransformResponse,
+};
 
 /// Milliseconds since `since`.
 fn millis_since(since: std::time::Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
-/// Handles one event as the state machine sends it to the transform function
-/// (`{"action": "transform", "execution": …}`). Shared by the Lambda binary and the local executor.
-pub async fn handle(config: &Config, event: serde_json::Value) -> Result<serde_json::Value> {
-    use tote_core::event;
-    let span = tracing::info_span!("transform", execution = %event::execution(&event));
+/// Handles one event of the transform function ([`transform`]). The Lambda binary and the local
+/// executor both call it, through [`tote_core::event::respond`].
+pub async fn handle(config: &Config, event: TransformEvent) -> Result<TransformAnswer> {
+    use tote_core::event::StageEvent;
+    let span = tracing::info_span!("transform", execution = event.execution().unwrap_or_default());
     async move {
-        match event::action(&event, "transform") {
-            "transform" => event::answer(&transform(config, &event::parse(event, "transform")?).await?),
-            other => Err(event::unknown_action("transform", other, "transform")),
-        }
+        Ok(match event {
+            TransformEvent::Transform(request) => {
+                TransformAnswer::Transform(transform(config, &request).await?)
+            }
+        })
     }
     .instrument(span)
     .await
@@ -833,12 +792,14 @@ fn model_error(model: &str, e: datafusion::error::DataFusionError) -> Error {
                 "model {model} ran out of the transform's memory budget: {e}; raise TOTE_TRANSFORM_MEMORY_MB \
                  (in AWS the transform function's memory, a quarter of which is the budget) and run again"
             ),
-        );
+        )
+        .with_source(e);
     }
     Error::new(
         ErrorKind::ModelFailed,
         format!("model {model} failed: {e}; fix tasks/transform/models/{model}.sql (or TOTE_MODELS) and run again"),
     )
+    .with_source(e)
 }
 
 fn internal<E: std::fmt::Display>(e: E) -> Error {
