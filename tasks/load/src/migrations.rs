@@ -139,4 +139,68 @@ mod tests {
         }
         assert_eq!(MIGRATIONS[0].version, 1);
     }
+
+    /// The `current` view a model's declaration calls for: every row of a dimension whose key
+    /// is not deleted (every row, for one that cannot be deleted: no `deletions.sql`), the
+    /// latest version of each fact whose natural id is not deleted.
+    fn expected_view(model: &tote_core::models::Model) -> String {
+        use tote_core::models::Kind;
+        let name = &model.name;
+        let not_deleted = |alias: &str, key: &str| {
+            format!(
+                "WHERE NOT EXISTS ( SELECT 1 FROM deletion x WHERE x.star_table = '{name}' \
+                 AND x.natural_id = {alias}.{key} AND x.restored_by IS NULL )"
+            )
+        };
+        match &model.kind {
+            Kind::Dimension { .. } if model.deletions_sql.is_none() => {
+                format!("CREATE VIEW current.{name} AS SELECT d.* FROM {name} d;")
+            }
+            Kind::Dimension { key } => format!(
+                "CREATE VIEW current.{name} AS SELECT d.* FROM {name} d {};",
+                not_deleted("d", key)
+            ),
+            Kind::Fact { record_id, version } => format!(
+                "CREATE VIEW current.{name} AS SELECT DISTINCT ON (f.{id}) f.* FROM {name} f {} \
+                 ORDER BY f.{id}, f.{} DESC, f.{} DESC, f.{record_id} DESC;",
+                not_deleted("f", &version[0]),
+                version[1],
+                version[2],
+                id = version[0],
+            ),
+        }
+    }
+
+    /// The views of schema `current` restate each star table's keys; this holds them to the
+    /// models' declarations, so a key or version column changed in a `<model>.toml` without a
+    /// migration that redefines its view fails here.
+    #[test]
+    fn every_current_view_follows_its_models_declaration() {
+        let sql: String = MIGRATIONS.iter().map(|m| m.sql).collect::<Vec<_>>().join("\n");
+        let code: String = sql
+            .lines()
+            .map(|l| l.split("--").next().unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let normalised = code.split_whitespace().collect::<Vec<_>>().join(" ");
+        let views: Vec<&str> = normalised
+            .split("CREATE VIEW current.")
+            .skip(1)
+            .map(|rest| rest.split(' ').next().unwrap_or_default())
+            .collect();
+        let models = tote_core::models::built_in();
+        let mut declared: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+        let mut found = views.clone();
+        declared.sort_unstable();
+        found.sort_unstable();
+        assert_eq!(found, declared, "one current view per star table");
+        for model in models {
+            let expected = expected_view(model);
+            assert!(
+                normalised.contains(&expected),
+                "current.{} does not follow its declaration; expected:\n{expected}",
+                model.name
+            );
+        }
+    }
 }
