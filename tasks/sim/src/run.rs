@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::{Duration as Span, NaiveDate, NaiveDateTime, NaiveTime};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Transaction};
 use tote_core::pg::{self, Role};
 use tote_core::{Error, Result};
@@ -257,6 +258,8 @@ fn business_window(from: NaiveDateTime, to: NaiveDateTime) -> Option<(NaiveDateT
     (b > a).then_some((a, b))
 }
 
+/// One tick's changes, in order: new arrivals, payments flipping to paid, the changes the real
+/// data never showed, then deletes.
 async fn play_tick(
     tx: &Transaction<'_>,
     rng: &mut ChaCha8Rng,
@@ -265,148 +268,220 @@ async fn play_tick(
     options: &RunOptions,
     report: &mut TickReport,
 ) -> std::result::Result<(), tokio_postgres::Error> {
-    // New arrivals, in time order.
-    if let Some((a, b)) = business_window(from, to) {
-        let share = (b - a).num_milliseconds() as f64 / 39_600_000.0;
-        let mut arrivals: Vec<(NaiveDateTime, u8)> = Vec::new();
-        for (kind, per_day) in [(0u8, 1.0), (1, 21.5), (2, 9.0)] {
-            for _ in 0..model::count(rng, per_day * options.scale * share) {
-                arrivals.push((model::moment(rng, a, b), kind));
-            }
+    if let Some(window) = business_window(from, to) {
+        arrive(tx, rng, window, options.scale, report).await?;
+    }
+    let tick = Tick { tx, from, to };
+    report.paid = flip_paid(&tick).await?;
+    change(&tick, rng, options.update_rate, report).await?;
+    delete(&tick, rng, options.delete_rate, report).await?;
+    Ok(())
+}
+
+/// The tick being played: its transaction, and its window of simulated time (from, to].
+struct Tick<'a> {
+    tx: &'a Transaction<'a>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+}
+
+impl Tick<'_> {
+    /// A random moment in the tick's window.
+    fn moment(&self, rng: &mut ChaCha8Rng) -> NaiveDateTime {
+        model::moment(
+            rng,
+            self.from + Span::milliseconds(1),
+            self.to + Span::milliseconds(1),
+        )
+    }
+}
+
+/// The designs, sales orders and purchase orders that arrive in the business hours `[a, b)`, in
+/// time order, at `scale`.
+async fn arrive(
+    tx: &Transaction<'_>,
+    rng: &mut ChaCha8Rng,
+    (a, b): (NaiveDateTime, NaiveDateTime),
+    scale: f64,
+    report: &mut TickReport,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    let share = (b - a).num_milliseconds() as f64 / 39_600_000.0;
+    let mut arrivals: Vec<(NaiveDateTime, u8)> = Vec::new();
+    for (kind, per_day) in [(0u8, 1.0), (1, 21.5), (2, 9.0)] {
+        for _ in 0..model::count(rng, per_day * scale * share) {
+            arrivals.push((model::moment(rng, a, b), kind));
         }
-        arrivals.sort();
-        let mut max_design = max_id(tx, "design").await?;
-        for (at, kind) in arrivals {
-            match kind {
-                0 => {
-                    let d = model::design(rng, at);
-                    let row = tx
-                        .query_one(
-                            "INSERT INTO design (created_at, design_name, file_location, file_name, last_updated) \
-                             VALUES ($1, $2, $3, $4, $1) RETURNING design_id",
-                            &[&d.created_at, &d.name, &d.file_location, &d.file_name],
-                        )
-                        .await?;
-                    max_design = row.get(0);
-                    report.designs += 1;
-                }
-                1 => {
-                    insert_order(tx, &model::sales_order(rng, at, max_design.max(1))).await?;
-                    report.sales_orders += 1;
-                }
-                _ => {
-                    insert_order(tx, &model::purchase_order(rng, at)).await?;
-                    report.purchase_orders += 1;
-                }
+    }
+    arrivals.sort();
+    let mut max_design = max_id(tx, "design").await?;
+    for (at, kind) in arrivals {
+        match kind {
+            0 => {
+                max_design = insert_design(tx, &model::design(rng, at)).await?;
+                report.designs += 1;
+            }
+            1 => {
+                insert_order(tx, &model::sales_order(rng, at, max_design.max(1))).await?;
+                report.sales_orders += 1;
+            }
+            _ => {
+                insert_order(tx, &model::purchase_order(rng, at)).await?;
+                report.purchase_orders += 1;
             }
         }
     }
+    Ok(())
+}
 
-    // Payments flip to paid at 07:55 on their payment date.
-    report.paid = tx
+/// Inserts design `d`; its id.
+async fn insert_design(
+    tx: &Transaction<'_>,
+    d: &model::Design,
+) -> std::result::Result<i32, tokio_postgres::Error> {
+    let row = tx
+        .query_one(
+            "INSERT INTO design (created_at, design_name, file_location, file_name, last_updated) \
+             VALUES ($1, $2, $3, $4, $1) RETURNING design_id",
+            &[&d.created_at, &d.name, &d.file_location, &d.file_name],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Flips payments to paid at 07:55 on their payment date, where that falls in the tick; how many.
+async fn flip_paid(tick: &Tick<'_>) -> std::result::Result<u32, tokio_postgres::Error> {
+    Ok(tick
+        .tx
         .execute(
             "UPDATE payment SET paid = true, last_updated = flip FROM \
                (SELECT payment_id AS id, payment_date::date + time '07:55' AS flip FROM payment WHERE NOT paid) AS f \
              WHERE payment_id = f.id AND f.flip > $1 AND f.flip <= $2 AND f.flip > created_at",
-            &[&from, &to],
+            &[&tick.from, &tick.to],
         )
-        .await? as u32;
+        .await? as u32)
+}
 
-    // What the real data never showed.
-    for _ in 0..model::count(rng, options.update_rate) {
+/// What the real data never showed, about `rate` of each kind in the tick: order
+/// updates, staff renames and moves, department renames, counterparty moves, address changes.
+async fn change(
+    tick: &Tick<'_>,
+    rng: &mut ChaCha8Rng,
+    rate: f64,
+    report: &mut TickReport,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    for _ in 0..model::count(rng, rate) {
         let sale = rng.random_bool(0.5);
-        if update_order(tx, rng, sale, from, to).await? {
+        if update_order(tick, rng, sale).await? {
             report.order_updates += 1;
         }
     }
-    for _ in 0..model::count(rng, options.update_rate) {
-        let id = rng.random_range(1..=model::STAFF);
-        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
-        let last = model::last_name(rng);
-        report.staff_renames += tx
-            .execute(
-                "UPDATE staff SET last_name = $2, last_updated = $3, \
-                 email_address = lower(regexp_replace(first_name, '[^[:alnum:]]', '', 'g')) || '.' || \
-                                 lower(regexp_replace($2, '[^[:alnum:]]', '', 'g')) || '@terrifictotes.com' \
-                 WHERE staff_id = $1 AND last_name <> $2",
-                &[&id, &last, &at],
-            )
-            .await? as u32;
+    for _ in 0..model::count(rng, rate) {
+        report.staff_renames += rename_staff(tick, rng).await?;
     }
-    for _ in 0..model::count(rng, options.update_rate) {
+    for _ in 0..model::count(rng, rate) {
         let id = rng.random_range(1..=model::STAFF);
         let department = rng.random_range(2..=model::DEPARTMENTS);
-        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
-        report.staff_moves += tx
-            .execute(
-                "UPDATE staff SET department_id = $2, last_updated = $3 WHERE staff_id = $1 AND department_id <> $2",
-                &[&id, &department, &at],
-            )
-            .await? as u32;
+        let at = tick.moment(rng);
+        report.staff_moves += set_column(tick.tx, "staff", "department_id", id, &department, at).await?;
     }
-    for _ in 0..model::count(rng, options.update_rate) {
+    for _ in 0..model::count(rng, rate) {
         let id = rng.random_range(2..=model::DEPARTMENTS);
-        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
+        let at = tick.moment(rng);
         let base = model::DEPARTMENT_ROWS[id as usize - 1].0;
         let suffix = ["", " & Operations", " Services", " Team"][rng.random_range(0..4)];
         let name = format!("{base}{suffix}");
-        report.department_renames += tx
-            .execute(
-                "UPDATE department SET department_name = $2, last_updated = $3 WHERE department_id = $1 AND department_name <> $2",
-                &[&id, &name, &at],
-            )
-            .await? as u32;
+        report.department_renames +=
+            set_column(tick.tx, "department", "department_name", id, &name, at).await?;
     }
-    for _ in 0..model::count(rng, options.update_rate) {
+    for _ in 0..model::count(rng, rate) {
         let id = rng.random_range(1..=model::COUNTERPARTIES);
         let address = rng.random_range(1..=model::ADDRESSES);
-        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
-        report.counterparty_moves += tx
-            .execute(
-                "UPDATE counterparty SET legal_address_id = $2, last_updated = $3 \
-                 WHERE counterparty_id = $1 AND legal_address_id <> $2",
-                &[&id, &address, &at],
-            )
-            .await? as u32;
+        let at = tick.moment(rng);
+        report.counterparty_moves +=
+            set_column(tick.tx, "counterparty", "legal_address_id", id, &address, at).await?;
     }
-    for _ in 0..model::count(rng, options.update_rate) {
+    for _ in 0..model::count(rng, rate) {
         let id = rng.random_range(1..=model::ADDRESSES);
         let a = model::address(rng);
-        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
-        report.address_changes += tx
+        let at = tick.moment(rng);
+        report.address_changes += tick
+            .tx
             .execute(
                 "UPDATE address SET address_line_1 = $2, phone = $3, last_updated = $4 WHERE address_id = $1",
                 &[&id, &a.line_1, &a.phone, &at],
             )
             .await? as u32;
     }
-    for _ in 0..model::count(rng, options.delete_rate) {
-        let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
+    Ok(())
+}
+
+/// Renames a random member of staff in the tick, with the email address that goes
+/// with the new name; rows changed.
+async fn rename_staff(
+    tick: &Tick<'_>,
+    rng: &mut ChaCha8Rng,
+) -> std::result::Result<u32, tokio_postgres::Error> {
+    let id = rng.random_range(1..=model::STAFF);
+    let at = tick.moment(rng);
+    let last = model::last_name(rng);
+    Ok(tick
+        .tx
+        .execute(
+            "UPDATE staff SET last_name = $2, last_updated = $3, \
+             email_address = lower(regexp_replace(first_name, '[^[:alnum:]]', '', 'g')) || '.' || \
+                             lower(regexp_replace($2, '[^[:alnum:]]', '', 'g')) || '@terrifictotes.com' \
+             WHERE staff_id = $1 AND last_name <> $2",
+            &[&id, &last, &at],
+        )
+        .await? as u32)
+}
+
+/// Sets `column` of row `id` of `table` (keyed by `<table>_id`) to `value`, stamped `at`, unless
+/// it holds that value already; rows changed.
+async fn set_column(
+    tx: &Transaction<'_>,
+    table: &str,
+    column: &str,
+    id: i32,
+    value: &(dyn ToSql + Sync),
+    at: NaiveDateTime,
+) -> std::result::Result<u32, tokio_postgres::Error> {
+    let sql = format!(
+        "UPDATE {table} SET {column} = $2, last_updated = $3 WHERE {table}_id = $1 AND {column} <> $2"
+    );
+    Ok(tx.execute(&sql, &[&id, value, &at]).await? as u32)
+}
+
+/// About `rate` deletes in the tick: mostly an order with its transaction and
+/// payment, else a design no order uses, an address nothing uses (a new one added first), or a
+/// deleted design's id coming back with a new design.
+async fn delete(
+    tick: &Tick<'_>,
+    rng: &mut ChaCha8Rng,
+    rate: f64,
+    report: &mut TickReport,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    for _ in 0..model::count(rng, rate) {
+        let at = tick.moment(rng);
         let kind = rng.random_range(0..100);
         let deleted = match kind {
             0..60 => {
                 let sale = rng.random_bool(0.7);
-                delete_order(tx, rng, sale).await?
+                delete_order(tick.tx, rng, sale).await?
             }
             60..75 => {
                 delete_unused(
-                    tx,
+                    tick.tx,
                     "design",
                     "NOT EXISTS (SELECT 1 FROM sales_order o WHERE o.design_id = t.design_id)",
                 )
                 .await?
             }
             75..85 => {
-                let a = model::address(rng);
-                tx.execute(
-                    "INSERT INTO address (address_line_1, address_line_2, district, city, postal_code, country, phone, \
-                     created_at, last_updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
-                    &[&a.line_1, &a.line_2, &a.district, &a.city, &a.postal_code, &a.country, &a.phone, &at],
-                )
-                .await?;
+                insert_address(tick.tx, &model::address(rng), at).await?;
                 report.address_changes += 1;
                 delete_unused(
-                    tx,
+                    tick.tx,
                     "address",
                     "t.address_id < (SELECT max(address_id) FROM address) \
                      AND NOT EXISTS (SELECT 1 FROM counterparty c WHERE c.legal_address_id = t.address_id) \
@@ -416,7 +491,7 @@ async fn play_tick(
                 .await?
             }
             _ => {
-                if restore_design(tx, at).await? {
+                if restore_design(tick.tx, at).await? {
                     report.restores += 1;
                 }
                 false
@@ -426,6 +501,30 @@ async fn play_tick(
             report.deletes += 1;
         }
     }
+    Ok(())
+}
+
+/// Inserts address `a`, created at `at`.
+async fn insert_address(
+    tx: &Transaction<'_>,
+    a: &model::Address,
+    at: NaiveDateTime,
+) -> std::result::Result<(), tokio_postgres::Error> {
+    tx.execute(
+        "INSERT INTO address (address_line_1, address_line_2, district, city, postal_code, country, phone, \
+         created_at, last_updated) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)",
+        &[
+            &a.line_1,
+            &a.line_2,
+            &a.district,
+            &a.city,
+            &a.postal_code,
+            &a.country,
+            &a.phone,
+            &at,
+        ],
+    )
+    .await?;
     Ok(())
 }
 
@@ -479,8 +578,18 @@ async fn insert_order(
     let price = model::money(o.unit_price_pence);
     let delivery = o.delivery_date.format("%Y-%m-%d").to_string();
     let payment = o.payment_date.format("%Y-%m-%d").to_string();
+    // The columns a sales and a purchase order end with, after their own four: $5 to $10.
+    let terms: [&(dyn ToSql + Sync); 6] = [
+        &o.quantity,
+        &price,
+        &o.currency_id,
+        &delivery,
+        &payment,
+        &o.location_id,
+    ];
     let (sales_id, purchase_id): (Option<i32>, Option<i32>) = match &o.kind {
         OrderKind::Sale { design_id } => {
+            let own: [&(dyn ToSql + Sync); 4] = [&o.created_at, design_id, &o.staff_id, &o.counterparty_id];
             let row = client
                 .query_one(
                     // The design, or the nearest one below it when it was deleted.
@@ -488,40 +597,19 @@ async fn insert_order(
                      unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) \
                      VALUES ($1, $1, (SELECT coalesce(max(design_id), (SELECT min(design_id) FROM design)) FROM design \
                      WHERE design_id <= $2), $3, $4, $5, $6::text::numeric, $7, $8, $9, $10) RETURNING sales_order_id",
-                    &[
-                        &o.created_at,
-                        design_id,
-                        &o.staff_id,
-                        &o.counterparty_id,
-                        &o.quantity,
-                        &price,
-                        &o.currency_id,
-                        &delivery,
-                        &payment,
-                        &o.location_id,
-                    ],
+                    &[&own[..], &terms].concat(),
                 )
                 .await?;
             (Some(row.get(0)), None)
         }
         OrderKind::Purchase { item_code } => {
+            let own: [&(dyn ToSql + Sync); 4] = [&o.created_at, &o.staff_id, &o.counterparty_id, item_code];
             let row = client
                 .query_one(
                     "INSERT INTO purchase_order (created_at, last_updated, staff_id, counterparty_id, item_code, item_quantity, \
                      item_unit_price, currency_id, agreed_delivery_date, agreed_payment_date, agreed_delivery_location_id) \
                      VALUES ($1, $1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $10) RETURNING purchase_order_id",
-                    &[
-                        &o.created_at,
-                        &o.staff_id,
-                        &o.counterparty_id,
-                        item_code,
-                        &o.quantity,
-                        &price,
-                        &o.currency_id,
-                        &delivery,
-                        &payment,
-                        &o.location_id,
-                    ],
+                    &[&own[..], &terms].concat(),
                 )
                 .await?;
             (None, Some(row.get(0)))
@@ -560,12 +648,11 @@ async fn insert_order(
 /// Changes the quantity, price and agreed dates of a random order whose payment is still unpaid,
 /// keeping payment_amount = quantity × price and payment_date = agreed_payment_date.
 async fn update_order(
-    tx: &Transaction<'_>,
+    tick: &Tick<'_>,
     rng: &mut ChaCha8Rng,
     sale: bool,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
 ) -> std::result::Result<bool, tokio_postgres::Error> {
+    let Tick { tx, from, to } = *tick;
     let (table, id_col, qty_col, price_col, fk) = if sale {
         (
             "sales_order",
@@ -594,7 +681,7 @@ async fn update_order(
     }
     let row = &rows[rng.random_range(0..rows.len())];
     let (id, created_at, payment_id): (i32, NaiveDateTime, i32) = (row.get(0), row.get(1), row.get(2));
-    let at = model::moment(rng, from + Span::milliseconds(1), to + Span::milliseconds(1));
+    let at = tick.moment(rng);
     let quantity = model::quantity(rng, sale);
     let price = model::unit_price_pence(rng, sale);
     let (mut delivery, mut payment) = model::agreed_dates(rng, created_at.date());
