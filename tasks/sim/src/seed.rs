@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, NaiveDateTime, NaiveTime, Weekday};
+use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, Weekday};
 use futures_util::SinkExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -111,18 +111,31 @@ pub async fn seed(url: &str, options: &SeedOptions) -> Result<SeedReport> {
         rows.insert(table, text.rows());
         copy_all(&client, table, text, url).await?;
     }
+    rows.extend(copy_history(url, options, history_start, ref_time).await?);
+    finish(&client, url, options.end).await?;
 
-    // History: one connection and one open COPY per large table.
-    let mut sinks = Vec::new();
-    for table in BIG_TABLES {
-        let conn = pg::connect(url, Role::Source).await?;
-        let sql = format!("COPY {} FROM STDIN", quote_ident(table));
-        let sink = conn
-            .copy_in(&sql)
-            .await
-            .map_err(|e| pg::classify(&e, Role::Source, url))?;
-        sinks.push((conn, Box::pin(sink)));
-    }
+    Ok(SeedReport {
+        rows: SOURCE_TABLES
+            .iter()
+            .map(|t| (*t, rows.get(t).copied().unwrap_or(0)))
+            .collect(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// One large table's open COPY, on a connection of its own.
+type HistoryCopy = (Client, Pin<Box<CopyInSink<bytes::Bytes>>>);
+
+/// The history from `history_start` (whose reference rows are stamped `ref_time`) to
+/// `options.end`, streamed into one COPY per large table; the rows of each, in [`BIG_TABLES`]
+/// order.
+async fn copy_history(
+    url: &str,
+    options: &SeedOptions,
+    history_start: NaiveDate,
+    ref_time: NaiveDateTime,
+) -> Result<Vec<(&'static str, u64)>> {
+    let mut sinks = open_copies(url).await?;
     let mut writer = HistoryWriter::new();
     let mut rng = ChaCha8Rng::seed_from_u64(options.seed);
     rng.set_stream(1);
@@ -145,23 +158,19 @@ pub async fn seed(url: &str, options: &SeedOptions) -> Result<SeedReport> {
         writer.day(&mut rng, day, options);
         for (i, buf) in writer.buffers.iter_mut().enumerate() {
             if buf.len() >= FLUSH_BYTES {
-                let data = buf.take();
-                tables[i].advance(buf.rows() - sent[i], data.len() as u64);
-                sent[i] = buf.rows();
-                send(&mut sinks[i].1, data, url).await?;
+                flush(buf, &mut sinks[i].1, &tables[i], &mut sent[i], url).await?;
             }
         }
         days.advance(1, 0);
         day = day.succ_opt().expect("date in range");
     }
     drop(days);
+    let mut rows = Vec::new();
     for (i, buf) in writer.buffers.iter_mut().enumerate() {
         if !buf.is_empty() {
-            let data = buf.take();
-            tables[i].advance(buf.rows() - sent[i], data.len() as u64);
-            send(&mut sinks[i].1, data, url).await?;
+            flush(buf, &mut sinks[i].1, &tables[i], &mut sent[i], url).await?;
         }
-        rows.insert(BIG_TABLES[i], buf.rows());
+        rows.push((BIG_TABLES[i], buf.rows()));
     }
     drop(tables);
     for (_, sink) in &mut sinks {
@@ -170,8 +179,40 @@ pub async fn seed(url: &str, options: &SeedOptions) -> Result<SeedReport> {
             .await
             .map_err(|e| pg::classify(&e, Role::Source, url))?;
     }
+    Ok(rows)
+}
 
-    // Keys, identity sequences, statistics, and the simulated clock.
+/// One connection and one open COPY per large table, in [`BIG_TABLES`] order.
+async fn open_copies(url: &str) -> Result<Vec<HistoryCopy>> {
+    let mut sinks = Vec::new();
+    for table in BIG_TABLES {
+        let conn = pg::connect(url, Role::Source).await?;
+        let sql = format!("COPY {} FROM STDIN", quote_ident(table));
+        let sink = conn
+            .copy_in(&sql)
+            .await
+            .map_err(|e| pg::classify(&e, Role::Source, url))?;
+        sinks.push((conn, Box::pin(sink)));
+    }
+    Ok(sinks)
+}
+
+/// Sends what `buf` holds to `sink`, advancing `progress` by the rows written since `sent`.
+async fn flush(
+    buf: &mut CopyText,
+    sink: &mut Pin<Box<CopyInSink<bytes::Bytes>>>,
+    progress: &progress::Task,
+    sent: &mut u64,
+    url: &str,
+) -> Result<()> {
+    let data = buf.take();
+    progress.advance(buf.rows() - *sent, data.len() as u64);
+    *sent = buf.rows();
+    send(sink, data, url).await
+}
+
+/// Keys, identity sequences, statistics, and the simulated clock, set to `end`.
+async fn finish(client: &Client, url: &str, end: NaiveDateTime) -> Result<()> {
     let mut finish = String::from(schema::KEYS);
     for table in SOURCE_TABLES {
         let t = quote_ident(table);
@@ -186,15 +227,7 @@ pub async fn seed(url: &str, options: &SeedOptions) -> Result<SeedReport> {
         .batch_execute(&finish)
         .await
         .map_err(|e| pg::classify(&e, Role::Source, url))?;
-    crate::run::set_clock(&client, options.end).await?;
-
-    Ok(SeedReport {
-        rows: SOURCE_TABLES
-            .iter()
-            .map(|t| (*t, rows.get(t).copied().unwrap_or(0)))
-            .collect(),
-        elapsed: started.elapsed(),
-    })
+    crate::run::set_clock(client, end).await
 }
 
 async fn prepare_schema(client: &Client, url: &str, replace: bool) -> Result<()> {
@@ -249,69 +282,52 @@ async fn send(sink: &mut Pin<Box<CopyInSink<bytes::Bytes>>>, data: bytes::Bytes,
 
 /// The reference tables' rows, in dependency order.
 fn reference_rows(rng: &mut ChaCha8Rng, at: NaiveDateTime) -> Vec<(&'static str, CopyText)> {
-    let mut address = CopyText::new();
-    for id in 1..=model::ADDRESSES {
-        let a = model::address(rng);
-        address
-            .int(id as i64)
-            .text(&a.line_1)
-            .opt_text(a.line_2.as_deref())
-            .opt_text(a.district.as_deref())
-            .text(&a.city)
-            .text(&a.postal_code)
-            .text(&a.country)
-            .text(&a.phone)
-            .ts(at)
-            .ts(at);
-        address.end_row();
-    }
-    let mut counterparty = CopyText::new();
-    for id in 1..=model::COUNTERPARTIES {
-        let c = model::counterparty(rng, id);
-        counterparty
-            .int(id as i64)
-            .text(&c.legal_name)
-            .int(c.legal_address_id as i64)
-            .opt_text(c.commercial_contact.as_deref())
-            .opt_text(c.delivery_contact.as_deref())
-            .ts(at)
-            .ts(at);
-        counterparty.end_row();
-    }
-    let mut currency = CopyText::new();
-    for (i, code) in model::CURRENCY_CODES.iter().enumerate() {
-        currency.int(i as i64 + 1).text(code).ts(at).ts(at);
-        currency.end_row();
-    }
-    let mut department = CopyText::new();
-    for (i, (name, location, manager)) in model::DEPARTMENT_ROWS.iter().enumerate() {
-        department
-            .int(i as i64 + 1)
-            .text(name)
-            .text(location)
-            .text(manager)
-            .ts(at)
-            .ts(at);
-        department.end_row();
-    }
-    let mut staff = CopyText::new();
-    for id in 1..=model::STAFF {
-        let s = model::staff(rng, id);
-        staff
-            .int(id as i64)
-            .text(&s.first_name)
-            .text(&s.last_name)
-            .int(s.department_id as i64)
-            .text(&s.email)
-            .ts(at)
-            .ts(at);
-        staff.end_row();
-    }
-    let mut payment_type = CopyText::new();
-    for (i, name) in model::PAYMENT_TYPES.iter().enumerate() {
-        payment_type.int(i as i64 + 1).text(name).ts(at).ts(at);
-        payment_type.end_row();
-    }
+    let address = reference_table(
+        at,
+        (1..=model::ADDRESSES).map(|id| (id, model::address(rng))),
+        |row, a| {
+            row.text(&a.line_1)
+                .opt_text(a.line_2.as_deref())
+                .opt_text(a.district.as_deref())
+                .text(&a.city)
+                .text(&a.postal_code)
+                .text(&a.country)
+                .text(&a.phone);
+        },
+    );
+    let counterparty = reference_table(
+        at,
+        (1..=model::COUNTERPARTIES).map(|id| (id, model::counterparty(rng, id))),
+        |row, c| {
+            row.text(&c.legal_name)
+                .int(c.legal_address_id as i64)
+                .opt_text(c.commercial_contact.as_deref())
+                .opt_text(c.delivery_contact.as_deref());
+        },
+    );
+    let currency = reference_table(at, numbered(model::CURRENCY_CODES), |row, code| {
+        row.text(code);
+    });
+    let department = reference_table(
+        at,
+        numbered(model::DEPARTMENT_ROWS),
+        |row, (name, location, manager)| {
+            row.text(name).text(location).text(manager);
+        },
+    );
+    let staff = reference_table(
+        at,
+        (1..=model::STAFF).map(|id| (id, model::staff(rng, id))),
+        |row, s| {
+            row.text(&s.first_name)
+                .text(&s.last_name)
+                .int(s.department_id as i64)
+                .text(&s.email);
+        },
+    );
+    let payment_type = reference_table(at, numbered(model::PAYMENT_TYPES), |row, name| {
+        row.text(name);
+    });
     vec![
         ("address", address),
         ("counterparty", counterparty),
@@ -320,6 +336,28 @@ fn reference_rows(rng: &mut ChaCha8Rng, at: NaiveDateTime) -> Vec<(&'static str,
         ("staff", staff),
         ("payment_type", payment_type),
     ]
+}
+
+/// `rows` numbered from 1, as a reference table's ids.
+fn numbered<T>(rows: impl IntoIterator<Item = T>) -> impl Iterator<Item = (i32, T)> {
+    (1..).zip(rows)
+}
+
+/// A reference table: per `(id, row)`, the id, the columns `columns` writes for the row, then
+/// `created_at` and `last_updated`, both `at`.
+fn reference_table<T>(
+    at: NaiveDateTime,
+    rows: impl IntoIterator<Item = (i32, T)>,
+    mut columns: impl FnMut(&mut CopyText, T),
+) -> CopyText {
+    let mut text = CopyText::new();
+    for (id, row) in rows {
+        text.int(id as i64);
+        columns(&mut text, row);
+        text.ts(at).ts(at);
+        text.end_row();
+    }
+    text
 }
 
 /// Writes the history, day by day, into one COPY buffer per large table (in [`BIG_TABLES`] order).
@@ -421,13 +459,8 @@ impl HistoryWriter {
                     .ts(at)
                     .int(*design_id as i64)
                     .int(o.staff_id as i64)
-                    .int(o.counterparty_id as i64)
-                    .int(o.quantity as i64)
-                    .text(&model::money(o.unit_price_pence))
-                    .int(o.currency_id as i64)
-                    .date(o.delivery_date)
-                    .date(o.payment_date)
-                    .int(o.location_id as i64);
+                    .int(o.counterparty_id as i64);
+                terms(buf, o);
                 buf.end_row();
                 (Some(id), None)
             }
@@ -440,13 +473,8 @@ impl HistoryWriter {
                     .ts(at)
                     .int(o.staff_id as i64)
                     .int(o.counterparty_id as i64)
-                    .text(item_code)
-                    .int(o.quantity as i64)
-                    .text(&model::money(o.unit_price_pence))
-                    .int(o.currency_id as i64)
-                    .date(o.delivery_date)
-                    .date(o.payment_date)
-                    .int(o.location_id as i64);
+                    .text(item_code);
+                terms(buf, o);
                 buf.end_row();
                 (None, Some(id))
             }
@@ -485,4 +513,15 @@ impl HistoryWriter {
             .int(o.counterparty_ac as i64);
         buf.end_row();
     }
+}
+
+/// The columns a sales and a purchase order end with, after their own: the quantity, the unit
+/// price, the currency, the agreed dates and the delivery location.
+fn terms(buf: &mut CopyText, o: &Order) {
+    buf.int(o.quantity as i64)
+        .text(&model::money(o.unit_price_pence))
+        .int(o.currency_id as i64)
+        .date(o.delivery_date)
+        .date(o.payment_date)
+        .int(o.location_id as i64);
 }
