@@ -5,7 +5,7 @@
 //! fresh `warehouse` database: a full run, an incremental run after a simulated day of changes,
 //! and a run with nothing new. Executions are recorded in `$TOTE_HOME/executions`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use tote_core::private_pg::PrivateCluster;
@@ -23,51 +23,11 @@ pub struct DemoArgs {
 
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
-    let mut dir = args.home.join("postgres");
-    if !PrivateCluster::can_live_in(&dir) {
-        // As root, the server runs as `postgres`, which may not reach a checkout under /root.
-        dir = std::env::temp_dir().join("tote-demo-postgres");
-    }
-    eprintln!("▸ starting a private Postgres in {}", dir.display());
-    let cluster = tokio::task::spawn_blocking(move || PrivateCluster::start_persistent(&dir)).await??;
+    let cluster = start_cluster(&args.home).await?;
     super::postgres::ensure_database(&cluster, "totesys").await?;
     let source_url = cluster.url("totesys");
-
-    eprintln!("▸ seeding ToteSys (scale {}, two years of history)", args.scale);
-    let options = tote_sim::SeedOptions {
-        scale: args.scale,
-        days: 730,
-        seed: 1,
-        // A day before the default end, so that the simulated day the demo plays ends no
-        // later than now.
-        end: super::sim::default_end() - chrono::Duration::days(1),
-        replace: true,
-    };
-    let report = tote_sim::seed(&source_url, &options).await?;
-    eprintln!(
-        "  {} rows in {:.1} s ({:.0} rows/s)",
-        report.total_rows(),
-        report.elapsed.as_secs_f64(),
-        report.rows_per_second()
-    );
-
-    let client = tote_core::pg::connect(&source_url, tote_core::pg::Role::Source).await?;
-    let broken = tote_sim::rules::check(&client).await?;
-    println!();
-    println!("ToteSys (source) table counts");
-    println!("─────────────────────────────");
-    for (table, n) in tote_sim::table_counts(&client).await? {
-        println!("  {table:<16}{n:>10}");
-    }
-    println!();
-    if broken.is_empty() {
-        println!(
-            "All {} data rules of the spec hold.",
-            tote_sim::rules::RULES.len()
-        );
-    } else {
-        anyhow::bail!("data rules broken: {broken:?}");
-    }
+    seed_source(&source_url, args.scale).await?;
+    show_source(&source_url).await?;
 
     // The pipeline: the deployed state machine, run locally. A full run, a simulated day of
     // changes and an incremental run, then a run with nothing new.
@@ -90,6 +50,91 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     .into();
     let config = tote_core::config::Config::from_lookup(|n| lookup.get(n).cloned())?;
     let models = config.models.clone();
+    let runs = run_pipeline(config, &source_url).await?;
+    show_runs(&runs);
+
+    let warehouse = tote_core::pg::connect(&warehouse_url, tote_core::pg::Role::Warehouse).await?;
+    show_warehouse(&warehouse, &models).await?;
+    verify(&source_url, &warehouse, &models).await?;
+    println!();
+    println!("  landing zone:   {}", landing.display());
+    println!("  processed zone: {}", processed.display());
+    show_commands(&args.home, &cluster);
+    Ok(())
+}
+
+/// Starts (or reuses) the private Postgres under `<home>/postgres`, or under the temporary
+/// directory where its server could not reach that.
+async fn start_cluster(home: &Path) -> anyhow::Result<PrivateCluster> {
+    let mut dir = home.join("postgres");
+    if !PrivateCluster::can_live_in(&dir) {
+        // As root, the server runs as `postgres`, which may not reach a checkout under /root.
+        dir = std::env::temp_dir().join("tote-demo-postgres");
+    }
+    eprintln!("▸ starting a private Postgres in {}", dir.display());
+    Ok(tokio::task::spawn_blocking(move || PrivateCluster::start_persistent(&dir)).await??)
+}
+
+/// Seeds two years of ToteSys at `scale` into the database at `source_url`, replacing any.
+async fn seed_source(source_url: &str, scale: f64) -> anyhow::Result<()> {
+    eprintln!("▸ seeding ToteSys (scale {scale}, two years of history)");
+    let options = tote_sim::SeedOptions {
+        scale,
+        days: 730,
+        seed: 1,
+        // A day before the default end, so that the simulated day the demo plays ends no
+        // later than now.
+        end: super::sim::default_end() - chrono::Duration::days(1),
+        replace: true,
+    };
+    let report = tote_sim::seed(source_url, &options).await?;
+    eprintln!(
+        "  {} rows in {:.1} s ({:.0} rows/s)",
+        report.total_rows(),
+        report.elapsed.as_secs_f64(),
+        report.rows_per_second()
+    );
+    Ok(())
+}
+
+/// Prints the source's table counts, and fails unless every data rule of the spec holds.
+async fn show_source(source_url: &str) -> anyhow::Result<()> {
+    let client = tote_core::pg::connect(source_url, tote_core::pg::Role::Source).await?;
+    let broken = tote_sim::rules::check(&client).await?;
+    println!();
+    println!("ToteSys (source) table counts");
+    println!("─────────────────────────────");
+    for (table, n) in tote_sim::table_counts(&client).await? {
+        println!("  {table:<16}{n:>10}");
+    }
+    println!();
+    if broken.is_empty() {
+        println!(
+            "All {} data rules of the spec hold.",
+            tote_sim::rules::RULES.len()
+        );
+    } else {
+        anyhow::bail!("data rules broken: {broken:?}");
+    }
+    Ok(())
+}
+
+/// One run of the pipeline in the demo.
+struct DemoRun {
+    /// `full`, `incremental` or `quiet`.
+    round: &'static str,
+    /// The execution's name.
+    name: String,
+    /// How long it took.
+    elapsed: std::time::Duration,
+    /// The execution's output.
+    output: serde_json::Value,
+}
+
+/// The pipeline with `config`, run three times: a full run, an incremental run after a
+/// simulated day of changes in the source at `source_url`, and a run with nothing new. Fails
+/// on the first execution that does not succeed.
+async fn run_pipeline(config: tote_core::config::Config, source_url: &str) -> anyhow::Result<Vec<DemoRun>> {
     let pipeline = tote::pipeline::Pipeline::new(config).with_listener(super::run::progress_listener());
     let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
     let mut runs = Vec::new();
@@ -102,7 +147,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 delete_rate: 0.05,
                 ..Default::default()
             };
-            tote_sim::run(&source_url, &day, |_| {}).await?;
+            tote_sim::run(source_url, &day, |_| {}).await?;
         }
         let name = format!("demo-{stamp}-{round}");
         tote_core::progress::println(&format!("▸ {round} run of the pipeline: execution {name}"));
@@ -117,9 +162,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
                 tote_command()
             );
         }
-        runs.push((round, name, started.elapsed(), record.output.unwrap_or_default()));
+        runs.push(DemoRun {
+            round,
+            name,
+            elapsed: started.elapsed(),
+            output: record.output.unwrap_or_default(),
+        });
     }
+    Ok(runs)
+}
 
+/// Prints the runs' table: rows ingested, star rows, rows loaded and seconds of each.
+fn show_runs(runs: &[DemoRun]) {
     println!();
     println!("Pipeline runs (the deployed state machine, run locally)");
     println!("───────────────────────────────────────────────────────");
@@ -127,7 +181,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "  {:<12}{:>10}{:>12}{:>12}{:>9}  execution",
         "run", "ingested", "star rows", "loaded", "seconds"
     );
-    for (round, name, elapsed, output) in &runs {
+    for DemoRun {
+        round,
+        name,
+        elapsed,
+        output,
+    } in runs
+    {
         let sum = |v: &serde_json::Value| -> u64 {
             v.as_object()
                 .into_iter()
@@ -147,12 +207,17 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             elapsed.as_secs_f64()
         );
     }
+}
 
-    let warehouse = tote_core::pg::connect(&warehouse_url, tote_core::pg::Role::Warehouse).await?;
+/// Prints the rows of each of `models`' tables in the warehouse.
+async fn show_warehouse(
+    warehouse: &tokio_postgres::Client,
+    models: &[tote_core::models::Model],
+) -> anyhow::Result<()> {
     println!();
     println!("Warehouse table counts");
     println!("──────────────────────");
-    for model in &models {
+    for model in models {
         let table = model.name.as_str();
         let n: i64 = warehouse
             .query_one(
@@ -163,27 +228,39 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             .get(0);
         println!("  {table:<22}{n:>10}");
     }
+    Ok(())
+}
+
+/// `tote verify` of the warehouse against the source at `source_url`, printed; fails on a
+/// mismatch.
+async fn verify(
+    source_url: &str,
+    warehouse: &tokio_postgres::Client,
+    models: &[tote_core::models::Model],
+) -> anyhow::Result<()> {
     println!();
     println!("Verify: the warehouse against the source (tote verify)");
     println!("──────────────────────────────────────────────────────");
-    let source = tote_core::pg::connect(&source_url, tote_core::pg::Role::Source).await?;
-    let reports = tote::verify::verify(&source, &warehouse, &models).await?;
+    let source = tote_core::pg::connect(source_url, tote_core::pg::Role::Source).await?;
+    let reports = tote::verify::verify(&source, warehouse, models).await?;
     print!("{}", tote::verify::render(&reports));
     if reports.iter().any(|r| !r.ok()) {
         anyhow::bail!("the warehouse does not match the source");
     }
-    println!();
-    println!("  landing zone:   {}", landing.display());
-    println!("  processed zone: {}", processed.display());
+    Ok(())
+}
+
+/// Prints the commands that list the executions under `home`, connect to the `cluster` and
+/// stop it.
+fn show_commands(home: &Path, cluster: &PrivateCluster) {
     let tote = tote_command();
-    let home = shell_word(&args.home.display().to_string());
+    let home = shell_word(&home.display().to_string());
     let cluster_dir = shell_word(&cluster.root().display().to_string());
     println!("  executions:     {tote} executions list --home {home}");
 
     println!();
     println!("Connect:  psql \"$({tote} postgres start --dir {cluster_dir} --database warehouse)\"   (or --database totesys)");
     println!("Stop:     {tote} postgres stop --dir {cluster_dir}");
-    Ok(())
 }
 
 /// How to call this very `tote` from a shell, so that the printed commands work when pasted:
