@@ -14,7 +14,6 @@
 //! - [`csv_format`]: the CSV landing format, written and read back exactly ('' vs NULL);
 //! - [`sink`]: streaming a batch's rows to a Parquet or CSV object, hashed for its manifest;
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
-//! - [`wire`]: Postgres's binary COPY format, both directions (framing, epochs, `numeric`);
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
 //! - [`metrics`]: CloudWatch embedded-metric lines, declared once in `metrics.json` (shared with CDK);
@@ -43,6 +42,5 @@ pub mod sink;
 pub mod store;
 pub mod tables;
 pub mod tls;
-pub mod wire;
 
 pub use error::{Error, ErrorKind, Result};

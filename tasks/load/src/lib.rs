@@ -6,7 +6,7 @@
 //! 2. for each model of the requested [`Phase`] (dimensions before facts, as
 //!    [`tote_core::models`] orders them), finds the committed processed batches after the last one the
 //!    ledger records, and loads them in commit order, so a run that failed earlier is caught up;
-//! 3. loads each batch in **one transaction**, with binary COPY ([`copy_binary`]): a dimension
+//! 3. loads each batch in **one transaction**, with binary COPY (`tote_pgcopy::encode`): a dimension
 //!    through a temporary staging table and an upsert that rewrites a row only when a value
 //!    changed; a fact straight into its table (falling back to staging and a conflict-skip on
 //!    the fact's unique `(natural id, last_updated date, last_updated time)` when a version is
@@ -22,7 +22,6 @@
 //! Identifiers come only from the models' declarations and the warehouse catalog for those
 //! tables, and are always quoted; values only travel as parameters or COPY data.
 
-pub mod copy_binary;
 mod deletions;
 pub mod freshness;
 pub mod keys;
@@ -41,9 +40,10 @@ use tote_core::tables::quote_ident;
 use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
-use crate::copy_binary::{ColumnEncoder, PgType, RowEncoder};
 use crate::deletions::Deletions;
 use crate::keys::{ForeignKeys, KeyCollector, Written};
+use tote_pgcopy::encode::{self as copy_binary, ColumnEncoder, RowEncoder};
+use tote_pgcopy::PgType;
 
 /// The load function's events and answers, as the stage contract declares them.
 pub use tote_core::event::load::{
@@ -328,7 +328,7 @@ pub async fn warehouse_columns(client: &Client, model: &str) -> Result<Vec<Wareh
         .map(|r| {
             let (name, typname, typmod): (String, String, i32) = (r.get(0), r.get(1), r.get(2));
             WarehouseColumn {
-                pg_type: PgType::from_catalog(&typname, typmod),
+                pg_type: PgType::from_name(&typname, typmod).filter(|t| copy_binary::writes(*t)),
                 name,
                 type_name: typname,
             }

@@ -19,56 +19,9 @@ use arrow::datatypes::{
 };
 use bytes::{BufMut, BytesMut};
 
-pub use tote_core::wire::{put_numeric, HEADER, TRAILER};
-use tote_core::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
-
-/// A warehouse column's type, as the catalog reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PgType {
-    /// smallint
-    Int2,
-    /// integer
-    Int4,
-    /// bigint
-    Int8,
-    /// numeric, with `(precision, scale)` when constrained
-    Numeric(Option<(u32, u32)>),
-    /// text, varchar, char
-    Text,
-    /// boolean
-    Bool,
-    /// date
-    Date,
-    /// time without time zone
-    Time,
-    /// timestamp without time zone
-    Timestamp,
-    /// double precision
-    Float8,
-}
-
-impl PgType {
-    /// The type of a column from `format_type`-style catalog facts: the type's name
-    /// (`pg_type.typname`) and its `atttypmod`. `None` for a type the loader cannot write.
-    pub fn from_catalog(typname: &str, typmod: i32) -> Option<PgType> {
-        Some(match typname {
-            "int2" => PgType::Int2,
-            "int4" => PgType::Int4,
-            "int8" => PgType::Int8,
-            "numeric" => PgType::Numeric((typmod >= 4).then(|| {
-                let t = (typmod - 4) as u32;
-                (t >> 16, t & 0xffff)
-            })),
-            "text" | "varchar" | "bpchar" => PgType::Text,
-            "bool" => PgType::Bool,
-            "date" => PgType::Date,
-            "time" => PgType::Time,
-            "timestamp" => PgType::Timestamp,
-            "float8" => PgType::Float8,
-            _ => return None,
-        })
-    }
-}
+use crate::types::PgType;
+pub use crate::wire::{put_numeric, HEADER, TRAILER};
+use crate::wire::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 
 /// Why a column or a value cannot be encoded; the caller adds the table and batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,7 +41,7 @@ enum Kind {
     /// Decimal128 with `scale` into numeric, refusing values the target cannot hold exactly.
     Decimal {
         scale: i8,
-        target: Option<(u32, u32)>,
+        target: Option<(u8, i8)>,
     },
     /// Integers into numeric.
     IntNumeric,
@@ -98,6 +51,23 @@ enum Kind {
     Time(TimeUnit),
     Timestamp(TimeUnit),
     Float8,
+}
+
+/// Whether the load can write columns of `pg_type` at all (from some Arrow type).
+pub fn writes(pg_type: PgType) -> bool {
+    matches!(
+        pg_type,
+        PgType::Int2
+            | PgType::Int4
+            | PgType::Int8
+            | PgType::Numeric(_)
+            | PgType::Text
+            | PgType::Bool
+            | PgType::Date
+            | PgType::Time
+            | PgType::Timestamp
+            | PgType::Float8
+    )
 }
 
 impl ColumnEncoder {
@@ -144,43 +114,14 @@ impl ColumnEncoder {
             return Ok(());
         }
         match self.kind {
-            Kind::Int(width) => {
-                let v = int_value(array, row);
-                let fits = match width {
-                    2 => i16::try_from(v).is_ok(),
-                    4 => i32::try_from(v).is_ok(),
-                    _ => true,
-                };
-                if !fits {
-                    return Err(self.value_error(format!("{v} does not fit in a {}-byte integer", width)));
-                }
-                out.put_i32(width as i32);
-                match width {
-                    2 => out.put_i16(v as i16),
-                    4 => out.put_i32(v as i32),
-                    _ => out.put_i64(v),
-                }
-            }
+            Kind::Int(width) => self.encode_int(int_value(array, row), width, out)?,
             Kind::Decimal { scale, target } => {
                 let v = array.as_primitive::<Decimal128Type>().value(row);
                 let (v, scale) = self.fit_decimal(v, scale, target)?;
                 put_numeric(out, v, scale);
             }
             Kind::IntNumeric => put_numeric(out, int_value(array, row) as i128, 0),
-            Kind::Text => {
-                let s: &str = match array.data_type() {
-                    DataType::Utf8 => array.as_string::<i32>().value(row),
-                    DataType::LargeUtf8 => array.as_string::<i64>().value(row),
-                    _ => array.as_string_view().value(row),
-                };
-                if s.contains('\0') {
-                    return Err(
-                        self.value_error("text contains a NUL character, which Postgres cannot store".into())
-                    );
-                }
-                out.put_i32(s.len() as i32);
-                out.put_slice(s.as_bytes());
-            }
+            Kind::Text => self.encode_text(array, row, out)?,
             Kind::Bool => {
                 out.put_i32(1);
                 out.put_u8(array.as_boolean().value(row) as u8);
@@ -191,44 +132,12 @@ impl ColumnEncoder {
                 out.put_i32(days as i32);
             }
             Kind::Time(unit) => {
-                let micros = match unit {
-                    TimeUnit::Second => {
-                        array.as_primitive::<Time32SecondType>().value(row) as i64 * 1_000_000
-                    }
-                    TimeUnit::Millisecond => {
-                        array.as_primitive::<Time32MillisecondType>().value(row) as i64 * 1_000
-                    }
-                    TimeUnit::Microsecond => array.as_primitive::<Time64MicrosecondType>().value(row),
-                    TimeUnit::Nanosecond => {
-                        let ns = array.as_primitive::<Time64NanosecondType>().value(row);
-                        if ns % 1_000 != 0 {
-                            return Err(self.value_error(format!(
-                                "time {ns} ns has sub-microsecond digits Postgres cannot hold"
-                            )));
-                        }
-                        ns / 1_000
-                    }
-                };
+                let micros = self.time_micros(array, row, unit)?;
                 out.put_i32(8);
                 out.put_i64(micros);
             }
             Kind::Timestamp(unit) => {
-                let micros = match unit {
-                    TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
-                    TimeUnit::Millisecond => {
-                        array.as_primitive::<TimestampMillisecondType>().value(row) * 1_000
-                    }
-                    TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
-                    TimeUnit::Nanosecond => {
-                        let ns = array.as_primitive::<TimestampNanosecondType>().value(row);
-                        if ns % 1_000 != 0 {
-                            return Err(self.value_error(format!(
-                                "timestamp {ns} ns has sub-microsecond digits Postgres cannot hold"
-                            )));
-                        }
-                        ns / 1_000
-                    }
-                };
+                let micros = self.timestamp_micros(array, row, unit)?;
                 out.put_i32(8);
                 out.put_i64(micros - PG_EPOCH_MICROS);
             }
@@ -244,13 +153,82 @@ impl ColumnEncoder {
         Ok(())
     }
 
+    /// `v` as an integer of `width` bytes, refused when it does not fit.
+    fn encode_int(&self, v: i64, width: u8, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let fits = match width {
+            2 => i16::try_from(v).is_ok(),
+            4 => i32::try_from(v).is_ok(),
+            _ => true,
+        };
+        if !fits {
+            return Err(self.value_error(format!("{v} does not fit in a {}-byte integer", width)));
+        }
+        out.put_i32(width as i32);
+        match width {
+            2 => out.put_i16(v as i16),
+            4 => out.put_i32(v as i32),
+            _ => out.put_i64(v),
+        }
+        Ok(())
+    }
+
+    /// A string of any Arrow string type; a NUL character, which Postgres text cannot hold, is refused.
+    fn encode_text(&self, array: &ArrayRef, row: usize, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let s: &str = match array.data_type() {
+            DataType::Utf8 => array.as_string::<i32>().value(row),
+            DataType::LargeUtf8 => array.as_string::<i64>().value(row),
+            _ => array.as_string_view().value(row),
+        };
+        if s.contains('\0') {
+            return Err(self.value_error("text contains a NUL character, which Postgres cannot store".into()));
+        }
+        out.put_i32(s.len() as i32);
+        out.put_slice(s.as_bytes());
+        Ok(())
+    }
+
+    /// A time of day in `unit` as microseconds, refusing sub-microsecond digits.
+    fn time_micros(&self, array: &ArrayRef, row: usize, unit: TimeUnit) -> Result<i64, EncodeError> {
+        Ok(match unit {
+            TimeUnit::Second => array.as_primitive::<Time32SecondType>().value(row) as i64 * 1_000_000,
+            TimeUnit::Millisecond => array.as_primitive::<Time32MillisecondType>().value(row) as i64 * 1_000,
+            TimeUnit::Microsecond => array.as_primitive::<Time64MicrosecondType>().value(row),
+            TimeUnit::Nanosecond => {
+                let ns = array.as_primitive::<Time64NanosecondType>().value(row);
+                if ns % 1_000 != 0 {
+                    return Err(self.value_error(format!(
+                        "time {ns} ns has sub-microsecond digits Postgres cannot hold"
+                    )));
+                }
+                ns / 1_000
+            }
+        })
+    }
+
+    /// A timestamp in `unit` as microseconds since 1970, refusing sub-microsecond digits.
+    fn timestamp_micros(&self, array: &ArrayRef, row: usize, unit: TimeUnit) -> Result<i64, EncodeError> {
+        Ok(match unit {
+            TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(row) * 1_000_000,
+            TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(row) * 1_000,
+            TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(row),
+            TimeUnit::Nanosecond => {
+                let ns = array.as_primitive::<TimestampNanosecondType>().value(row);
+                if ns % 1_000 != 0 {
+                    return Err(self.value_error(format!(
+                        "timestamp {ns} ns has sub-microsecond digits Postgres cannot hold"
+                    )));
+                }
+                ns / 1_000
+            }
+        })
+    }
+
     /// `v` at `scale`, checked against the target `numeric(p, s)`: digits beyond `s` must be
     /// zero (they are dropped, exactly), and the integer part must fit in `p - s` digits.
-    fn fit_decimal(&self, v: i128, scale: i8, target: Option<(u32, u32)>) -> Result<(i128, i8), EncodeError> {
+    fn fit_decimal(&self, v: i128, scale: i8, target: Option<(u8, i8)>) -> Result<(i128, i8), EncodeError> {
         let Some((precision, target_scale)) = target else {
             return Ok((v, scale));
         };
-        let target_scale = target_scale as i8;
         let (mut v, mut scale) = (v, scale);
         if scale > target_scale {
             let factor = 10i128.pow((scale - target_scale) as u32);
@@ -264,7 +242,7 @@ impl ColumnEncoder {
             v /= factor;
             scale = target_scale;
         }
-        let limit = 10i128.pow(precision - target_scale as u32 + scale.max(0) as u32);
+        let limit = 10i128.pow(u32::from(precision) - target_scale as u32 + scale.max(0) as u32);
         if v.abs() >= limit {
             return Err(self.value_error(format!(
                 "{} does not fit in numeric({precision},{target_scale})",
