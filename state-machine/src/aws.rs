@@ -161,6 +161,78 @@ impl Execution {
     }
 }
 
+/// One GetExecutionHistory event, as much of it as the page reads.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AwsEvent {
+    /// Its id.
+    pub id: i64,
+    /// The event before it in its chain.
+    pub previous: i64,
+    /// When it happened.
+    pub timestamp: DateTime<Utc>,
+    /// Its type as the API names it, e.g. `TaskStateEntered`.
+    pub kind: String,
+    /// The state (StateEntered/Exited) or Map (MapIteration*) it names.
+    pub name: Option<String>,
+    /// The state's input.
+    pub input: Option<String>,
+    /// The state's output or the task's result.
+    pub output: Option<String>,
+    /// A failure's error name.
+    pub error: Option<String>,
+    /// A failure's cause.
+    pub cause: Option<String>,
+    /// A Map iteration's index.
+    pub index: Option<i32>,
+}
+
+impl From<&aws_sdk_sfn::types::HistoryEvent> for AwsEvent {
+    fn from(e: &aws_sdk_sfn::types::HistoryEvent) -> AwsEvent {
+        let text = |s: Option<&str>| s.map(str::to_string);
+        let map = e
+            .map_iteration_started_event_details()
+            .or(e.map_iteration_succeeded_event_details())
+            .or(e.map_iteration_failed_event_details())
+            .or(e.map_iteration_aborted_event_details());
+        let (error, cause) = if let Some(d) = e.task_failed_event_details() {
+            (text(d.error()), text(d.cause()))
+        } else if let Some(d) = e.execution_failed_event_details() {
+            (text(d.error()), text(d.cause()))
+        } else if let Some(d) = e.task_timed_out_event_details() {
+            (text(d.error()), text(d.cause()))
+        } else {
+            (None, None)
+        };
+        AwsEvent {
+            id: e.id(),
+            previous: e.previous_event_id(),
+            timestamp: DateTime::from_timestamp(e.timestamp().secs(), e.timestamp().subsec_nanos())
+                .unwrap_or_default(),
+            kind: e.r#type().as_str().to_string(),
+            name: e
+                .state_entered_event_details()
+                .map(|d| d.name().to_string())
+                .or_else(|| e.state_exited_event_details().map(|d| d.name().to_string()))
+                .or_else(|| map.and_then(|d| text(d.name()))),
+            input: e
+                .state_entered_event_details()
+                .and_then(|d| text(d.input()))
+                .or_else(|| e.execution_started_event_details().and_then(|d| text(d.input()))),
+            output: e
+                .state_exited_event_details()
+                .and_then(|d| text(d.output()))
+                .or_else(|| e.task_succeeded_event_details().and_then(|d| text(d.output())))
+                .or_else(|| {
+                    e.execution_succeeded_event_details()
+                        .and_then(|d| text(d.output()))
+                }),
+            error,
+            cause,
+            index: map.map(|d| d.index()),
+        }
+    }
+}
+
 /// The deployed state machine, through the Step Functions API.
 #[derive(Debug, Clone)]
 pub struct Deployed {
@@ -228,7 +300,7 @@ impl Deployed {
 
     /// The definition the execution ran and its whole history (every page, oldest first), for
     /// `tote aws report`.
-    pub async fn history(&self, name_or_arn: &str) -> Result<(Value, Vec<crate::report::aws::AwsEvent>)> {
+    pub async fn history(&self, name_or_arn: &str) -> Result<(Value, Vec<AwsEvent>)> {
         let arn = execution_arn(&self.state_machine_arn, name_or_arn)?;
         let definition = match self
             .client
@@ -263,7 +335,7 @@ impl Deployed {
         let mut events = Vec::new();
         while let Some(event) = pages.next().await {
             let event = event.map_err(|e| api_error(e, "reading the execution's history"))?;
-            events.push(crate::report::aws::AwsEvent::from(&event));
+            events.push(AwsEvent::from(&event));
         }
         Ok((definition, events))
     }

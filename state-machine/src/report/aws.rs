@@ -10,83 +10,10 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tote_asl::{EventDetails, EventType, ExecutionRecord, ExecutionStatus, HistoryEvent, ScopeFrame};
 
-use crate::aws::Execution;
-
-/// One GetExecutionHistory event, as much of it as the page reads.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AwsEvent {
-    /// Its id.
-    pub id: i64,
-    /// The event before it in its chain.
-    pub previous: i64,
-    /// When it happened.
-    pub timestamp: DateTime<Utc>,
-    /// Its type as the API names it, e.g. `TaskStateEntered`.
-    pub kind: String,
-    /// The state (StateEntered/Exited) or Map (MapIteration*) it names.
-    pub name: Option<String>,
-    /// The state's input.
-    pub input: Option<String>,
-    /// The state's output or the task's result.
-    pub output: Option<String>,
-    /// A failure's error name.
-    pub error: Option<String>,
-    /// A failure's cause.
-    pub cause: Option<String>,
-    /// A Map iteration's index.
-    pub index: Option<i32>,
-}
-
-impl From<&aws_sdk_sfn::types::HistoryEvent> for AwsEvent {
-    fn from(e: &aws_sdk_sfn::types::HistoryEvent) -> AwsEvent {
-        let text = |s: Option<&str>| s.map(str::to_string);
-        let map = e
-            .map_iteration_started_event_details()
-            .or(e.map_iteration_succeeded_event_details())
-            .or(e.map_iteration_failed_event_details())
-            .or(e.map_iteration_aborted_event_details());
-        let (error, cause) = if let Some(d) = e.task_failed_event_details() {
-            (text(d.error()), text(d.cause()))
-        } else if let Some(d) = e.execution_failed_event_details() {
-            (text(d.error()), text(d.cause()))
-        } else if let Some(d) = e.task_timed_out_event_details() {
-            (text(d.error()), text(d.cause()))
-        } else {
-            (None, None)
-        };
-        AwsEvent {
-            id: e.id(),
-            previous: e.previous_event_id(),
-            timestamp: DateTime::from_timestamp(e.timestamp().secs(), e.timestamp().subsec_nanos())
-                .unwrap_or_default(),
-            kind: e.r#type().as_str().to_string(),
-            name: e
-                .state_entered_event_details()
-                .map(|d| d.name().to_string())
-                .or_else(|| e.state_exited_event_details().map(|d| d.name().to_string()))
-                .or_else(|| map.and_then(|d| text(d.name()))),
-            input: e
-                .state_entered_event_details()
-                .and_then(|d| text(d.input()))
-                .or_else(|| e.execution_started_event_details().and_then(|d| text(d.input()))),
-            output: e
-                .state_exited_event_details()
-                .and_then(|d| text(d.output()))
-                .or_else(|| e.task_succeeded_event_details().and_then(|d| text(d.output())))
-                .or_else(|| {
-                    e.execution_succeeded_event_details()
-                        .and_then(|d| text(d.output()))
-                }),
-            error,
-            cause,
-            index: map.map(|d| d.index()),
-        }
-    }
-}
+use crate::aws::{AwsEvent, Execution};
 
 /// The record of a deployed execution: its description, its definition and its history.
 pub fn record(execution: &Execution, definition: Value, events: &[AwsEvent]) -> ExecutionRecord {
@@ -181,6 +108,8 @@ pub fn record(execution: &Execution, definition: Value, events: &[AwsEvent]) -> 
 
 #[cfg(test)]
 mod tests {
+    use chrono::DateTime;
+
     use super::*;
     use crate::report::{Outcome, Page};
 
