@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
-use tote_core::private_pg::PrivateCluster;
+use tote_private_pg::PrivateCluster;
 
 use crate::measure::{measure, Cost};
 use crate::END;

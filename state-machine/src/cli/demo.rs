@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use tote_core::private_pg::PrivateCluster;
+use tote_private_pg::PrivateCluster;
 
 /// Arguments of `tote demo`.
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use tote_core::private_pg::PrivateCluster;
+use tote_private_pg::PrivateCluster;
 
 /// Subcommands of `tote postgres`.
 #[derive(Debug, Subcommand)]

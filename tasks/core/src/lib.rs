@@ -18,7 +18,6 @@
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
 //! - [`metrics`]: CloudWatch embedded-metric lines, declared once in `metrics.json` (shared with CDK);
 //! - [`progress`]: how far long work has got, drawn by the `tote` command, silent in a Lambda;
-//! - [`private_pg`]: a private Postgres cluster for `tote demo`, `tote postgres` and the tests;
 //! - [`fault`]: fault points at commit boundaries for crash tests (inert in normal builds);
 //! - `lambda` (feature `lambda`): the shared shape of the three Lambda binaries.
 
@@ -35,7 +34,6 @@ pub mod logging;
 pub mod metrics;
 pub mod models;
 pub mod pg;
-pub mod private_pg;
 pub mod progress;
 pub mod secrets;
 pub mod sink;

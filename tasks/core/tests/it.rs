@@ -3,8 +3,8 @@
 mod tls {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
     use tote_core::pg::{self, Role};
-    use tote_core::private_pg::PrivateCluster;
     use tote_core::ErrorKind;
+    use tote_private_pg::PrivateCluster;
 
     struct Pki {
         ca_pem: String,

@@ -9,7 +9,7 @@
 //! | [`chain`] | a seeded source, an empty warehouse and two stores, driven stage by stage | feature `chain` |
 //!
 //! Never a dependency of a shipped crate: the CLI keeps only what `tote postgres` needs
-//! (`tote_core::private_pg`).
+//! (`tote_private_pg`).
 
 pub mod moto;
 pub mod oracle;

@@ -8,9 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use rand::Rng;
-use tote_core::private_pg::PrivateCluster;
 use tote_core::tables::quote_ident;
 use tote_core::{Error, Result};
+use tote_private_pg::PrivateCluster;
 
 /// A fresh, empty database for one test, dropped again when the value is dropped.
 #[derive(Debug)]

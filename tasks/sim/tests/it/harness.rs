@@ -2,7 +2,7 @@
 //! hands out fresh databases, and cleans up after itself.
 
 use tote_core::pg::{self, Role};
-use tote_core::private_pg::PrivateCluster;
+use tote_private_pg::PrivateCluster;
 use tote_testkit::postgres::test_database;
 
 fn owner_of(path: &std::path::Path) -> u32 {

@@ -1,5 +1,8 @@
 //! A private Postgres cluster: `initdb` + `pg_ctl` in a directory of its own, on a free port.
 //!
+//! A tool for trying tote and for its tests, in a crate of its own so that the stage Lambdas,
+//! which depend on `tote-core` alone, carry none of it.
+//!
 //! `tote demo` and `tote postgres` run one, and the tests get their databases from one
 //! (`tote-testkit`). It listens on 127.0.0.1 only, with a generated password
 //! (SCRAM), and keeps its Unix socket inside its own directory.
@@ -16,7 +19,7 @@ use std::process::Command;
 
 use rand::Rng;
 
-use crate::error::{Error, Result};
+use tote_core::{Error, Result};
 
 /// The superuser every private cluster is created with.
 pub const SUPERUSER: &str = "tote";
