@@ -13,6 +13,7 @@
 //! - [`checkpoint`]: the transform's checkpoint (what it consumed), read by the load and `tote status`;
 //! - [`csv_format`]: the CSV landing format, written and read back exactly ('' vs NULL);
 //! - [`sink`]: streaming a batch's rows to a Parquet or CSV object, hashed for its manifest;
+//! - [`credentials`]: what may be shown of a database URL (never its password);
 //! - [`pg`]: connecting to Postgres without leaking credentials into messages;
 //! - [`tls`]: rustls for Postgres connections, honouring libpq's `sslmode`;
 //! - [`secrets`]: database credentials from AWS Secrets Manager (RDS JSON shape);
@@ -24,6 +25,7 @@
 pub mod batch;
 pub mod checkpoint;
 pub mod config;
+pub mod credentials;
 pub mod csv_format;
 pub mod error;
 pub mod event;

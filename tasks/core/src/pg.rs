@@ -8,7 +8,11 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
+use crate::credentials::password_of;
 use crate::error::{Error, ErrorKind, Result};
+
+/// `url` with its password replaced by `***`, safe to print.
+pub use crate::credentials::redact;
 
 /// Which database a connection is for; decides the error kind of a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,23 +225,6 @@ pub fn describe(e: &tokio_postgres::Error) -> String {
         source = inner.source();
     }
     s
-}
-
-/// `url` with its password replaced by `***`, safe to print. Unparseable input is replaced whole.
-pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
-        Err(_) => "<unparseable URL>".to_string(),
-    }
-}
-
-fn password_of(url: &str) -> Option<String> {
-    url::Url::parse(url).ok()?.password().map(|p| p.to_string())
 }
 
 /// `url` pointing at database `db` instead of its own.

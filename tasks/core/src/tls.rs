@@ -41,7 +41,7 @@ pub fn split_url(url: &str, describe: &str) -> Result<(String, TlsMode)> {
     let mut parsed = url::Url::parse(url).map_err(|_| {
         Error::config(format!(
             "the {describe} URL is not a valid URL ({}); expected postgres://user:password@host:port/dbname",
-            crate::pg::redact(url)
+            crate::credentials::redact(url)
         ))
     })?;
     let mut mode = None;
