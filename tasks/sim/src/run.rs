@@ -361,8 +361,8 @@ async fn flip_paid(tick: &Tick<'_>) -> std::result::Result<u32, tokio_postgres::
         .await? as u32)
 }
 
-/// What the real data never showed, about `rate` of each kind in the tick: order
-/// updates, staff renames and moves, department renames, counterparty moves, address changes.
+/// What the real data never showed, about `rate` of each kind in the tick: order updates, staff
+/// renames and moves, department renames, counterparty moves, address changes.
 async fn change(
     tick: &Tick<'_>,
     rng: &mut ChaCha8Rng,
@@ -452,9 +452,9 @@ async fn set_column(
     Ok(tx.execute(&sql, &[&id, value, &at]).await? as u32)
 }
 
-/// About `rate` deletes in the tick: mostly an order with its transaction and
-/// payment, else a design no order uses, an address nothing uses (a new one added first), or a
-/// deleted design's id coming back with a new design.
+/// About `rate` deletes in the tick: mostly an order with its transaction and payment, else a
+/// design no order uses, an address nothing uses (a new one added first), or a deleted design's
+/// id coming back with a new design.
 async fn delete(
     tick: &Tick<'_>,
     rng: &mut ChaCha8Rng,
