@@ -42,62 +42,8 @@ use crate::IngestResponse;
 /// A chunk, and a chunked table as its commit is asked for, as the stage contract declares them.
 pub use tote_core::event::ingest::{Chunk, ChunkedTable};
 
-/// A key range, bound to the transaction as settings (values never enter SQL text).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KeyRange {
-    /// First key, inclusive.
-    pub from: Option<i64>,
-    /// Last key, exclusive.
-    pub to: Option<i64>,
-}
-
-impl KeyRange {
-    /// The range of `chunk`.
-    pub fn of(chunk: &Chunk) -> KeyRange {
-        KeyRange {
-            from: chunk.from,
-            to: chunk.to,
-        }
-    }
-
-    /// Sets `tote.from` and `tote.to` for the rest of the transaction.
-    pub async fn bind(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-    ) -> std::result::Result<(), tokio_postgres::Error> {
-        let text = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
-        tx.execute(
-            "SELECT set_config('tote.from', $1, true), set_config('tote.to', $2, true)",
-            &[&text(self.from), &text(self.to)],
-        )
-        .await
-        .map(|_| ())
-    }
-
-    /// The conditions on `key` (quoted here) that keep a row inside the bound range, each
-    /// preceded by `AND`; empty for an unbounded range. The column is compared as it is (an
-    /// `int4` against the `int8` bound, an operator of the same btree family), never cast, so
-    /// that the range is read through the primary key's index: a cast column makes every chunk
-    /// scan the whole table, and the chunks together twice as slow as one read.
-    pub fn conditions(&self, key: &str) -> String {
-        let key = quote_ident(key);
-        let mut out = String::new();
-        if self.from.is_some() {
-            out.push_str(&format!(
-                " AND {key} >= (SELECT current_setting('tote.from')::int8)"
-            ));
-        }
-        if self.to.is_some() {
-            out.push_str(&format!(" AND {key} < (SELECT current_setting('tote.to')::int8)"));
-        }
-        out
-    }
-
-    /// Whether `key` is inside the range.
-    pub fn contains(&self, key: i64) -> bool {
-        self.from.is_none_or(|f| key >= f) && self.to.is_none_or(|t| key < t)
-    }
-}
+/// The key range a chunk reads, bound to its transaction as settings.
+pub use crate::range::KeyRange;
 
 /// The ranges of a key span `[min, max]` holding `rows` rows, about `budget` rows each: equal
 /// key spans, since ToteSys keys are serial (a sparse span gives smaller chunks, never larger
@@ -431,11 +377,6 @@ async fn combine(
     // A fresh name per attempt: a commit that stopped half-way leaves objects no manifest names.
     let attempt = uuid::Uuid::new_v4().simple().to_string();
     let attempt = &attempt[..8];
-    let keys_schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![arrow::datatypes::Field::new(
-        crate::reconcile::KEY,
-        arrow::datatypes::DataType::Int64,
-        false,
-    )]));
     let key_objects: Vec<(&Manifest, &ObjectEntry)> = parts
         .iter()
         .filter_map(|p| p.keys.as_ref().map(|k| (p, &k.object)))
@@ -443,7 +384,7 @@ async fn combine(
     let keys_object = concatenate(
         landing,
         &batch::object_key(table, &request.group, &format!("keys-{attempt}.parquet")),
-        keys_schema,
+        crate::reconcile::key_schema(),
         &key_objects,
     )
     .await?

@@ -23,6 +23,7 @@
 
 pub mod chunks;
 pub mod decode;
+mod range;
 pub mod reconcile;
 pub mod types;
 
@@ -40,6 +41,7 @@ use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
 use crate::decode::{CopyDecoder, RowKey};
+use crate::range::KeyRange;
 use crate::types::{SourceColumn, TableLayout};
 
 /// The ingest function's events and answers, as the stage contract declares them.
@@ -258,7 +260,7 @@ async fn ingest_once(
     // the plan fixed for every chunk of the read.
     let mark = chunk.map_or(clock, |c| c.until);
     let since = read_from(table, previous.cursor.as_ref(), clock, lookback);
-    let range = chunk.map(chunks::KeyRange::of);
+    let range = chunk.map(KeyRange::of);
     let window_filter = match chunk {
         None => {
             let filter = window_filter(&tx, since, &err).await?;
@@ -567,9 +569,9 @@ async fn chunk_filter(
     key: &str,
     err: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
 ) -> Result<String> {
-    let range = chunks::KeyRange::of(chunk);
+    let range = KeyRange::of(chunk);
     range.bind(tx).await.map_err(err)?;
-    Ok(format!(" WHERE true{}", range.conditions(key)))
+    Ok(range.filter(key))
 }
 
 /// What a read keeps of each batch it streams: the rows to write, given the batch, its cursor

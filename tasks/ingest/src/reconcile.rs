@@ -37,8 +37,8 @@ use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{Error, Result};
 
-use crate::chunks::KeyRange;
 use crate::decode::{CopyDecoder, Decoding};
+use crate::range::KeyRange;
 use crate::types::{SourceColumn, TableLayout};
 
 /// The column of a key-set object.
@@ -100,7 +100,7 @@ pub struct Reconcile<'a> {
     pub detected_at: NaiveDateTime,
     /// What the read of the versions saw of the table's keys.
     pub read: &'a ReadKeys,
-    /// The key range of a chunk ([`crate::chunks`]), bound to the transaction: only its keys are
+    /// The key range of a chunk, bound to the transaction: only its keys are
     /// reconciled, the source's and the recorded ones (`None`: the whole table).
     pub range: Option<KeyRange>,
 }
@@ -140,7 +140,7 @@ impl Reconcile<'_> {
     /// ` WHERE <the range>` for a chunk's range, else empty.
     fn range_filter(&self) -> String {
         match self.range {
-            Some(range) => format!(" WHERE true{}", range.conditions(self.key)),
+            Some(range) => range.filter(self.key),
             None => String::new(),
         }
     }
@@ -276,8 +276,8 @@ impl Reconcile<'_> {
     }
 }
 
-/// The schema of a key-set object.
-fn key_schema() -> SchemaRef {
+/// The schema of a key-set object: one non-null `int8` column, [`KEY`].
+pub(crate) fn key_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new(KEY, DataType::Int64, false)]))
 }
 
