@@ -33,6 +33,7 @@ use tote_core::tables::primary_key;
 use tote_core::{Error, ErrorKind, Result};
 
 use crate::deletions::RunDeletions;
+use crate::error::internal;
 
 /// Rows per record batch when a spill file is read back, and per row group when it is written.
 const SPILL_BATCH_ROWS: usize = 32 * 1024;
@@ -492,8 +493,4 @@ fn bad_column(name: &str) -> Error {
         ErrorKind::BadBatch,
         format!("a landing batch has no `{name}` column"),
     )
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> Error {
-    Error::internal(e.to_string())
 }

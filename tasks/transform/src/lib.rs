@@ -21,15 +21,16 @@
 
 mod changes;
 mod deletions;
+mod error;
 pub mod models;
+mod session;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 use futures_util::StreamExt;
 use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
@@ -39,6 +40,7 @@ use tote_core::store::Store;
 use tote_core::tables::{primary_key, SOURCE_TABLES};
 
 use crate::changes::{align, Changes};
+use crate::error::{internal, model_error};
 use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
@@ -105,17 +107,8 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     };
     let mut consumed_after = consumed_before.clone();
     let mut inputs = Vec::new();
-    // New versions are spilled to local disk, so memory does not grow with the change.
-    let spill = tempfile::Builder::new()
-        .prefix("tote-transform-")
-        .tempdir()
-        .map_err(|e| {
-            Error::internal(format!(
-                "cannot create a temporary directory for the transform: {e}"
-            ))
-        })?;
-    let ctx = session(config, spill.path())?;
-    ctx.register_udf(iso_currency_name_udf());
+    let spill = session::spill_dir()?;
+    let ctx = session::session(config, spill.path())?;
     let step = std::time::Instant::now();
     let changes = read_changes(
         &landing,
@@ -584,38 +577,6 @@ fn models_at_once(memory_mb: usize) -> usize {
         .min((memory_mb / MODEL_MEMORY_MB).max(1))
 }
 
-/// How many sorted runs a sort that spilled merges at once; more runs take more merge passes.
-/// Every run being merged has read and decode buffers that the memory pool does not count, so
-/// with no limit the merge's memory grows with the table; at 8 the transform's peak heap stays
-/// flat from scale 300 to 600 and the run is no slower (docs/benchmarks.md has the figures).
-const SPILL_MERGE_FAN_IN: usize = 8;
-
-/// The query engine for one run: sorts and aggregations may hold `TOTE_TRANSFORM_MEMORY_MB`
-/// between them and spill the rest to `spill` (the run's temporary directory), so a first run
-/// over the whole source needs no more memory than a small one.
-fn session(config: &Config, spill: &std::path::Path) -> Result<SessionContext> {
-    use datafusion::execution::memory_pool::FairSpillPool;
-    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    let pool = config.transform_memory_mb << 20;
-    let runtime = RuntimeEnvBuilder::new()
-        .with_memory_pool(Arc::new(FairSpillPool::new(pool)))
-        .with_temp_file_path(spill)
-        .with_max_spill_merge_fan_in(SPILL_MERGE_FAN_IN)
-        .build_arc()
-        .map_err(internal)?;
-    // Each sort reserves memory for merging its spill files (10 MiB by default), once per
-    // partition: with many cores and a small pool the reservations alone would not fit, so they
-    // are a share of the pool instead.
-    let partitions = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(1, 8);
-    let mut session = datafusion::prelude::SessionConfig::new().with_target_partitions(partitions);
-    // And once per model running at the same time.
-    let models = models_at_once(config.transform_memory_mb);
-    session.options_mut().execution.sort_spill_reservation_bytes = pool / (4 * partitions * models);
-    Ok(SessionContext::new_with_config_rt(session, runtime))
-}
-
 fn schema_of_batches(batches: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
     batches
         .first()
@@ -780,58 +741,9 @@ fn findings_shape(what: &str) -> Error {
     )
 }
 
-fn model_error(model: &str, e: datafusion::error::DataFusionError) -> Error {
-    if matches!(
-        e.find_root(),
-        datafusion::error::DataFusionError::ResourcesExhausted(_)
-    ) {
-        // The model is not at fault: the budget is too small for it.
-        return Error::new(
-            ErrorKind::ModelFailed,
-            format!(
-                "model {model} ran out of the transform's memory budget: {e}; raise TOTE_TRANSFORM_MEMORY_MB \
-                 (in AWS the transform function's memory, a quarter of which is the budget) and run again"
-            ),
-        )
-        .with_source(e);
-    }
-    Error::new(
-        ErrorKind::ModelFailed,
-        format!("model {model} failed: {e}; fix tasks/transform/models/{model}.sql (or TOTE_MODELS) and run again"),
-    )
-    .with_source(e)
-}
-
-fn internal<E: std::fmt::Display>(e: E) -> Error {
-    Error::internal(e.to_string())
-}
-
-/// `iso_currency_name(code)`: the ISO 4217 name of a currency code (NULL for an unknown code).
-fn iso_currency_name_udf() -> datafusion::logical_expr::ScalarUDF {
-    create_udf(
-        "iso_currency_name",
-        vec![DataType::Utf8],
-        DataType::Utf8,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let codes = arrays[0].as_string::<i32>();
-            let names: StringArray = codes
-                .iter()
-                .map(|c| {
-                    c.and_then(rust_iso4217::from_code)
-                        .map(|cur| cur.name.to_string())
-                })
-                .collect();
-            Ok(ColumnarValue::Array(Arc::new(names)))
-        }),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::error::DataFusionError;
 
     #[test]
     fn models_run_at_once_only_as_far_as_the_memory_budget_goes() {
@@ -840,23 +752,5 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!(models_at_once(128), cores.clamp(1, 4).min(2));
         assert_eq!(models_at_once(1 << 20), cores.clamp(1, 4));
-    }
-
-    #[test]
-    fn a_model_out_of_memory_is_told_to_raise_the_budget_not_to_fix_the_model() {
-        let exhausted = DataFusionError::Context(
-            "sort".into(),
-            Box::new(DataFusionError::ResourcesExhausted(
-                "Failed to allocate 3.0 MB".into(),
-            )),
-        );
-        let message = model_error("dim_design", exhausted).to_string();
-        assert!(message.contains("raise TOTE_TRANSFORM_MEMORY_MB"), "{message}");
-        assert!(!message.contains("fix tasks/transform/models"), "{message}");
-        let plan = model_error("dim_design", DataFusionError::Plan("no column x".into())).to_string();
-        assert!(
-            plan.contains("fix tasks/transform/models/dim_design.sql"),
-            "{plan}"
-        );
     }
 }
