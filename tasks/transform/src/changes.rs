@@ -9,8 +9,11 @@
 //! [`StreamingTable`], one bounded record batch at a time, as often as they name it. In Lambda
 //! the directory is `/tmp`: ephemeral storage, which the stack sets to 4 GiB for the transform
 //! (context `transformTmpMb`).
+//!
+//! A run reads every source table's changes ([`read_all`]) and registers them for the models
+//! ([`register`]): `T__changes`, `T__latest` (the newest of them per key) and `T__deletions`.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,15 +28,17 @@ use datafusion::logical_expr::{Expr, TableType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
 use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use tote_core::batch::{self, Manifest};
+use tote_core::batch::{self, CommitLog, Manifest};
 use tote_core::store::Store;
-use tote_core::tables::primary_key;
+use tote_core::tables::{primary_key, SOURCE_TABLES};
 use tote_core::{Error, ErrorKind, Result};
 
 use crate::deletions::RunDeletions;
-use crate::error::internal;
+use crate::error::{internal, model_error};
+use crate::input::NewInput;
 
 /// Rows per record batch when a spill file is read back, and per row group when it is written.
 const SPILL_BATCH_ROWS: usize = 32 * 1024;
@@ -165,6 +170,79 @@ impl Changes {
             row_groups: (self.rows as usize).div_ceil(SPILL_BATCH_ROWS),
         }))
     }
+}
+
+/// Reads each table's new versions and deletions (`T__changes`, `T__deletions`) from its new
+/// landing batches in `input`, spilling versions under `spill`. A table without new batches has
+/// none, with the schema of its last landing batch.
+pub(crate) async fn read_all(
+    landing: &Store,
+    input: &NewInput,
+    spill: &Path,
+) -> Result<BTreeMap<&'static str, Changes>> {
+    let mut changes: BTreeMap<&'static str, Changes> = BTreeMap::new();
+    for table in SOURCE_TABLES {
+        let log = CommitLog::new(landing.clone(), table);
+        let mut manifests = Vec::new();
+        for entry in input.of(table) {
+            manifests.push(log.manifest(entry).await?);
+        }
+        let known = if manifests.is_empty() {
+            log.last().await?
+        } else {
+            None
+        };
+        let known = match known {
+            Some(entry) => Some(log.manifest(&entry).await?),
+            None => None,
+        };
+        let table_changes = Changes::read(landing, table, &manifests, known.as_ref(), spill).await?;
+        changes.insert(table, table_changes);
+    }
+    Ok(changes)
+}
+
+/// Registers each table's `T__changes`, `T__latest` and `T__deletions` for the models.
+///
+/// `T__latest` is the newest of the run's versions of each key. When no key has two versions in
+/// the run (a first run, and most runs after it) it is `T__changes` itself, and a dimension
+/// model reading it costs a scan; otherwise it is [`latest_versions`] of `T__changes`, a sort and
+/// a window over the run's versions (2 s of a first run at scale 100 when it was always so).
+pub(crate) async fn register(ctx: &SessionContext, changes: &BTreeMap<&'static str, Changes>) -> Result<()> {
+    for (table, table_changes) in changes {
+        let name = format!("{table}__changes");
+        ctx.register_table(name.as_str(), table_changes.table()?)
+            .map_err(|e| model_error(&name, e))?;
+        let latest = format!("{table}__latest");
+        let provider = match table_changes.unique_keys {
+            true => table_changes.table()?,
+            false => {
+                let sql = latest_versions(&name, &primary_key(table), &table_changes.schema);
+                let view = ctx.sql(&sql).await.map_err(|e| model_error(&latest, e))?;
+                view.into_view()
+            }
+        };
+        ctx.register_table(latest.as_str(), provider)
+            .map_err(|e| model_error(&latest, e))?;
+        let name = format!("{table}__deletions");
+        ctx.register_table(name.as_str(), table_changes.deletions.table()?)
+            .map_err(|e| model_error(&name, e))?;
+    }
+    Ok(())
+}
+
+/// The query of the newest version (greatest `last_updated`) of each `key` among the rows of
+/// relation `name`, with `schema`'s columns.
+pub(crate) fn latest_versions(name: &str, key: &str, schema: &SchemaRef) -> String {
+    use tote_core::tables::quote_ident;
+    let columns: Vec<String> = schema.fields().iter().map(|f| quote_ident(f.name())).collect();
+    format!(
+        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY last_updated DESC) \
+         AS tote_version_rank FROM {name}) WHERE tote_version_rank = 1",
+        columns = columns.join(", "),
+        key = quote_ident(key),
+        name = quote_ident(name),
+    )
 }
 
 /// The spill file's writer on a thread of its own, fed through a channel of a few record

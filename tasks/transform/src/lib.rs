@@ -22,6 +22,7 @@
 mod changes;
 mod deletions;
 mod error;
+mod input;
 pub mod models;
 mod session;
 
@@ -37,10 +38,11 @@ use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
 use tote_core::config::{Config, DataFormat};
 use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
-use tote_core::tables::{primary_key, SOURCE_TABLES};
+use tote_core::tables::primary_key;
 
 use crate::changes::{align, Changes};
 use crate::error::{internal, model_error};
+use crate::input::NewInput;
 use tote_core::{fault, Error, ErrorKind, Result};
 use tracing::Instrument;
 
@@ -95,7 +97,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let run = previous.as_ref().map_or(1, |c| c.run + 1);
     let consumed_before = previous.as_ref().map(|c| c.consumed.clone()).unwrap_or_default();
 
-    let Some(new_entries) = new_input(&landing, &processed, models, &consumed_before, run).await? else {
+    let Some(input) = NewInput::find(&landing, &processed, models, &consumed_before, run).await? else {
         tracing::info!("no new landing batches");
         return Ok(TransformResponse::default());
     };
@@ -105,26 +107,22 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         run: Some(run),
         ..Default::default()
     };
-    let mut consumed_after = consumed_before.clone();
-    let mut inputs = Vec::new();
+    let consumed_after = input.consumed_after(&consumed_before);
+    let inputs = input.names();
     let spill = session::spill_dir()?;
     let ctx = session::session(config, spill.path())?;
     let step = std::time::Instant::now();
-    let changes = read_changes(
-        &landing,
-        &new_entries,
-        spill.path(),
-        &mut consumed_after,
-        &mut inputs,
-        &mut response,
-    )
-    .await?;
+    let changes = changes::read_all(&landing, &input, spill.path()).await?;
+    response.consumed = changes
+        .iter()
+        .map(|(table, c)| (table.to_string(), c.rows))
+        .collect();
     response.steps.read_ms = millis_since(step);
 
     let step = std::time::Instant::now();
     let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), models, &changes, run).await?;
     response.steps.current_state_ms = millis_since(step);
-    register_changes(&ctx, &changes).await?;
+    changes::register(&ctx, &changes).await?;
     fault::point("transform.after_state")?;
 
     // The models, each on its own task: one at a time until one of them commits (or finds
@@ -344,76 +342,6 @@ async fn run_model(
     }))
 }
 
-/// The landing batches this run consumes, per table: every one committed after the checkpoint,
-/// or, when some model already committed this run (an attempt that crashed, or another
-/// execution's transform running now), the input that run started with, so that every output of
-/// a run, and its checkpoint, cover the same input (batches committed since wait for the next
-/// run). `None` when nothing is new.
-async fn new_input(
-    landing: &Store,
-    processed: &Store,
-    models: &[models::Model],
-    consumed_before: &BTreeMap<&'static str, u64>,
-    run: u64,
-) -> Result<Option<BTreeMap<&'static str, Vec<batch::LogEntry>>>> {
-    // New landing batches per table.
-    let mut new_entries = BTreeMap::new();
-    for table in SOURCE_TABLES {
-        let log = CommitLog::new(landing.clone(), table);
-        let entries = log.entries_after(consumed_before.get(table).copied()).await?;
-        if !entries.is_empty() {
-            new_entries.insert(table, entries);
-        }
-    }
-    if new_entries.is_empty() {
-        return Ok(None);
-    }
-    let run_tag = tote_core::checkpoint::run_tag(run);
-    if let Some(pinned) = run_input(processed, models, &run_tag).await? {
-        tracing::info!(run, "continuing a run already partly committed, with its input");
-        for (table, entries) in new_entries.iter_mut() {
-            entries.retain(|e| pinned.contains(&format!("{table}/{}", e.seq)));
-        }
-        new_entries.retain(|_, entries| !entries.is_empty());
-    }
-    Ok(Some(new_entries))
-}
-
-/// Reads each table's new versions and deletions (`T__changes`, `T__deletions`) from its new
-/// landing batches, spilling versions under `spill`; records what the run consumes.
-async fn read_changes(
-    landing: &Store,
-    new_entries: &BTreeMap<&'static str, Vec<batch::LogEntry>>,
-    spill: &std::path::Path,
-    consumed_after: &mut BTreeMap<&'static str, u64>,
-    inputs: &mut Vec<String>,
-    response: &mut TransformResponse,
-) -> Result<BTreeMap<&'static str, Changes>> {
-    let mut changes: BTreeMap<&'static str, Changes> = BTreeMap::new();
-    for table in SOURCE_TABLES {
-        let log = CommitLog::new(landing.clone(), table);
-        let mut manifests = Vec::new();
-        for entry in new_entries.get(table).map(Vec::as_slice).unwrap_or(&[]) {
-            manifests.push(log.manifest(entry).await?);
-            consumed_after.insert(table, entry.seq);
-            inputs.push(format!("{table}/{}", entry.seq));
-        }
-        let known = if manifests.is_empty() {
-            log.last().await?
-        } else {
-            None
-        };
-        let known = match known {
-            Some(entry) => Some(log.manifest(&entry).await?),
-            None => None,
-        };
-        let table_changes = Changes::read(landing, table, &manifests, known.as_ref(), spill).await?;
-        response.consumed.insert(table.to_string(), table_changes.rows);
-        changes.insert(table, table_changes);
-    }
-    Ok(changes)
-}
-
 /// The current state `T` of every table a model names: the previous snapshot merged with the
 /// run's versions and without its deleted keys, written back as a new snapshot when it changed.
 /// Registers each as a table and returns the snapshot objects the checkpoint records.
@@ -464,54 +392,6 @@ async fn current_state(
         register(ctx, table, schema_of_batches(&state, schema), state)?;
     }
     Ok(snapshot_objects)
-}
-
-/// Registers each table's `T__changes`, `T__latest` and `T__deletions` for the models.
-///
-/// `T__latest` is the newest of the run's versions of each key. When no key has two versions in
-/// the run (a first run, and most runs after it) it is `T__changes` itself, and a dimension
-/// model reading it costs a scan; otherwise it is [`latest_versions`] of `T__changes`, a sort and
-/// a window over the run's versions (2 s of a first run at scale 100 when it was always so).
-async fn register_changes(ctx: &SessionContext, changes: &BTreeMap<&'static str, Changes>) -> Result<()> {
-    for (table, table_changes) in changes {
-        let name = format!("{table}__changes");
-        ctx.register_table(name.as_str(), table_changes.table()?)
-            .map_err(|e| model_error(&name, e))?;
-        let latest = format!("{table}__latest");
-        let provider = match table_changes.unique_keys {
-            true => table_changes.table()?,
-            false => {
-                let sql = latest_versions(&name, &primary_key(table), &table_changes.schema);
-                let view = ctx.sql(&sql).await.map_err(|e| model_error(&latest, e))?;
-                view.into_view()
-            }
-        };
-        ctx.register_table(latest.as_str(), provider)
-            .map_err(|e| model_error(&latest, e))?;
-        let name = format!("{table}__deletions");
-        ctx.register_table(name.as_str(), table_changes.deletions.table()?)
-            .map_err(|e| model_error(&name, e))?;
-    }
-    Ok(())
-}
-
-/// The input (`table/seq` of each landing batch) of run `run_tag`, if some model has already
-/// committed its output for that run.
-async fn run_input(
-    processed: &Store,
-    models: &[models::Model],
-    run_tag: &str,
-) -> Result<Option<std::collections::BTreeSet<String>>> {
-    for model in models {
-        let log = CommitLog::new(processed.clone(), &model.name);
-        if let Some(entry) = log.last().await? {
-            let manifest = log.manifest(&entry).await?;
-            if manifest.inputs.first().map(String::as_str) == Some(run_tag) {
-                return Ok(Some(manifest.inputs[1..].iter().cloned().collect()));
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// Whether `entry` is run `run`'s output of `model`, made from the same `inputs`; an output of
@@ -599,25 +479,11 @@ async fn merge_state(
     let relaxed = all.first().map(|b| b.schema()).unwrap_or_else(|| schema.clone());
     let name = format!("{table}__merge");
     register(ctx, &name, relaxed, all)?;
-    let sql = latest_versions(&name, &primary_key(table), schema);
+    let sql = changes::latest_versions(&name, &primary_key(table), schema);
     let df = ctx.sql(&sql).await.map_err(|e| model_error(table, e))?;
     let out = df.collect().await.map_err(|e| model_error(table, e))?;
     ctx.deregister_table(&name).map_err(|e| model_error(table, e))?;
     Ok(out)
-}
-
-/// The query of the newest version (greatest `last_updated`) of each `key` among the rows of
-/// relation `name`, with `schema`'s columns.
-fn latest_versions(name: &str, key: &str, schema: &SchemaRef) -> String {
-    use tote_core::tables::quote_ident;
-    let columns: Vec<String> = schema.fields().iter().map(|f| quote_ident(f.name())).collect();
-    format!(
-        "SELECT {columns} FROM (SELECT *, row_number() OVER (PARTITION BY {key} ORDER BY last_updated DESC) \
-         AS tote_version_rank FROM {name}) WHERE tote_version_rank = 1",
-        columns = columns.join(", "),
-        key = quote_ident(key),
-        name = quote_ident(name),
-    )
 }
 
 fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
