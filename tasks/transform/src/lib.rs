@@ -25,22 +25,20 @@ mod error;
 mod input;
 pub mod models;
 mod session;
+mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use futures_util::StreamExt;
 use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
 use tote_core::config::{Config, DataFormat};
 use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
-use tote_core::tables::primary_key;
 
-use crate::changes::{align, Changes};
 use crate::error::{internal, model_error};
 use crate::input::NewInput;
 use tote_core::{fault, Error, ErrorKind, Result};
@@ -120,7 +118,8 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     response.steps.read_ms = millis_since(step);
 
     let step = std::time::Instant::now();
-    let snapshot_objects = current_state(&ctx, &processed, previous.as_ref(), models, &changes, run).await?;
+    let snapshot_objects =
+        state::current_state(&ctx, &processed, previous.as_ref(), models, &changes, run).await?;
     response.steps.current_state_ms = millis_since(step);
     changes::register(&ctx, &changes).await?;
     fault::point("transform.after_state")?;
@@ -342,58 +341,6 @@ async fn run_model(
     }))
 }
 
-/// The current state `T` of every table a model names: the previous snapshot merged with the
-/// run's versions and without its deleted keys, written back as a new snapshot when it changed.
-/// Registers each as a table and returns the snapshot objects the checkpoint records.
-async fn current_state(
-    ctx: &SessionContext,
-    processed: &Store,
-    previous: Option<&Checkpoint>,
-    models: &[models::Model],
-    changes: &BTreeMap<&'static str, Changes>,
-    run: u64,
-) -> Result<Vec<ObjectEntry>> {
-    let mut snapshot_objects = Vec::new();
-    for table in models::current_state_tables(models) {
-        let schema = &changes[table].schema;
-        let table_changes = changes[table].batches()?;
-        let deleted = changes[table].deletions.open_keys();
-        let previous_snapshot = match previous.and_then(|c| Some((c, c.snapshot(table)?))) {
-            Some((checkpoint, object)) => {
-                batch::read_batch(processed, &checkpoint.snapshot_manifest(object)).await?
-            }
-            None => Vec::new(),
-        };
-        if table_changes.is_empty() && deleted.is_empty() {
-            if let Some(object) = previous.and_then(|c| c.snapshot(table)) {
-                snapshot_objects.push(object.clone());
-            }
-            register(
-                ctx,
-                table,
-                schema_of_batches(&previous_snapshot, schema),
-                previous_snapshot,
-            )?;
-            continue;
-        }
-        let state = merge_state(ctx, table, schema, &previous_snapshot, &table_changes).await?;
-        let state = without_keys(state, &primary_key(table), &deleted)?;
-        let key = tote_core::checkpoint::state_key(table, run);
-        let mut sink = tote_core::sink::ObjectSink::create(
-            processed,
-            &key,
-            schema_of_batches(&state, schema),
-            DataFormat::Parquet,
-        )?;
-        for b in &state {
-            sink.write(b).await?;
-        }
-        snapshot_objects.push(sink.finish().await?);
-        register(ctx, table, schema_of_batches(&state, schema), state)?;
-    }
-    Ok(snapshot_objects)
-}
-
 /// Whether `entry` is run `run`'s output of `model`, made from the same `inputs`; an output of
 /// this run from other input means another transform is running this run now ([`busy`]).
 async fn same_run(
@@ -457,44 +404,6 @@ fn models_at_once(memory_mb: usize) -> usize {
         .min((memory_mb / MODEL_MEMORY_MB).max(1))
 }
 
-fn schema_of_batches(batches: &[RecordBatch], fallback: &SchemaRef) -> SchemaRef {
-    batches
-        .first()
-        .map(|b| b.schema())
-        .unwrap_or_else(|| fallback.clone())
-}
-
-/// The previous snapshot merged with the new versions: the latest version of every key.
-async fn merge_state(
-    ctx: &SessionContext,
-    table: &str,
-    schema: &SchemaRef,
-    previous: &[RecordBatch],
-    changes: &[RecordBatch],
-) -> Result<Vec<RecordBatch>> {
-    let mut all: Vec<RecordBatch> = Vec::new();
-    for b in previous.iter().chain(changes) {
-        all.push(align(b, schema)?);
-    }
-    let relaxed = all.first().map(|b| b.schema()).unwrap_or_else(|| schema.clone());
-    let name = format!("{table}__merge");
-    register(ctx, &name, relaxed, all)?;
-    let sql = changes::latest_versions(&name, &primary_key(table), schema);
-    let df = ctx.sql(&sql).await.map_err(|e| model_error(table, e))?;
-    let out = df.collect().await.map_err(|e| model_error(table, e))?;
-    ctx.deregister_table(&name).map_err(|e| model_error(table, e))?;
-    Ok(out)
-}
-
-fn register(ctx: &SessionContext, name: &str, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<()> {
-    let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
-    let schema = batches.first().map(|b| b.schema()).unwrap_or(schema);
-    let table = MemTable::try_new(schema, vec![batches]).map_err(|e| model_error(name, e))?;
-    ctx.register_table(name, Arc::new(table))
-        .map_err(|e| model_error(name, e))?;
-    Ok(())
-}
-
 /// Runs a model's deletions query and writes what it selects as the deletions object of batch
 /// `batch_id`; nothing when the model has no deletions query or it selects no row.
 async fn write_deletions(
@@ -523,32 +432,6 @@ async fn write_deletions(
         sink.write(b).await?;
     }
     Ok((Some(sink.finish().await?), rows))
-}
-
-/// `batches` without the rows whose `key` is in `gone`.
-fn without_keys(
-    batches: Vec<RecordBatch>,
-    key: &str,
-    gone: &std::collections::HashSet<i64>,
-) -> Result<Vec<RecordBatch>> {
-    if gone.is_empty() {
-        return Ok(batches);
-    }
-    batches
-        .into_iter()
-        .map(|b| {
-            let ids = b
-                .column_by_name(key)
-                .ok_or_else(|| Error::internal(format!("the current state has no {key} column")))?;
-            let ids = arrow::compute::cast(ids, &DataType::Int64).map_err(internal)?;
-            let keep: arrow::array::BooleanArray = ids
-                .as_primitive::<arrow::datatypes::Int64Type>()
-                .iter()
-                .map(|id| Some(!id.is_some_and(|id| gone.contains(&id))))
-                .collect();
-            arrow::compute::filter_record_batch(&b, &keep).map_err(internal)
-        })
-        .collect()
 }
 
 /// Every row of a model's companion query (`what`: `<model>.findings` or `<model>.deletions`),
