@@ -20,9 +20,11 @@
 //! committed model did not see.
 
 mod changes;
+mod companions;
 mod deletions;
 mod error;
 mod input;
+mod model_batch;
 pub mod models;
 mod session;
 mod state;
@@ -30,22 +32,15 @@ mod state;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, SchemaRef};
-use datafusion::prelude::SessionContext;
-use futures_util::StreamExt;
-use tote_core::batch::{self, CommitLog, Manifest, ObjectEntry};
-use tote_core::config::{Config, DataFormat};
+use tote_core::checkpoint::Checkpoint;
+use tote_core::config::Config;
 use tote_core::progress::{self, Unit};
 use tote_core::store::Store;
-
-use crate::error::{internal, model_error};
-use crate::input::NewInput;
-use tote_core::{fault, Error, ErrorKind, Result};
+use tote_core::{fault, Error, Result};
 use tracing::Instrument;
 
-/// The name of the transform's own checkpoint log in the processed store.
-use tote_core::checkpoint::Checkpoint;
+use crate::input::NewInput;
+use crate::model_batch::{run_model, Run};
 
 /// The transform function's event and answer, as the stage contract declares them.
 pub use tote_core::event::transform::{
@@ -130,7 +125,12 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     // model and stops with `Tote.Busy`, as when all ran in order; afterwards it meets a committed
     // model of this run whichever it tries.
     let models_done = progress::task("transform: models", Unit::Steps, Some(models.len() as u64));
-    let inputs = Arc::new(inputs);
+    let of_run = Arc::new(Run {
+        number: run,
+        tag: run_tag,
+        inputs,
+        execution: request.execution.clone(),
+    });
     let mut queue = models.iter().enumerate();
     let mut running = tokio::task::JoinSet::new();
     let mut outputs = BTreeMap::new();
@@ -142,17 +142,11 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
         };
         while running.len() < at_once {
             let Some((index, model)) = queue.next() else { break };
-            let (ctx, processed, model, run_tag, inputs, request) = (
-                ctx.clone(),
-                processed.clone(),
-                model.clone(),
-                run_tag.clone(),
-                Arc::clone(&inputs),
-                request.clone(),
-            );
+            let (ctx, processed, model, of_run) =
+                (ctx.clone(), processed.clone(), model.clone(), Arc::clone(&of_run));
             running.spawn(async move {
                 let step = std::time::Instant::now();
-                let output = run_model(&ctx, &processed, &model, run, &run_tag, &inputs, &request).await;
+                let output = run_model(&ctx, &processed, &model, &of_run).await;
                 (index, model.name, output, millis_since(step))
             });
         }
@@ -198,181 +192,6 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     Ok(response)
 }
 
-/// What one model's run committed (or found committed by an earlier attempt of the run).
-struct ModelOutput {
-    rows: u64,
-    deleted: u64,
-    batch_id: String,
-    /// Milliseconds spent writing its rows' object.
-    write_ms: u64,
-}
-
-impl ModelOutput {
-    fn committed(entry: &batch::LogEntry) -> ModelOutput {
-        ModelOutput {
-            rows: entry.rows,
-            deleted: 0,
-            batch_id: entry.batch_id.clone(),
-            write_ms: 0,
-        }
-    }
-}
-
-/// Runs one model and commits its output as a processed batch of run `run`: its rows stream
-/// straight into one Parquet object, its deletions into another, then the manifest and the log
-/// entry. `None` when it produced nothing; the committed batch when an earlier attempt of this
-/// run committed it from the same input; `Tote.Busy` when another transform committed it from
-/// other input.
-async fn run_model(
-    ctx: &SessionContext,
-    processed: &Store,
-    model: &models::Model,
-    run: u64,
-    run_tag: &str,
-    inputs: &[String],
-    request: &TransformRequest,
-) -> Result<Option<ModelOutput>> {
-    let log = CommitLog::new(processed.clone(), &model.name);
-    let last_entry = log.last().await?;
-    if let Some(entry) = &last_entry {
-        if same_run(&log, entry, &model.name, run, inputs).await? {
-            tracing::info!(model = %model.name, run, "already committed by an earlier attempt of this run");
-            return Ok(Some(ModelOutput::committed(entry)));
-        }
-    }
-    // The model's rows stream straight into its Parquet object; the object is created with
-    // the first non-empty batch, so a model with no rows writes nothing.
-    let batch_id = batch::new_batch_id();
-    let key = batch::data_key(&model.name, &batch_id, DataFormat::Parquet);
-    let frame = ctx
-        .sql(&model.sql)
-        .await
-        .map_err(|e| model_error(&model.name, e))?;
-    let model_schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-    models::check_columns(model, model_schema.fields().iter().map(|f| f.name().as_str()))?;
-    let mut stream = frame
-        .execute_stream()
-        .await
-        .map_err(|e| model_error(&model.name, e))?;
-    let mut output: Option<(tote_core::sink::ObjectSink, SchemaRef)> = None;
-    let mut rows = 0u64;
-    let mut writing = std::time::Duration::ZERO;
-    let model_rows = progress::task(&format!("model {}", model.name), Unit::Rows, None);
-    while let Some(b) = stream.next().await {
-        let b = b.map_err(|e| model_error(&model.name, e))?;
-        if b.num_rows() == 0 {
-            continue;
-        }
-        model_rows.advance(b.num_rows() as u64, 0);
-        let (sink, _) = match &mut output {
-            Some(open) => open,
-            None => output.insert((
-                tote_core::sink::ObjectSink::create(processed, &key, b.schema(), DataFormat::Parquet)?,
-                b.schema(),
-            )),
-        };
-        rows += b.num_rows() as u64;
-        let at = std::time::Instant::now();
-        sink.write(&b).await?;
-        writing += at.elapsed();
-    }
-    let (deletions, deleted) = write_deletions(ctx, processed, model, &batch_id).await?;
-    if output.is_none() && deletions.is_none() {
-        return Ok(None);
-    }
-    let at = std::time::Instant::now();
-    let (objects, schema) = match output {
-        Some((sink, schema)) => (vec![sink.finish().await?], schema),
-        None => (vec![], model_schema),
-    };
-    writing += at.elapsed();
-    let findings = run_findings(ctx, model).await?;
-    fault::point("transform.after_data")?;
-    let manifest = Manifest {
-        batch_id: batch_id.clone(),
-        stage: batch::Stage::Transform,
-        table: model.name.clone(),
-        execution: request.execution.clone(),
-        written_at: chrono::Utc::now(),
-        format: batch::DataFormat::Parquet,
-        rows,
-        schema: batch::columns_of(&schema, &model.name),
-        cursor: None,
-        full_refresh: false,
-        objects,
-        inputs: std::iter::once(run_tag.to_string())
-            .chain(inputs.iter().cloned())
-            .collect(),
-        findings,
-        keys: None,
-        deletions,
-    };
-    batch::write_manifest(processed, &manifest).await?;
-    let next = last_entry.as_ref().map_or(1, |e| e.seq + 1);
-    if !log.commit(next, &manifest).await? {
-        // Another transform of this run won the position: its output stands if it came
-        // from the same input (and this attempt's objects stay invisible).
-        match log.last().await? {
-            Some(entry) if same_run(&log, &entry, &model.name, run, inputs).await? => {
-                return Ok(Some(ModelOutput::committed(&entry)));
-            }
-            _ => return Err(busy(&model.name, run)),
-        }
-    }
-    fault::point("transform.after_model_commit")?;
-    tracing::info!(model = %model.name, rows, deleted, batch_id, "committed processed batch");
-    tote_core::metrics::emit(
-        "transform",
-        &[("Stage", "transform"), ("Table", &model.name)],
-        &[
-            ("Rows", rows as f64),
-            (
-                "Bytes",
-                manifest.objects.iter().map(|o| o.bytes).sum::<u64>() as f64,
-            ),
-            ("Batches", 1.0),
-        ],
-    );
-    Ok(Some(ModelOutput {
-        rows,
-        deleted,
-        batch_id,
-        write_ms: writing.as_millis() as u64,
-    }))
-}
-
-/// Whether `entry` is run `run`'s output of `model`, made from the same `inputs`; an output of
-/// this run from other input means another transform is running this run now ([`busy`]).
-async fn same_run(
-    log: &CommitLog,
-    entry: &batch::LogEntry,
-    model: &str,
-    run: u64,
-    inputs: &[String],
-) -> Result<bool> {
-    let committed = log.manifest(entry).await?;
-    if tote_core::checkpoint::run_of(&committed) != Some(run) {
-        return Ok(false);
-    }
-    if committed.inputs[1..] != *inputs {
-        return Err(busy(model, run));
-    }
-    Ok(true)
-}
-
-/// Another transform (another execution's) committed `model` for the same run first, from other
-/// input: this attempt stops, leaving only invisible objects, and its retry starts over from
-/// whatever that transform checkpoints.
-fn busy(model: &str, run: u64) -> Error {
-    Error::new(
-        ErrorKind::Busy,
-        format!(
-            "another transform committed {model} for run {run} while this one ran (two executions \
-             overlap); retry once it has finished (the state machine retries Tote.Busy by itself)"
-        ),
-    )
-}
-
 /// Hands the memory the previous model freed back to the operating system. With glibc, memory
 /// freed by one model stays with the thread's arena, partly fragmented, and the next model's
 /// buffers land beside it, so the peak grew a little with every model over a large run.
@@ -402,92 +221,6 @@ fn models_at_once(memory_mb: usize) -> usize {
         .map_or(1, |n| n.get())
         .clamp(1, 4)
         .min((memory_mb / MODEL_MEMORY_MB).max(1))
-}
-
-/// Runs a model's deletions query and writes what it selects as the deletions object of batch
-/// `batch_id`; nothing when the model has no deletions query or it selects no row.
-async fn write_deletions(
-    ctx: &SessionContext,
-    processed: &Store,
-    model: &models::Model,
-    batch_id: &str,
-) -> Result<(Option<ObjectEntry>, u64)> {
-    let Some(sql) = &model.deletions_sql else {
-        return Ok((None, 0));
-    };
-    let found = companion_rows(ctx, &format!("{}.deletions", model.name), sql).await?;
-    let found: Vec<RecordBatch> = found
-        .iter()
-        .filter(|b| b.num_rows() > 0)
-        .map(|b| deletions::conform(b, &model.name))
-        .collect::<Result<_>>()?;
-    let Some(first) = found.first() else {
-        return Ok((None, 0));
-    };
-    let key = batch::deletions_key(&model.name, batch_id);
-    let mut sink = tote_core::sink::ObjectSink::create(processed, &key, first.schema(), DataFormat::Parquet)?;
-    let mut rows = 0u64;
-    for b in &found {
-        rows += b.num_rows() as u64;
-        sink.write(b).await?;
-    }
-    Ok((Some(sink.finish().await?), rows))
-}
-
-/// Every row of a model's companion query (`what`: `<model>.findings` or `<model>.deletions`),
-/// in memory: such queries select few rows.
-async fn companion_rows(ctx: &SessionContext, what: &str, sql: &str) -> Result<Vec<RecordBatch>> {
-    ctx.sql(sql)
-        .await
-        .map_err(|e| model_error(what, e))?
-        .collect()
-        .await
-        .map_err(|e| model_error(what, e))
-}
-
-/// Runs a model's findings query: every row with affected rows is a finding, also logged.
-async fn run_findings(ctx: &SessionContext, model: &models::Model) -> Result<Vec<batch::Finding>> {
-    let Some(sql) = &model.findings_sql else {
-        return Ok(Vec::new());
-    };
-    let what = format!("{}.findings", model.name);
-    let batches = companion_rows(ctx, &what, sql).await?;
-    let mut findings = Vec::new();
-    for b in batches {
-        let column = b
-            .column_by_name("column_name")
-            .ok_or_else(|| findings_shape(&what))?;
-        let message = b.column_by_name("message").ok_or_else(|| findings_shape(&what))?;
-        let affected = b
-            .column_by_name("affected_rows")
-            .ok_or_else(|| findings_shape(&what))?;
-        let column = arrow::compute::cast(column, &DataType::Utf8).map_err(internal)?;
-        let message = arrow::compute::cast(message, &DataType::Utf8).map_err(internal)?;
-        let affected = arrow::compute::cast(affected, &DataType::UInt64).map_err(internal)?;
-        let (column, message) = (column.as_string::<i32>(), message.as_string::<i32>());
-        let affected = affected.as_primitive::<arrow::datatypes::UInt64Type>();
-        for i in 0..b.num_rows() {
-            let rows = if affected.is_null(i) { 0 } else { affected.value(i) };
-            if rows == 0 {
-                continue;
-            }
-            let finding = batch::Finding {
-                column: column.value(i).to_string(),
-                message: message.value(i).to_string(),
-                rows,
-            };
-            tracing::warn!(model = %model.name, column = %finding.column, rows, "data-quality finding: {}", finding.message);
-            findings.push(finding);
-        }
-    }
-    Ok(findings)
-}
-
-fn findings_shape(what: &str) -> Error {
-    Error::new(
-        ErrorKind::ModelFailed,
-        format!("{what} must select column_name, message and affected_rows"),
-    )
 }
 
 #[cfg(test)]
