@@ -9,7 +9,7 @@
 //!    it reads every row of the range, keeps every key for the range's key set (so the source is
 //!    not asked for the keys again), and writes the versions dated at or below `until`. It writes
 //!    a part (data object, the range's keys, the range's deletions, a manifest) and records it
-//!    under `<table>/_chunks/<group>/`.
+//!    under `<table>/_chunks/<group>/` ([`record_part`]).
 //!    Recording is create-if-absent: of two attempts of one chunk (a retry after a lost reply),
 //!    the first to record wins, the other's objects stay invisible.
 //! 3. [`commit`] gathers the parts in key order and commits them as the one batch `group` (the
@@ -31,13 +31,15 @@
 use chrono::NaiveDateTime;
 use tote_core::batch::{self, CommitLog, Cursor, DataFormat, KeyFingerprint, KeySet, Manifest, ObjectEntry};
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
 use tote_core::sink::ObjectSink;
-use tote_core::store::{Created, Store};
-use tote_core::tables::{primary_key, quote_ident};
+use tote_core::store::Store;
+use tote_core::tables::primary_key;
 use tote_core::{fault, Error, ErrorKind, Result};
 
-use crate::IngestResponse;
+use tote_core::event::ingest::{IngestRequest, IngestResponse};
+
+use crate::commit::{answer, recorded_part, COMMIT_ATTEMPTS};
+use crate::plan::allowed_table;
 
 /// A chunk, and a chunked table as its commit is asked for, as the stage contract declares them.
 pub use tote_core::event::ingest::{Chunk, ChunkedTable};
@@ -45,172 +47,29 @@ pub use tote_core::event::ingest::{Chunk, ChunkedTable};
 /// The key range a chunk reads, bound to its transaction as settings.
 pub use crate::range::KeyRange;
 
-/// The ranges of a key span `[min, max]` holding `rows` rows, about `budget` rows each: equal
-/// key spans, since ToteSys keys are serial (a sparse span gives smaller chunks, never larger
-/// ones than the rows it holds). The first range is open below and the last open above.
-pub fn ranges(min: i64, max: i64, rows: u64, budget: u64) -> Vec<KeyRange> {
-    let n = rows.div_ceil(budget.max(1)).max(1);
-    let span = (max as i128 - min as i128 + 1).max(1);
-    let n = (n as i128).min(span) as u64;
-    let bound = |j: u64| (min as i128 + span * j as i128 / n as i128) as i64;
-    (0..n)
-        .map(|j| KeyRange {
-            from: (j > 0).then(|| bound(j)),
-            to: (j + 1 < n).then(|| bound(j + 1)),
-        })
-        .collect()
-}
+/// The plan's split of the tables it reads whole into chunks, and of a key span into ranges.
+pub use crate::plan::{ranges, split};
 
-/// The plan's split of `tables` (in plan order) into those one invocation reads and those read
-/// in chunks. Only a whole-table read is chunked: a full refresh, or a table with no committed
-/// batch yet. Counting reads the table once, in one snapshot, and only when chunking is on.
-pub async fn split(
-    config: &Config,
-    tables: Vec<String>,
-    full_refresh: bool,
-) -> Result<(Vec<String>, Vec<ChunkedTable>, Vec<Chunk>)> {
-    if config.chunk_rows == 0 {
-        return Ok((tables, vec![], vec![]));
-    }
-    let landing = Store::open(&config.landing, "TOTE_LANDING")?;
-    let mut whole = Vec::new();
-    for table in &tables {
-        if full_refresh || CommitLog::new(landing.clone(), table).last().await?.is_none() {
-            whole.push(table.clone());
-        }
-    }
-    if whole.is_empty() {
-        return Ok((tables, vec![], vec![]));
-    }
-    let url = config.source_url().await?;
-    let mut client = pg::connect(&url, Role::Source).await?;
-    let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, &url);
-    let tx = crate::snapshot(&mut client).await.map_err(err)?;
-    let mut single = Vec::new();
-    let (mut chunked, mut chunks) = (Vec::new(), Vec::new());
-    for table in tables {
-        let counted = match whole.contains(&table) {
-            true => count(&tx, &table, &err).await?,
-            false => None,
-        };
-        let Some(Counted {
-            rows,
-            min,
-            max,
-            until,
-            scales,
-        }) = counted.filter(|c| c.rows > config.chunk_rows)
-        else {
-            single.push(table);
-            continue;
-        };
-        let group = batch::new_batch_id();
-        let parts = ranges(min, max, rows, config.chunk_rows);
-        tracing::info!(table, rows, chunks = parts.len(), %until, "reading the table in chunks");
-        for (index, range) in parts.iter().enumerate() {
-            chunks.push(Chunk {
-                table: table.clone(),
-                group: group.clone(),
-                index: index as u32,
-                chunks: parts.len() as u32,
-                from: range.from,
-                to: range.to,
-                until,
-                scales: scales.clone(),
-            });
-        }
-        chunked.push(ChunkedTable {
-            table,
-            group,
-            chunks: parts.len() as u32,
-            until,
-            execution: None,
-        });
-    }
-    tx.commit().await.map_err(err)?;
-    Ok((single, chunked, chunks))
-}
-
-/// What the plan counted of a table, in its snapshot.
-struct Counted {
-    rows: u64,
-    /// The smallest and the greatest key.
-    min: i64,
-    max: i64,
-    /// The later of the source's clock and the greatest `last_updated`.
-    until: NaiveDateTime,
-    /// The largest scale of each unconstrained `numeric` column.
-    scales: std::collections::BTreeMap<String, i8>,
-}
-
-/// Counts a table in one scan, or `None` when it is missing or empty (the ingest itself reports a
-/// missing table).
-async fn count(
-    tx: &tokio_postgres::Transaction<'_>,
-    table: &str,
-    db: &(dyn Fn(tokio_postgres::Error) -> Error + Sync),
-) -> Result<Option<Counted>> {
-    let columns = crate::read_columns(tx, table).await.map_err(db)?;
-    if columns.is_empty() {
-        return Ok(None);
-    }
-    let layout = crate::types::TableLayout::new(table, columns)?;
-    let numerics: Vec<String> = layout
-        .unconstrained_numerics()
-        .into_iter()
-        .map(|i| layout.columns[i].name.clone())
-        .collect();
-    let key = quote_ident(&primary_key(table));
-    let scales: String = numerics
-        .iter()
-        .map(|c| format!(", max(scale({}))::int4", quote_ident(c)))
-        .collect();
-    let row = tx
-        .query_one(
-            &format!(
-                "SELECT count(*)::int8, min({key})::int8, max({key})::int8, \
-                 greatest(max(last_updated), clock_timestamp()::timestamp)::timestamp(6){scales} FROM public.{}",
-                quote_ident(table)
-            ),
-            &[],
-        )
-        .await
-        .map_err(db)?;
-    let rows: i64 = row.get(0);
-    let (Some(min), Some(max)) = (row.get::<_, Option<i64>>(1), row.get::<_, Option<i64>>(2)) else {
-        return Ok(None);
-    };
-    let scales = numerics
-        .into_iter()
-        .enumerate()
-        .filter_map(|(n, c)| Some((c, row.get::<_, Option<i32>>(4 + n)?.clamp(0, 38) as i8)))
-        .collect();
-    Ok((rows > 0).then_some(Counted {
-        rows: rows as u64,
-        min,
-        max,
-        until: row.get(3),
-        scales,
-    }))
-}
+/// A chunk's part recorded for the commit of its read.
+pub use crate::commit::record_part;
 
 /// Ingests one table by hand as the state machine would: read in chunks, `concurrency` at a
 /// time, and committed, when the plan splits it ([`split`]); otherwise in one ingest. Returns the
 /// committed batch and how many chunks it was read in (0: not chunked).
 pub async fn ingest_planned(
     config: &Config,
-    request: &crate::IngestRequest,
+    request: &IngestRequest,
     concurrency: usize,
 ) -> Result<(IngestResponse, usize)> {
     use futures_util::{StreamExt, TryStreamExt};
-    let table = crate::allowed_table(config, &request.table)?.to_string();
+    let table = allowed_table(config, &request.table)?.to_string();
     let (_, chunked, chunks) = split(config, vec![table], request.full_refresh).await?;
     let Some(mut whole) = chunked.into_iter().next() else {
         return Ok((crate::ingest(config, request).await?, 0));
     };
     whole.execution.clone_from(&request.execution);
     futures_util::stream::iter(chunks.iter().map(|chunk| {
-        let request = crate::IngestRequest {
+        let request = IngestRequest {
             chunk: Some(chunk.clone()),
             full_refresh: true,
             ..request.clone()
@@ -223,54 +82,17 @@ pub async fn ingest_planned(
     Ok((commit(config, &whole).await?, chunks.len()))
 }
 
-/// The key under which chunk `index` of `group` records its part.
-fn part_key(table: &str, group: &str, index: u32) -> String {
-    format!("{table}/_chunks/{group}/{index}.json")
-}
-
-/// Records `part` (a written, uncommitted part manifest) as chunk `chunk.index`'s. Returns the
-/// part that counts: this one, or the one an earlier attempt of the chunk recorded first.
-pub async fn record_part(landing: &Store, chunk: &Chunk, part: Manifest) -> Result<Manifest> {
-    let key = part_key(&chunk.table, &chunk.group, chunk.index);
-    match landing.create(&key, part.key().into_bytes().into()).await? {
-        Created::New => Ok(part),
-        Created::AlreadyExists => {
-            tracing::info!(
-                table = chunk.table,
-                chunk = chunk.index,
-                "an earlier attempt of this chunk recorded its part first; it stands"
-            );
-            recorded_part(landing, chunk.table.as_str(), &chunk.group, chunk.index)
-                .await?
-                .ok_or_else(|| Error::internal(format!("{key} vanished after it was recorded")))
-        }
-    }
-}
-
-/// The part chunk `index` of `group` recorded, if it has.
-async fn recorded_part(landing: &Store, table: &str, group: &str, index: u32) -> Result<Option<Manifest>> {
-    let Some(pointer) = landing.get(&part_key(table, group, index)).await? else {
-        return Ok(None);
-    };
-    let manifest = String::from_utf8(pointer.to_vec()).map_err(|_| {
-        Error::internal(format!(
-            "the part pointer of chunk {index} of {table} is not text"
-        ))
-    })?;
-    Ok(Some(batch::read_manifest(landing, &manifest).await?))
-}
-
 /// Commits the recorded parts of `request.group` as one batch of the table. Idempotent: when the
 /// table's last batch is already `group`, answers as the commit that put it there.
 pub async fn commit(config: &Config, request: &ChunkedTable) -> Result<IngestResponse> {
-    let table = crate::allowed_table(config, &request.table)?;
+    let table = allowed_table(config, &request.table)?;
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
     let log = CommitLog::new(landing.clone(), table);
-    for _ in 0..crate::COMMIT_ATTEMPTS {
+    for _ in 0..COMMIT_ATTEMPTS {
         let last = log.last().await?;
         if let Some(entry) = last.as_ref().filter(|e| e.batch_id == request.group) {
             tracing::info!(table, group = request.group, "the chunks are already committed");
-            return Ok(response(&log.manifest(entry).await?, entry.seq, 0));
+            return Ok(answer(&log.manifest(entry).await?, Some(entry.seq), 0));
         }
         let mut parts = Vec::with_capacity(request.chunks as usize);
         for index in 0..request.chunks {
@@ -314,7 +136,7 @@ pub async fn commit(config: &Config, request: &ChunkedTable) -> Result<IngestRes
                 chunks = parts.len(),
                 "committed the chunks as one landing batch"
             );
-            return Ok(response(&manifest, seq, rows_read));
+            return Ok(answer(&manifest, Some(seq), rows_read));
         }
         tracing::warn!(
             table,
@@ -333,24 +155,6 @@ async fn written(landing: &Store, table: &str, group: &str) -> Result<Option<Man
     match landing.exists(&key).await? {
         true => Ok(Some(batch::read_manifest(landing, &key).await?)),
         false => Ok(None),
-    }
-}
-
-/// The answer to a commit of `manifest` at `seq`.
-fn response(manifest: &Manifest, seq: u64, rows_read: u64) -> IngestResponse {
-    let cursor = manifest.cursor.as_ref();
-    IngestResponse {
-        table: manifest.table.clone(),
-        changed: true,
-        batch_id: Some(manifest.batch_id.clone()),
-        seq: Some(seq),
-        rows: manifest.rows,
-        rows_read,
-        since: None,
-        high_water: cursor.and_then(|c| c.high_water).map(|(lu, _)| lu),
-        keys: manifest.objects.iter().map(|o| o.key.clone()).collect(),
-        deleted: manifest.deletions.as_ref().map_or(0, |d| d.rows),
-        bytes: manifest.objects.iter().map(|o| o.bytes).sum(),
     }
 }
 
