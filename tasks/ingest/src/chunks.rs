@@ -193,16 +193,6 @@ async fn combine(
     )
     .await?
     .ok_or_else(|| Error::internal(format!("the chunks of {table} recorded no key set")))?;
-    let mut fingerprint = KeyFingerprint {
-        count: 0,
-        sum: 0,
-        hash_sum: 0,
-    };
-    for k in parts.iter().filter_map(|p| p.keys.as_ref()) {
-        fingerprint.count = fingerprint.count.wrapping_add(k.fingerprint.count);
-        fingerprint.sum = fingerprint.sum.wrapping_add(k.fingerprint.sum);
-        fingerprint.hash_sum = fingerprint.hash_sum.wrapping_add(k.fingerprint.hash_sum);
-    }
     let deletion_objects: Vec<(&Manifest, &ObjectEntry)> = parts
         .iter()
         .filter_map(|p| p.deletions.as_ref().map(|d| (p, d)))
@@ -214,7 +204,48 @@ async fn combine(
         &deletion_objects,
     )
     .await?;
+    Ok(Manifest {
+        batch_id: request.group.clone(),
+        stage: batch::Stage::Ingest,
+        table: table.to_string(),
+        execution: request.execution.clone(),
+        written_at: chrono::Utc::now(),
+        format: first.format,
+        rows: parts.iter().map(|p| p.rows).sum(),
+        schema: first.schema.clone(),
+        cursor: Some(merged_cursor(config, request, parts)),
+        full_refresh: true,
+        objects: parts.iter().flat_map(|p| p.objects.iter().cloned()).collect(),
+        inputs: vec![],
+        findings: vec![],
+        keys: Some(KeySet {
+            object: keys_object,
+            fingerprint: fingerprint(parts),
+        }),
+        deletions,
+    })
+}
 
+/// The fingerprint of the parts' key sets together: theirs added up, since the ranges are
+/// disjoint.
+fn fingerprint(parts: &[Manifest]) -> KeyFingerprint {
+    let mut fingerprint = KeyFingerprint {
+        count: 0,
+        sum: 0,
+        hash_sum: 0,
+    };
+    for k in parts.iter().filter_map(|p| p.keys.as_ref()) {
+        fingerprint.count = fingerprint.count.wrapping_add(k.fingerprint.count);
+        fingerprint.sum = fingerprint.sum.wrapping_add(k.fingerprint.sum);
+        fingerprint.hash_sum = fingerprint.hash_sum.wrapping_add(k.fingerprint.hash_sum);
+    }
+    fingerprint
+}
+
+/// The cursor of the chunks' batch: the greatest of the parts' marks, measured against the
+/// plan's mark (`until`), and the parts' versions within the lookback below the earlier of the
+/// two, each once, ascending.
+fn merged_cursor(config: &Config, request: &ChunkedTable, parts: &[Manifest]) -> Cursor {
     let high_water = parts
         .iter()
         .filter_map(|p| p.cursor.as_ref()?.high_water)
@@ -228,31 +259,12 @@ async fn combine(
         .collect();
     recent.sort_unstable();
     recent.dedup();
-    Ok(Manifest {
-        batch_id: request.group.clone(),
-        stage: batch::Stage::Ingest,
-        table: table.to_string(),
-        execution: request.execution.clone(),
-        written_at: chrono::Utc::now(),
-        format: first.format,
-        rows: parts.iter().map(|p| p.rows).sum(),
-        schema: first.schema.clone(),
-        cursor: Some(Cursor {
-            since: None,
-            high_water,
-            recent,
-            source_clock: Some(request.until),
-        }),
-        full_refresh: true,
-        objects: parts.iter().flat_map(|p| p.objects.iter().cloned()).collect(),
-        inputs: vec![],
-        findings: vec![],
-        keys: Some(KeySet {
-            object: keys_object,
-            fingerprint,
-        }),
-        deletions,
-    })
+    Cursor {
+        since: None,
+        high_water,
+        recent,
+        source_clock: Some(request.until),
+    }
 }
 
 /// Streams the Parquet `objects` (each checked against its part's manifest), in order, into one
