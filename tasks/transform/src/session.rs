@@ -11,7 +11,7 @@ use tote_core::config::Config;
 use tote_core::{Error, Result};
 
 use crate::error::internal;
-use crate::models_at_once;
+use crate::schedule::models_at_once;
 
 /// How many sorted runs a sort that spilled merges at once; more runs take more merge passes.
 /// Every run being merged has read and decode buffers that the memory pool does not count, so
