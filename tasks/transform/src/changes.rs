@@ -207,7 +207,7 @@ pub(crate) async fn read_all(
 /// `T__latest` is the newest of the run's versions of each key. When no key has two versions in
 /// the run (a first run, and most runs after it) it is `T__changes` itself, and a dimension
 /// model reading it costs a scan; otherwise it is [`latest_versions`] of `T__changes`, a sort and
-/// a window over the run's versions (2 s of a first run at scale 100 when it was always so).
+/// a window over the run's versions (at scale 100, 2 s of a first run).
 pub(crate) async fn register(ctx: &SessionContext, changes: &BTreeMap<&'static str, Changes>) -> Result<()> {
     for (table, table_changes) in changes {
         let name = format!("{table}__changes");
