@@ -13,7 +13,7 @@ export interface SecretsProps {
 
 /**
  * The two database credentials as Secrets Manager secrets, in the RDS JSON shape
- * `{"host", "port", "username", "password", "dbname"}` that tote-core reads.
+ * `{"host", "port", "username", "password", "dbname"}` that tote-io reads (tasks/io/src/secrets.rs).
  *
  * A secret named in context (by name or full ARN) is imported and left untouched; otherwise a
  * placeholder secret is created here (with a generated password and `CHANGE_ME` connection

@@ -1,14 +1,17 @@
 """tote's SQL models run by DuckDB over a landing zone: the peer `tote bench` times a first
-transform against (state-machine/src/cli/bench.rs).
+transform against (state-machine/bench/src/duckdb.rs).
 
     python duckdb_transform.py SPEC
 
 SPEC is a JSON object that `tote bench` writes, so that the tables, their keys and the models
 have one definition (tote's):
 
-    {"landing": dir, "out": dir, "threads": n, "memory_limit_mb": m or null, "temp_directory": dir,
-     "tables": {"sales_order": "sales_order_id", ...},           # source table -> primary key
+    {"out": dir, "threads": n, "memory_limit_mb": m or null, "temp_directory": dir,
+     "tables": {"sales_order": {"key": "sales_order_id", "files": [path, ...]}, ...},
      "models": {"fact_sales_order": "<its SQL>", ...}}
+
+A table's files are the data objects of every batch committed to its landing log, as the
+manifests name them (tote's object layout is tote_core::layout's, not this script's).
 
 Each source table `T` becomes what tote's transform gives a model on a first run: `T__changes`,
 every landed version deduplicated on (primary key, last_updated), and `T` and `T__latest`, its
@@ -62,12 +65,14 @@ def main():
     db.execute(
         "CREATE MACRO iso_currency_name(c) AS (SELECT name FROM iso_4217 WHERE code = c)"
     )
-    for table, key in spec["tables"].items():
-        files = os.path.join(spec["landing"], table, "*", "part-00000.parquet")
+    # The data objects of every committed landing batch, from the manifests the commit log names.
+    for table, landed in spec["tables"].items():
+        key, files = landed["key"], landed["files"]
         changes, current = ident(table + "__changes"), ident(table)
         latest = ident(table + "__latest")
+        listed = "[" + ", ".join(literal(f) for f in files) + "]"
         db.execute(
-            f"CREATE TABLE {changes} AS SELECT * FROM read_parquet({literal(files)}) "
+            f"CREATE TABLE {changes} AS SELECT * FROM read_parquet({listed}) "
             f"QUALIFY row_number() OVER (PARTITION BY {ident(key)}, last_updated) = 1"
         )
         # On a first run the current state and the newest version of each changed key are the same.

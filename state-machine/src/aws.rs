@@ -245,7 +245,7 @@ impl Deployed {
     /// A client for `state_machine_arn` with the AWS configuration of the environment (profile,
     /// region, credentials, `AWS_ENDPOINT_URL`).
     pub async fn connect(state_machine_arn: String) -> Deployed {
-        let sdk = tote_core::secrets::sdk_config().await;
+        let sdk = tote_io::secrets::sdk_config().await;
         Deployed {
             client: aws_sdk_sfn::Client::new(&sdk),
             state_machine_arn,

@@ -9,8 +9,8 @@
 use serde::Serialize;
 use tote_asl::{ExecutionStatus, ExecutionStore, ExecutionSummary};
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
-use tote_core::store::Store;
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 use tote_load::freshness::Freshness;
 
 /// How many recent executions the status lists.
@@ -37,8 +37,8 @@ pub struct Status {
 pub async fn status(config: &Config, sla: std::time::Duration) -> anyhow::Result<Status> {
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
     let processed = Store::open(&config.processed, "TOTE_PROCESSED")?;
-    let source = pg::connect(&config.source_url().await?, Role::Source).await?;
-    let warehouse = pg::connect(&config.warehouse_url().await?, Role::Warehouse).await?;
+    let source = pg::connect(&tote_io::secrets::source_url(config).await?, Role::Source).await?;
+    let warehouse = pg::connect(&tote_io::secrets::warehouse_url(config).await?, Role::Warehouse).await?;
     let freshness = tote_load::freshness::measure(&source, &warehouse, &landing, &processed, config).await?;
     let executions = ExecutionStore::new(config.home.join("executions")).list()?;
     let now = chrono::Utc::now();

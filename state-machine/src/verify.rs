@@ -50,7 +50,7 @@ impl Check {
         let statement = source.prepare(sql).await.map_err(|e| {
             tote_core::Error::config(format!(
                 "{file} does not run on the source: {}; fix it (built in, or in TOTE_MODELS)",
-                tote_core::pg::describe(&e)
+                tote_io::pg::describe(&e)
             ))
         })?;
         let columns: Vec<String> = statement.columns().iter().map(|c| c.name().to_string()).collect();
@@ -75,7 +75,7 @@ impl Check {
             tote_core::Error::config(format!(
                 "cannot read {} from the warehouse: {}; is the warehouse migrated and loaded (`tote run`)?",
                 model.name,
-                tote_core::pg::describe(&e)
+                tote_io::pg::describe(&e)
             ))
         })?;
         let digest = |alias: &str, cast: &str| {
@@ -159,7 +159,7 @@ async fn reconcile(source: &Client, warehouse: &Client, check: &Check) -> tote_c
         tote_core::Error::config(format!(
             "cannot read {} from the {side}: {}; is the warehouse migrated and loaded (`tote run`)?",
             check.table,
-            tote_core::pg::describe(&e)
+            tote_io::pg::describe(&e)
         ))
     };
     let no_params: [&(dyn tokio_postgres::types::ToSql + Sync); 0] = [];

@@ -20,6 +20,35 @@ pub(crate) struct Peer {
 }
 
 impl Session {
+    /// Per source table, its key and the data objects of every batch committed to its landing
+    /// log, as paths: DuckDB reads what the log made visible, as tote's transform does, and the
+    /// keys come from the manifests ([`tote_core::layout`] names them), not from a glob.
+    fn committed_landing(&self) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+        let root = self.path("landing");
+        let landing = tote_io::store::Store::open(&root.display().to_string(), "TOTE_LANDING")?;
+        let mut tables = serde_json::Map::new();
+        for table in tote_core::tables::SOURCE_TABLES {
+            let manifests = tokio::runtime::Handle::current()
+                .block_on(tote_io::commit_log::committed_manifests(&landing, table))?;
+            let files: Vec<String> = manifests
+                .iter()
+                .flat_map(|m| &m.objects)
+                .map(|o| root.join(&o.key).display().to_string())
+                .collect();
+            if files.is_empty() {
+                bail!(
+                    "{table} has no committed landing batch in {}: ingest it first",
+                    root.display()
+                );
+            }
+            tables.insert(
+                table.to_string(),
+                serde_json::json!({"key": tote_core::tables::primary_key(table), "files": files}),
+            );
+        }
+        Ok(tables)
+    }
+
     /// The transform's models run by DuckDB over the landing zone tote just transformed, as one
     /// process, writing zstd Parquet; `None` without `TOTE_BENCH_PYTHON`. Both engines must
     /// produce the same rows per model (`tote_rows`, the transform's report), or the comparison
@@ -36,10 +65,7 @@ impl Session {
         eprintln!("▸ the same models run by DuckDB");
         let script = self.path("duckdb_transform.py");
         std::fs::write(&script, DUCKDB_TRANSFORM)?;
-        let tables: serde_json::Map<String, serde_json::Value> = tote_core::tables::SOURCE_TABLES
-            .iter()
-            .map(|t| (t.to_string(), tote_core::tables::primary_key(t).into()))
-            .collect();
+        let tables = self.committed_landing()?;
         let models: serde_json::Map<String, serde_json::Value> = tote_core::models::built_in()
             .iter()
             .map(|m| (m.name.clone(), m.sql.clone().into()))
@@ -49,7 +75,6 @@ impl Session {
         std::fs::write(
             &spec,
             serde_json::to_vec(&serde_json::json!({
-                "landing": self.path("landing"),
                 "out": self.path("duckdb-out"),
                 "threads": std::thread::available_parallelism().map_or(1, |n| n.get()),
                 "memory_limit_mb": memory_limit_mb,

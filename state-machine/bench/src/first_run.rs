@@ -52,8 +52,8 @@ impl Session {
         self.remove_run("whole")?;
         self.remove("whole-dump")?;
         std::fs::create_dir_all(self.path("whole-dump"))?;
-        let warehouse = tote_core::pg::with_database(&self.admin, "whole")?;
-        let ceiling = tote_core::pg::with_database(&self.admin, "whole_ceiling")?;
+        let warehouse = tote_io::pg::with_database(&self.admin, "whole")?;
+        let ceiling = tote_io::pg::with_database(&self.admin, "whole_ceiling")?;
         self.recreate_databases(&["whole", "whole_ceiling"])?;
         let run = self.run(&mut self.first_run("whole", &warehouse))?;
         let record = self.execution("whole", "whole")?;
@@ -210,7 +210,7 @@ impl Session {
         }
         eprintln!("▸ the whole first ingest again, the source on one core and tote on the others");
         self.remove_run("apart")?;
-        let warehouse = tote_core::pg::with_database(&self.admin, "whole_apart")?;
+        let warehouse = tote_io::pg::with_database(&self.admin, "whole_apart")?;
         self.recreate_databases(&["whole_apart"])?;
         let clients = cpu_set(clients);
         let measured = self.with_source_on(cpu_set(&[*source]), cpu_set(&cpus), || {

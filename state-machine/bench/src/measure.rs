@@ -52,7 +52,7 @@ pub(crate) fn measure(command: &mut Command, stdout: Stdio) -> anyhow::Result<Co
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())
             .map(|a| match a.starts_with("postgres://") {
-                true => tote_core::pg::redact(&a),
+                true => tote_core::credentials::redact(&a),
                 false => a,
             })
             .collect();

@@ -53,7 +53,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let runs = run_pipeline(config, &source_url).await?;
     show_runs(&runs);
 
-    let warehouse = tote_core::pg::connect(&warehouse_url, tote_core::pg::Role::Warehouse).await?;
+    let warehouse = tote_io::pg::connect(&warehouse_url, tote_io::pg::Role::Warehouse).await?;
     show_warehouse(&warehouse, &models).await?;
     verify(&source_url, &warehouse, &models).await?;
     println!();
@@ -99,7 +99,7 @@ async fn seed_source(source_url: &str, scale: f64) -> anyhow::Result<()> {
 
 /// Prints the source's table counts, and fails unless every data rule of the spec holds.
 async fn show_source(source_url: &str) -> anyhow::Result<()> {
-    let client = tote_core::pg::connect(source_url, tote_core::pg::Role::Source).await?;
+    let client = tote_io::pg::connect(source_url, tote_io::pg::Role::Source).await?;
     let broken = tote_sim::rules::check(&client).await?;
     println!();
     println!("ToteSys (source) table counts");
@@ -241,7 +241,7 @@ async fn verify(
     println!();
     println!("Verify: the warehouse against the source (tote verify)");
     println!("──────────────────────────────────────────────────────");
-    let source = tote_core::pg::connect(source_url, tote_core::pg::Role::Source).await?;
+    let source = tote_io::pg::connect(source_url, tote_io::pg::Role::Source).await?;
     let reports = tote::verify::verify(&source, warehouse, models).await?;
     print!("{}", tote::verify::render(&reports));
     if reports.iter().any(|r| !r.ok()) {

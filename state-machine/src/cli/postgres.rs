@@ -54,7 +54,7 @@ pub async fn recreate_database(cluster: &PrivateCluster, database: &str) -> anyh
 }
 
 async fn create_database(cluster: &PrivateCluster, database: &str, replace: bool) -> anyhow::Result<()> {
-    let client = tote_core::pg::connect(&cluster.url("postgres"), tote_core::pg::Role::Source).await?;
+    let client = tote_io::pg::connect(&cluster.url("postgres"), tote_io::pg::Role::Source).await?;
     let exists = client
         .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&database])
         .await?

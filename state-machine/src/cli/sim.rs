@@ -151,7 +151,7 @@ pub async fn run(cmd: SimCommand) -> anyhow::Result<()> {
             tote_sim::run(&args.url, &options, |tick| println!("{tick}")).await?;
         }
         SimCommand::Check { url } => {
-            let client = tote_core::pg::connect(&url, tote_core::pg::Role::Source).await?;
+            let client = tote_io::pg::connect(&url, tote_io::pg::Role::Source).await?;
             let broken = tote_sim::rules::check(&client).await?;
             for rule in tote_sim::rules::RULES {
                 let mark = if broken.iter().any(|(name, _)| *name == rule.name) {

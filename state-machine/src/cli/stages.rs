@@ -297,9 +297,16 @@ pub struct VerifyArgs {
 /// Runs `tote verify`: non-zero exit when a table does not reconcile.
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<()> {
     let config = args.config.config()?;
-    let source = tote_core::pg::connect(&config.source_url().await?, tote_core::pg::Role::Source).await?;
-    let warehouse =
-        tote_core::pg::connect(&config.warehouse_url().await?, tote_core::pg::Role::Warehouse).await?;
+    let source = tote_io::pg::connect(
+        &tote_io::secrets::source_url(&config).await?,
+        tote_io::pg::Role::Source,
+    )
+    .await?;
+    let warehouse = tote_io::pg::connect(
+        &tote_io::secrets::warehouse_url(&config).await?,
+        tote_io::pg::Role::Warehouse,
+    )
+    .await?;
     let reports = tote::verify::verify(&source, &warehouse, &config.models).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);

@@ -45,7 +45,7 @@ async fn moto_state_machine() -> String {
     ] {
         std::env::set_var(var, value);
     }
-    let sdk = tote_core::secrets::sdk_config().await;
+    let sdk = tote_io::secrets::sdk_config().await;
     let name = format!("tote-test-{}", std::process::id());
     aws_sdk_sfn::Client::new(&sdk)
         .create_state_machine()

@@ -502,8 +502,8 @@ async fn tables_larger_than_a_chunk_are_read_in_chunks_and_the_warehouse_equals_
         "at least three chunks of sales_order, each a child execution: {children:?}"
     );
     // One landing batch per chunked table, at position 1 of its log.
-    let landing = tote_core::store::Store::open(&chain.config().landing, "TOTE_LANDING").unwrap();
-    let log = tote_core::batch::CommitLog::new(landing, "sales_order");
+    let landing = tote_io::store::Store::open(&chain.config().landing, "TOTE_LANDING").unwrap();
+    let log = tote_io::commit_log::CommitLog::new(landing, "sales_order");
     let last = log.last().await.unwrap().unwrap();
     assert_eq!(last.seq, 1);
     assert!(log.manifest(&last).await.unwrap().objects.len() >= 3);

@@ -1,30 +1,28 @@
 //! The transform's checkpoint, as every stage that needs it reads it.
 //!
-//! The transform commits one [`Checkpoint`] per run to the log [`LOG`] of the processed store, at
-//! the run's number: per source table, the last landing batch consumed, and the current-state
-//! snapshots (`_state/<table>/…`, [`state_key`]) the next run starts from. Each processed batch
+//! The transform commits one [`Checkpoint`] per run to the log [`CHECKPOINT_LOG`] of the processed
+//! store, at the run's number: per source table, the last landing batch consumed, and the
+//! current-state snapshots ([`state_key`]) the next run starts from. Each processed batch
 //! names its run first in its own `inputs` ([`run_tag`]), then the landing batches it was made
 //! from. The load and `tote status` read the checkpoint to tell how far the warehouse has got
 //! through each table's landing log.
 //!
 //! A checkpoint is stored in the batch manifest format (so the commit log, its create-if-absent
 //! commit and the object checks are the same as for any batch): the manifest's `inputs` hold
-//! `table/seq` per table, its `objects` the snapshots, and its `table` is [`LOG`]. Only this
-//! module reads or writes that mapping.
+//! `table/seq` per table, its `objects` the snapshots, and its `table` is [`CHECKPOINT_LOG`].
+//! Only this module maps a checkpoint to its stored form; `tote_io::checkpoint` reads and commits
+//! it.
 
 use std::collections::BTreeMap;
 
-use crate::batch::{self, CommitLog, Manifest, ObjectEntry};
+use crate::batch::{self, Manifest, ObjectEntry};
 use crate::error::{Error, ErrorKind, Result};
-use crate::store::Store;
+use crate::layout::{self, state_prefix, CHECKPOINT_LOG};
 use crate::tables::SOURCE_TABLES;
-
-/// The name of the transform's checkpoint log in the processed store.
-pub const LOG: &str = "_transform";
 
 /// The tag a processed batch of run `run` carries first in its `inputs`.
 pub fn run_tag(run: u64) -> String {
-    format!("{LOG}/{run}")
+    format!("{CHECKPOINT_LOG}/{run}")
 }
 
 /// The run a processed batch belongs to, from its first input.
@@ -32,7 +30,7 @@ pub fn run_of(batch: &Manifest) -> Option<u64> {
     batch
         .inputs
         .first()?
-        .strip_prefix(LOG)?
+        .strip_prefix(CHECKPOINT_LOG)?
         .strip_prefix('/')?
         .parse()
         .ok()
@@ -40,22 +38,13 @@ pub fn run_of(batch: &Manifest) -> Option<u64> {
 
 /// The key of a new current-state snapshot of `table` written by run `run`.
 pub fn state_key(table: &str, run: u64) -> String {
-    format!(
-        "{}run-{run:08}-{}.parquet",
-        state_prefix(table),
-        batch::new_batch_id()
-    )
-}
-
-/// The prefix of every current-state snapshot of `table`.
-fn state_prefix(table: &str) -> String {
-    format!("_state/{table}/")
+    layout::state_key(table, run, &batch::new_batch_id())
 }
 
 /// One transform run's checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// The run, which is also the checkpoint's position in [`LOG`].
+    /// The run, which is also the checkpoint's position in [`CHECKPOINT_LOG`].
     pub run: u64,
     /// Per source table, the last landing batch (its seq) the run consumed.
     pub consumed: BTreeMap<&'static str, u64>,
@@ -68,27 +57,6 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The latest checkpoint in `processed`, if any run has committed one.
-    pub async fn latest(processed: &Store) -> Result<Option<Checkpoint>> {
-        let log = CommitLog::new(processed.clone(), LOG);
-        match log.last().await? {
-            Some(entry) => Ok(Some(Self::from_manifest(
-                entry.seq,
-                &log.manifest(&entry).await?,
-            )?)),
-            None => Ok(None),
-        }
-    }
-
-    /// The checkpoint of run `run`, if it committed one.
-    pub async fn of_run(processed: &Store, run: u64) -> Result<Option<Checkpoint>> {
-        let log = CommitLog::new(processed.clone(), LOG);
-        match log.entry(run).await? {
-            Some(entry) => Ok(Some(Self::from_manifest(run, &log.manifest(&entry).await?)?)),
-            None => Ok(None),
-        }
-    }
-
     /// The snapshot of `table`'s current state, if the run left one.
     pub fn snapshot(&self, table: &str) -> Option<&ObjectEntry> {
         let prefix = state_prefix(table);
@@ -96,7 +64,7 @@ impl Checkpoint {
     }
 
     /// A manifest reading just `object`, one of this checkpoint's snapshots, through the checked
-    /// object reads of [`batch`].
+    /// object reads of `tote_io::objects`.
     pub fn snapshot_manifest(&self, object: &ObjectEntry) -> Manifest {
         Manifest {
             objects: vec![object.clone()],
@@ -104,17 +72,8 @@ impl Checkpoint {
         }
     }
 
-    /// Commits the checkpoint at its run's position: `false` when another transform committed
-    /// that run first (its checkpoint stands).
-    pub async fn commit(&self, processed: &Store) -> Result<bool> {
-        let manifest = self.to_manifest();
-        batch::write_manifest(processed, &manifest).await?;
-        CommitLog::new(processed.clone(), LOG)
-            .commit(self.run, &manifest)
-            .await
-    }
-
-    fn from_manifest(run: u64, manifest: &Manifest) -> Result<Checkpoint> {
+    /// The checkpoint of run `run` from its stored form; a bad one is `Tote.BadBatch`.
+    pub fn from_manifest(run: u64, manifest: &Manifest) -> Result<Checkpoint> {
         let mut consumed = BTreeMap::new();
         for input in &manifest.inputs {
             let (table, seq) = input
@@ -137,11 +96,12 @@ impl Checkpoint {
         })
     }
 
-    fn to_manifest(&self) -> Manifest {
+    /// The checkpoint's stored form: a manifest in [`CHECKPOINT_LOG`], with a fresh batch id.
+    pub fn to_manifest(&self) -> Manifest {
         Manifest {
-            batch_id: format!("run-{:08}-{}", self.run, batch::new_batch_id()),
+            batch_id: layout::checkpoint_batch_id(self.run, &batch::new_batch_id()),
             stage: batch::Stage::Transform,
-            table: LOG.to_string(),
+            table: CHECKPOINT_LOG.to_string(),
             execution: self.execution.clone(),
             written_at: chrono::Utc::now(),
             format: batch::DataFormat::Parquet,
@@ -181,7 +141,7 @@ mod tests {
     fn a_checkpoint_survives_its_stored_form() {
         let c = checkpoint();
         let stored = c.to_manifest();
-        assert_eq!(stored.table, LOG);
+        assert_eq!(stored.table, CHECKPOINT_LOG);
         assert_eq!(Checkpoint::from_manifest(7, &stored).unwrap(), c);
         assert!(c.snapshot("staff").is_some() && c.snapshot("sta").is_none());
     }

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::models::Model;
 use crate::tables::SOURCE_TABLES;
 
@@ -64,7 +64,7 @@ pub struct Config {
 
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let redacted = |u: &Option<String>| u.as_deref().map(crate::pg::redact);
+        let redacted = |u: &Option<String>| u.as_deref().map(crate::credentials::redact);
         f.debug_struct("Config")
             .field("source_url", &redacted(&self.source_url))
             .field("source_secret_arn", &self.source_secret_arn)
@@ -83,6 +83,22 @@ impl std::fmt::Debug for Config {
             .field("models_dir", &self.models_dir)
             .finish()
     }
+}
+
+/// Where a database's URL comes from: given whole, or built from a Secrets Manager secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseAddress<'a> {
+    /// A `postgres://` URL (it may hold a password: never print it).
+    Url(&'a str),
+    /// A secret in the RDS shape, by ARN or name.
+    Secret {
+        /// The secret's ARN or name.
+        id: &'a str,
+        /// The setting the id came from, for messages.
+        variable: &'static str,
+        /// The error kind when Secrets Manager does not answer.
+        unavailable: ErrorKind,
+    },
 }
 
 impl Config {
@@ -135,7 +151,7 @@ impl Config {
                 if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
                     return Err(Error::config(format!(
                         "{var} must be a postgres:// URL, got {}",
-                        crate::pg::redact(&url)
+                        crate::credentials::redact(&url)
                     )));
                 }
             }
@@ -165,19 +181,17 @@ impl Config {
         })
     }
 
-    /// The source database URL: `TOTE_SOURCE_URL`, else built from the Secrets Manager secret
-    /// `TOTE_SOURCE_SECRET_ARN`; a `Tote.Config` error saying how to give one when neither is set.
-    pub async fn source_url(&self) -> Result<String> {
+    /// Where the source database's URL comes from: `TOTE_SOURCE_URL`, else the Secrets Manager
+    /// secret `TOTE_SOURCE_SECRET_ARN` (`tote_io::secrets::source_url` reads it); a `Tote.Config`
+    /// error saying how to give one when neither is set.
+    pub fn source_address(&self) -> Result<DatabaseAddress<'_>> {
         match (&self.source_url, &self.source_secret_arn) {
-            (Some(url), _) => Ok(url.clone()),
-            (None, Some(arn)) => {
-                crate::secrets::database_url(
-                    arn,
-                    "TOTE_SOURCE_SECRET_ARN",
-                    crate::ErrorKind::SourceUnavailable,
-                )
-                .await
-            }
+            (Some(url), _) => Ok(DatabaseAddress::Url(url)),
+            (None, Some(arn)) => Ok(DatabaseAddress::Secret {
+                id: arn,
+                variable: "TOTE_SOURCE_SECRET_ARN",
+                unavailable: ErrorKind::SourceUnavailable,
+            }),
             (None, None) => Err(Error::config(
                 "no source database: set TOTE_SOURCE_URL=postgres://user:password@host:port/dbname \
                  (or --source-url), or TOTE_SOURCE_SECRET_ARN in AWS",
@@ -185,18 +199,16 @@ impl Config {
         }
     }
 
-    /// The warehouse URL: `TOTE_WAREHOUSE_URL`, else from the secret `TOTE_WAREHOUSE_SECRET_ARN`.
-    pub async fn warehouse_url(&self) -> Result<String> {
+    /// Where the warehouse's URL comes from: `TOTE_WAREHOUSE_URL`, else the secret
+    /// `TOTE_WAREHOUSE_SECRET_ARN`.
+    pub fn warehouse_address(&self) -> Result<DatabaseAddress<'_>> {
         match (&self.warehouse_url, &self.warehouse_secret_arn) {
-            (Some(url), _) => Ok(url.clone()),
-            (None, Some(arn)) => {
-                crate::secrets::database_url(
-                    arn,
-                    "TOTE_WAREHOUSE_SECRET_ARN",
-                    crate::ErrorKind::WarehouseUnavailable,
-                )
-                .await
-            }
+            (Some(url), _) => Ok(DatabaseAddress::Url(url)),
+            (None, Some(arn)) => Ok(DatabaseAddress::Secret {
+                id: arn,
+                variable: "TOTE_WAREHOUSE_SECRET_ARN",
+                unavailable: ErrorKind::WarehouseUnavailable,
+            }),
             (None, None) => Err(Error::config(
                 "no warehouse: set TOTE_WAREHOUSE_URL=postgres://user:password@host:port/dbname \
                  (or --warehouse-url), or TOTE_WAREHOUSE_SECRET_ARN in AWS",
@@ -261,11 +273,25 @@ mod tests {
         assert_eq!(c.landing, ".tote/landing");
         assert_eq!(c.landing_format, DataFormat::Parquet);
         assert_eq!(c.lookback, Duration::from_secs(600));
-        let err = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap()
-            .block_on(c.source_url());
-        assert!(err.unwrap_err().to_string().contains("TOTE_SOURCE_URL"));
+        assert!(c
+            .source_address()
+            .unwrap_err()
+            .to_string()
+            .contains("TOTE_SOURCE_URL"));
+        assert!(c
+            .warehouse_address()
+            .unwrap_err()
+            .to_string()
+            .contains("TOTE_WAREHOUSE_URL"));
+        let given = config(&[("TOTE_SOURCE_SECRET_ARN", "arn:s")]).unwrap();
+        assert_eq!(
+            given.source_address().unwrap(),
+            DatabaseAddress::Secret {
+                id: "arn:s",
+                variable: "TOTE_SOURCE_SECRET_ARN",
+                unavailable: ErrorKind::SourceUnavailable
+            }
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //!
 //! Step Functions matches a failed Lambda on its `errorType`, so every error tote raises carries
 //! one of a small, fixed set of names ([`ErrorKind::name`]). The message says what went wrong and
-//! what to do about it, and never contains a password (see [`crate::pg::redact`]).
+//! what to do about it, and never contains a password (see [`crate::credentials::redact`]).
 
 use std::fmt;
 

@@ -29,12 +29,13 @@
 //! table last recorded inside a range that the chunk's snapshot no longer has.
 
 use chrono::NaiveDateTime;
-use tote_core::batch::{self, CommitLog, Cursor, DataFormat, KeyFingerprint, KeySet, Manifest, ObjectEntry};
+use tote_core::batch::{self, Cursor, DataFormat, KeyFingerprint, KeySet, Manifest, ObjectEntry};
 use tote_core::config::Config;
-use tote_core::sink::ObjectSink;
-use tote_core::store::Store;
 use tote_core::tables::primary_key;
 use tote_core::{fault, Error, ErrorKind, Result};
+use tote_io::commit_log::CommitLog;
+use tote_io::sink::ObjectSink;
+use tote_io::store::Store;
 
 use tote_core::event::ingest::{IngestRequest, IngestResponse};
 
@@ -116,7 +117,7 @@ pub async fn commit(config: &Config, request: &ChunkedTable) -> Result<IngestRes
             Some(written) => written,
             None => {
                 let manifest = combine(config, &landing, request, &parts).await?;
-                match batch::write_manifest(&landing, &manifest).await {
+                match tote_io::commit_log::write_manifest(&landing, &manifest).await {
                     Ok(()) => manifest,
                     // Another attempt wrote it meanwhile: commit that one.
                     Err(e) => written(&landing, table, &request.group).await?.ok_or(e)?,
@@ -151,9 +152,9 @@ pub async fn commit(config: &Config, request: &ChunkedTable) -> Result<IngestRes
 
 /// The manifest of `group`, if a commit attempt wrote it.
 async fn written(landing: &Store, table: &str, group: &str) -> Result<Option<Manifest>> {
-    let key = batch::manifest_key(table, group);
+    let key = tote_core::layout::manifest_key(table, group);
     match landing.exists(&key).await? {
-        true => Ok(Some(batch::read_manifest(landing, &key).await?)),
+        true => Ok(Some(tote_io::commit_log::read_manifest(landing, &key).await?)),
         false => Ok(None),
     }
 }
@@ -187,7 +188,7 @@ async fn combine(
         .collect();
     let keys_object = concatenate(
         landing,
-        &batch::object_key(table, &request.group, &format!("keys-{attempt}.parquet")),
+        &tote_core::layout::object_key(table, &request.group, &format!("keys-{attempt}.parquet")),
         crate::reconcile::key_schema(),
         &key_objects,
     )
@@ -199,7 +200,7 @@ async fn combine(
         .collect();
     let deletions = concatenate(
         landing,
-        &batch::object_key(table, &request.group, &format!("deletions-{attempt}.parquet")),
+        &tote_core::layout::object_key(table, &request.group, &format!("deletions-{attempt}.parquet")),
         batch::deletions_schema(&primary_key(table), false),
         &deletion_objects,
     )
@@ -280,8 +281,8 @@ async fn concatenate(
     }
     let mut sink = ObjectSink::create(landing, key, schema, DataFormat::Parquet)?;
     for (manifest, object) in objects {
-        let body = batch::read_object(landing, manifest, object).await?;
-        for b in batch::parquet_object_batches(landing, manifest, object, body)? {
+        let body = tote_io::objects::read_object(landing, manifest, object).await?;
+        for b in tote_io::objects::parquet_object_batches(landing, manifest, object, body)? {
             sink.write(&b?).await?;
         }
     }

@@ -19,8 +19,8 @@ use std::time::Instant;
 use chrono::NaiveDateTime;
 use tote_core::batch::{self, ColumnSpec, DataFormat, Manifest};
 use tote_core::event::ingest::{Chunk, IngestRequest, IngestResponse};
-use tote_core::store::{Created, Store};
 use tote_core::{fault, Error, ErrorKind, Result};
+use tote_io::store::{Created, Store};
 
 use crate::read::DataObject;
 use crate::reconcile::Reconciliation;
@@ -208,7 +208,7 @@ impl Batch<'_> {
         }
         let deleted = self.reconciliation.deleted;
         let manifest = self.manifest(chunk).await?;
-        batch::write_manifest(landing, &manifest).await?;
+        tote_io::commit_log::write_manifest(landing, &manifest).await?;
         boundary(chunk, ["ingest.after_manifest", "chunk.after_manifest"])?;
         // This read's answer: its start, mark and rows read, and what the manifest holds.
         let answered = |manifest: &Manifest, seq| IngestResponse {
@@ -292,15 +292,10 @@ pub(crate) fn answer(manifest: &Manifest, seq: Option<u64>, rows_read: u64) -> I
     }
 }
 
-/// The key under which chunk `index` of `group` records its part.
-fn part_key(table: &str, group: &str, index: u32) -> String {
-    format!("{table}/_chunks/{group}/{index}.json")
-}
-
 /// Records `part` (a written, uncommitted part manifest) as chunk `chunk.index`'s. Returns the
 /// part that counts: this one, or the one an earlier attempt of the chunk recorded first.
 pub async fn record_part(landing: &Store, chunk: &Chunk, part: Manifest) -> Result<Manifest> {
-    let key = part_key(&chunk.table, &chunk.group, chunk.index);
+    let key = tote_core::layout::chunk_part_key(&chunk.table, &chunk.group, chunk.index);
     match landing.create(&key, part.key().into_bytes().into()).await? {
         Created::New => Ok(part),
         Created::AlreadyExists => {
@@ -323,7 +318,10 @@ pub(crate) async fn recorded_part(
     group: &str,
     index: u32,
 ) -> Result<Option<Manifest>> {
-    let Some(pointer) = landing.get(&part_key(table, group, index)).await? else {
+    let Some(pointer) = landing
+        .get(&tote_core::layout::chunk_part_key(table, group, index))
+        .await?
+    else {
         return Ok(None);
     };
     let manifest = String::from_utf8(pointer.to_vec()).map_err(|_| {
@@ -331,5 +329,7 @@ pub(crate) async fn recorded_part(
             "the part pointer of chunk {index} of {table} is not text"
         ))
     })?;
-    Ok(Some(batch::read_manifest(landing, &manifest).await?))
+    Ok(Some(
+        tote_io::commit_log::read_manifest(landing, &manifest).await?,
+    ))
 }

@@ -13,14 +13,14 @@
 //! 3. `read`: in one `REPEATABLE READ, READ ONLY` snapshot, the table's columns from the catalog
 //!    (refusing unsupported types and dropped or retyped columns, [`check_drift`]) and
 //!    `COPY (SELECT … WHERE last_updated >= hwm - lookback) TO STDOUT (FORMAT binary)`, decoded
-//!    straight into Arrow batches ([`decode`]) and streamed to one Parquet or CSV object;
+//!    straight into Arrow batches (`tote_pgcopy::decode`) and streamed to one Parquet or CSV object;
 //! 4. [`reconcile`]: in the same snapshot, the table's keys against the key set the last batch
 //!    recorded: the deletions, and the rows new to the table that the window could not see;
 //! 5. `commit`: the manifest, then the log entry that makes the batch visible (a chunk records
 //!    its part instead, [`chunks`]); an attempt that lost the race for the log, or read a
 //!    `numeric` column at another scale than its values have, is attempted again.
 //!
-//! `range` is a chunk's key range, which the plan, the read and reconcile share; [`types`] the
+//! `range` is a chunk's key range, which the plan, the read and reconcile share; `tote_pgcopy::layout` the
 //! source's columns and their Arrow schema.
 //!
 //! The lookback is measured in the source's own time, back from the high-water mark, never
@@ -35,21 +35,19 @@
 
 pub mod chunks;
 mod commit;
-pub mod decode;
 mod plan;
 mod range;
 mod read;
 pub mod reconcile;
-pub mod types;
 mod window;
 
 use std::collections::BTreeMap;
 
 use tote_core::batch;
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
-use tote_core::store::Store;
 use tote_core::{Error, Result};
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 use tracing::Instrument;
 
 use crate::commit::{Attempt, Retries};
@@ -123,7 +121,7 @@ pub async fn plan(config: &Config, request: &PlanRequest) -> Result<PlanResponse
 pub async fn ingest(config: &Config, request: &IngestRequest) -> Result<IngestResponse> {
     let table = allowed_table(config, &request.table)?;
     let landing = Store::open(&config.landing, "TOTE_LANDING")?;
-    let url = config.source_url().await?;
+    let url = tote_io::secrets::source_url(config).await?;
     let mut retries = Retries::new(table);
     loop {
         let attempt = ingest_once(config, &landing, url.as_str(), table, request, retries.scales()).await?;

@@ -9,17 +9,18 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDateTime;
-use tote_core::batch::{self, CommitLog};
+use tote_core::batch;
 use tote_core::config::Config;
 use tote_core::event::ingest::{Chunk, ChunkedTable, PlanRequest};
-use tote_core::pg::{self, Role};
-use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident, SOURCE_TABLES};
 use tote_core::{Error, Result};
+use tote_io::commit_log::CommitLog;
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 
 use crate::range::KeyRange;
 use crate::read::{read_columns, snapshot, SourceError};
-use crate::types::TableLayout;
+use tote_pgcopy::layout::TableLayout;
 
 /// The tables `request` names, each checked against the allow-list, in the allow-list's
 /// (dependency) order and without duplicates; every allowed table when it names none.
@@ -112,7 +113,7 @@ pub async fn split(
     if whole.is_empty() {
         return Ok((tables, vec![], vec![]));
     }
-    let url = config.source_url().await?;
+    let url = tote_io::secrets::source_url(config).await?;
     let mut client = pg::connect(&url, Role::Source).await?;
     let err = |e: tokio_postgres::Error| pg::classify(&e, Role::Source, &url);
     let tx = snapshot(&mut client).await.map_err(err)?;

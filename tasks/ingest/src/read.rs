@@ -2,7 +2,7 @@
 //! columns from its catalog, checked against the last batch's schema ([`check_drift`]: an added
 //! column is accepted, a dropped or retyped one refused), and the versions in the read's window
 //! streamed by `COPY (SELECT …) TO STDOUT (FORMAT binary)`, decoded on a task of their own
-//! ([`crate::decode`]) and written to the batch's data object ([`DataObject`]) as they arrive.
+//! ([`tote_pgcopy::decode`]) and written to the batch's data object ([`DataObject`]) as they arrive.
 //!
 //! What the read writes is what the window leaves ([`crate::window`]): not the versions the last
 //! batch holds, and for a chunk only those at or below the plan's mark. What it keeps of the
@@ -14,19 +14,19 @@ use std::collections::{BTreeMap, HashSet};
 
 use arrow::array::RecordBatch;
 use chrono::NaiveDateTime;
-use tote_core::batch::{self, ColumnSpec, DataFormat, Manifest, ObjectEntry};
+use tote_core::batch::{ColumnSpec, DataFormat, Manifest, ObjectEntry};
 use tote_core::event::ingest::Chunk;
 use tote_core::progress::{self, Unit};
-use tote_core::sink::{BackgroundSink, ObjectSink};
-use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident};
 use tote_core::{Error, ErrorKind, Result};
+use tote_io::sink::{BackgroundSink, ObjectSink};
+use tote_io::store::Store;
 
-use crate::decode::{self, CopyDecoder, RowKey};
 use crate::range::KeyRange;
 use crate::reconcile::{ReadKeys, TABLE_KEYS_IN_MEMORY};
-use crate::types::{SourceColumn, TableLayout};
 use crate::window::{self, Window};
+use tote_pgcopy::decode::{self, CopyDecoder, RowKey};
+use tote_pgcopy::layout::{SourceColumn, TableLayout};
 
 /// Rows per Arrow record batch while streaming.
 pub const BATCH_ROWS: usize = 16 * 1024;
@@ -497,7 +497,7 @@ impl<'a> DataObject<'a> {
     ) -> Self {
         DataObject {
             landing,
-            key: batch::data_key(table, batch_id, format),
+            key: tote_core::layout::data_key(table, batch_id, format),
             schema: layout.schema.clone(),
             format,
             sink: None,

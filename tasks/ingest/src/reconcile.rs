@@ -32,14 +32,14 @@ use chrono::NaiveDateTime;
 use tote_core::batch::DataFormat;
 use tote_core::batch::{self, KeyFingerprint, KeySet, Manifest, ObjectEntry};
 use tote_core::progress::{self, Unit};
-use tote_core::sink::ObjectSink;
-use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{Error, Result};
+use tote_io::sink::ObjectSink;
+use tote_io::store::Store;
 
-use crate::decode::{CopyDecoder, Decoding};
 use crate::range::KeyRange;
-use crate::types::{SourceColumn, TableLayout};
+use tote_pgcopy::decode::{CopyDecoder, Decoding};
+use tote_pgcopy::layout::{SourceColumn, TableLayout};
 
 /// The column of a key-set object.
 pub const KEY: &str = "key";
@@ -181,8 +181,8 @@ impl Reconcile<'_> {
         let (table, landing) = (self.table, self.landing);
         let mut recorded_keys = match recorded {
             Some((manifest, keys)) => {
-                let body = batch::read_object(landing, manifest, &keys.object).await?;
-                SortedKeys::new(batch::parquet_object_batches(
+                let body = tote_io::objects::read_object(landing, manifest, &keys.object).await?;
+                SortedKeys::new(tote_io::objects::parquet_object_batches(
                     landing,
                     manifest,
                     &keys.object,
@@ -199,7 +199,7 @@ impl Reconcile<'_> {
             has_recorded: recorded.is_some(),
             key_sink: ObjectSink::create(
                 landing,
-                &batch::key_set_key(table, self.batch_id),
+                &tote_core::layout::key_set_key(table, self.batch_id),
                 key_schema(),
                 DataFormat::Parquet,
             )?,
@@ -460,7 +460,7 @@ impl Deletions {
         if self.sink.is_none() {
             self.sink = Some(ObjectSink::create(
                 landing,
-                &batch::deletions_key(table, batch_id),
+                &tote_core::layout::deletions_key(table, batch_id),
                 self.schema.clone(),
                 DataFormat::Parquet,
             )?);

@@ -13,11 +13,12 @@ use std::collections::HashSet;
 
 use arrow::array::{BooleanArray, RecordBatch};
 use chrono::{DateTime, NaiveDateTime};
-use tote_core::batch::{CommitLog, Cursor, Manifest};
-use tote_core::store::Store;
+use tote_core::batch::{Cursor, Manifest};
 use tote_core::{Error, Result};
+use tote_io::commit_log::CommitLog;
+use tote_io::store::Store;
 
-use crate::decode::RowKey;
+use tote_pgcopy::decode::RowKey;
 
 /// Where the table's last landing batch left off.
 pub(crate) struct Previous {

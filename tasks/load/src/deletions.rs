@@ -16,10 +16,10 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampMicrosecondType};
 use chrono::NaiveDateTime;
 use tokio_postgres::Transaction;
-use tote_core::batch::{self, Manifest, DETECTED_AT, RESTORED};
-use tote_core::store::Store;
+use tote_core::batch::{Manifest, DETECTED_AT, RESTORED};
 use tote_core::tables::quote_ident;
 use tote_core::{Error, ErrorKind, Result};
+use tote_io::store::Store;
 
 use crate::{warehouse_error, Kind, Target};
 
@@ -137,7 +137,7 @@ pub(crate) async fn record(
     }
     let key = target.kind.natural_key();
     let mut recorded = 0;
-    for b in batch::read_deletions(store, manifest).await? {
+    for b in tote_io::objects::read_deletions(store, manifest).await? {
         let (ids, at, restored) = columns(&b, key, what)?;
         for start in (0..ids.len()).step_by(CHUNK) {
             let end = (start + CHUNK).min(ids.len());

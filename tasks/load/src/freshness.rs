@@ -20,12 +20,13 @@ use std::collections::BTreeMap;
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use tokio_postgres::Client;
-use tote_core::batch::{CommitLog, Cursor};
-use tote_core::checkpoint::{self, Checkpoint};
+use tote_core::batch::Cursor;
+use tote_core::checkpoint;
 use tote_core::config::Config;
-use tote_core::store::Store;
 use tote_core::tables::{primary_key, quote_ident};
 use tote_core::Result;
+use tote_io::commit_log::CommitLog;
+use tote_io::store::Store;
 
 use crate::warehouse_error;
 
@@ -97,7 +98,7 @@ pub async fn measure(
     // The newest run whose every processed batch is loaded: the latest checkpoint when nothing
     // is pending, else the run before the oldest batch not yet loaded.
     let loaded_seqs = ledger(warehouse).await?;
-    let last = Checkpoint::latest(processed).await?;
+    let last = tote_io::checkpoint::latest(processed).await?;
     let latest = last.as_ref().map(|c| c.consumed.clone()).unwrap_or_default();
     let mut loaded_run = last.as_ref().map(|c| c.run);
     let mut pending_processed = 0;
@@ -115,7 +116,7 @@ pub async fn measure(
     // Usually every batch is loaded and the loaded run is the latest one, read above.
     let consumed = match (loaded_run.filter(|r| *r > 0), &last) {
         (Some(run), Some(checkpoint)) if run == checkpoint.run => latest.clone(),
-        (Some(run), _) => Checkpoint::of_run(processed, run)
+        (Some(run), _) => tote_io::checkpoint::of_run(processed, run)
             .await?
             .map(|c| c.consumed)
             .unwrap_or_default(),
@@ -213,7 +214,7 @@ async fn pending_changes(
 }
 
 fn source_error(e: tokio_postgres::Error) -> tote_core::Error {
-    tote_core::pg::classify(&e, tote_core::pg::Role::Source, "")
+    tote_io::pg::classify(&e, tote_io::pg::Role::Source, "")
 }
 
 /// Emits the freshness metrics (per table, and the pipeline's).

@@ -31,13 +31,14 @@ use bytes::BytesMut;
 use futures_util::SinkExt;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Transaction};
-use tote_core::batch::{self, CommitLog, LogEntry, Manifest};
+use tote_core::batch::{self, LogEntry, Manifest};
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
 use tote_core::progress::{self, Unit};
-use tote_core::store::Store;
 use tote_core::tables::quote_ident;
 use tote_core::{fault, Error, ErrorKind, Result};
+use tote_io::commit_log::CommitLog;
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 use tracing::Instrument;
 
 use crate::deletions::Deletions;
@@ -97,7 +98,7 @@ const CHUNK_BYTES: usize = 1 << 20;
 
 /// Connects to the configured warehouse and applies any pending migrations.
 pub async fn connect_and_migrate(config: &Config) -> Result<(Client, Vec<i32>)> {
-    let url = config.warehouse_url().await?;
+    let url = tote_io::secrets::warehouse_url(config).await?;
     let mut client = pg::connect(&url, Role::Warehouse).await?;
     let migrated = migrations::migrate(&mut client).await?;
     Ok((client, migrated))
@@ -227,7 +228,7 @@ pub async fn load(config: &Config, request: &LoadRequest) -> Result<LoadResponse
 async fn measure_freshness(config: &Config, warehouse: &Client, processed: &Store) -> FreshnessResponse {
     let measured = async {
         let landing = Store::open(&config.landing, "TOTE_LANDING")?;
-        let url = config.source_url().await?;
+        let url = tote_io::secrets::source_url(config).await?;
         let source = pg::connect(&url, Role::Source).await?;
         freshness::measure(&source, warehouse, &landing, processed, config).await
     }
@@ -694,10 +695,12 @@ async fn copy_rows(
     buf.extend_from_slice(copy_binary::HEADER);
     let (store, manifest) = (batch.store, batch.manifest);
     for object in &manifest.objects {
-        let body = batch::read_object(store, manifest, object)
+        let body = tote_io::objects::read_object(store, manifest, object)
             .await
             .map_err(CopyFailure::Tote)?;
-        for record_batch in batch::object_batches(store, manifest, object, body).map_err(CopyFailure::Tote)? {
+        for record_batch in
+            tote_io::objects::object_batches(store, manifest, object, body).map_err(CopyFailure::Tote)?
+        {
             let record_batch = record_batch.map_err(CopyFailure::Tote)?;
             if let Some(keys) = keys.as_deref_mut() {
                 keys.observe(&record_batch);

@@ -105,7 +105,7 @@ pub async fn migrate(client: &mut Client) -> Result<Vec<i32>> {
                     "warehouse migration {} ({}) failed: {}; the warehouse was left as it was",
                     m.version,
                     m.name,
-                    tote_core::pg::describe(&e)
+                    tote_io::pg::describe(&e)
                 ),
             )
         })?;

@@ -25,10 +25,7 @@ pub async fn table_counts(client: &tokio_postgres::Client) -> tote_core::Result<
             .query_one(&sql, &[])
             .await
             .map_err(|e| {
-                tote_core::Error::new(
-                    tote_core::ErrorKind::SourceUnavailable,
-                    tote_core::pg::describe(&e),
-                )
+                tote_core::Error::new(tote_core::ErrorKind::SourceUnavailable, tote_io::pg::describe(&e))
             })?
             .get(0);
         counts.push((table, n));

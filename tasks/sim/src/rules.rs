@@ -4,8 +4,8 @@
 //! Each rule is a query that counts the rows breaking it; a healthy database scores zero on all.
 
 use tokio_postgres::Client;
-use tote_core::pg;
 use tote_core::{Error, ErrorKind, Result};
+use tote_io::pg;
 
 /// One rule and the query counting its violations.
 #[derive(Debug, Clone, Copy)]

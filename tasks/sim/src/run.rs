@@ -19,8 +19,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Transaction};
-use tote_core::pg::{self, Role};
 use tote_core::{Error, Result};
+use tote_io::pg::{self, Role};
 
 use crate::model::{self, Order, OrderKind};
 

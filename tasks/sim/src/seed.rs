@@ -15,10 +15,10 @@ use futures_util::SinkExt;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio_postgres::{Client, CopyInSink};
-use tote_core::pg::{self, Role};
 use tote_core::progress::{self, Unit};
 use tote_core::tables::{quote_ident, SOURCE_TABLES};
 use tote_core::{Error, Result};
+use tote_io::pg::{self, Role};
 
 use crate::copy_text::CopyText;
 use crate::model::{self, Order, OrderKind};
@@ -242,7 +242,7 @@ async fn prepare_schema(client: &Client, url: &str, replace: bool) -> Result<()>
     if existing > 0 && !replace {
         return Err(Error::bad_request(format!(
             "the database at {} already has {existing} ToteSys tables; pass --replace to drop them and seed again",
-            pg::redact(url)
+            tote_core::credentials::redact(url)
         )));
     }
     let mut sql = String::from("BEGIN;\n");

@@ -5,9 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use crate::postgres::{test_database, TestDatabase};
 use tokio_postgres::Client;
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
-use tote_core::store::Store;
 use tote_core::tables::SOURCE_TABLES;
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 use tote_load::{LoadRequest, LoadResponse, Phase};
 
 use crate::oracle::{self, as_set, pg_rows};

@@ -48,7 +48,7 @@ impl Drop for TestDatabase {
                 .build()
                 .ok()?;
             rt.block_on(async move {
-                let client = tote_core::pg::connect(&admin_url, tote_core::pg::Role::Warehouse)
+                let client = tote_io::pg::connect(&admin_url, tote_io::pg::Role::Warehouse)
                     .await
                     .ok()?;
                 let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name));
@@ -109,7 +109,7 @@ async fn create_test_database(admin_url: &str) -> Result<TestDatabase> {
         COUNTER.fetch_add(1, Ordering::Relaxed),
         rand::rng().random::<u32>()
     );
-    let client = tote_core::pg::connect(admin_url, tote_core::pg::Role::Warehouse)
+    let client = tote_io::pg::connect(admin_url, tote_io::pg::Role::Warehouse)
         .await
         .map_err(|e| Error::internal(format!("cannot connect to the test server: {}", e.message())))?;
     client
@@ -121,10 +121,10 @@ async fn create_test_database(admin_url: &str) -> Result<TestDatabase> {
         .map_err(|e| {
             Error::internal(format!(
                 "cannot create test database: {}",
-                tote_core::pg::describe(&e)
+                tote_io::pg::describe(&e)
             ))
         })?;
-    let url = tote_core::pg::with_database(admin_url, &name)?;
+    let url = tote_io::pg::with_database(admin_url, &name)?;
     Ok(TestDatabase {
         url,
         admin_url: admin_url.to_string(),

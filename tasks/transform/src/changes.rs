@@ -31,10 +31,11 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::{ArrowWriter, ProjectionMask};
-use tote_core::batch::{self, CommitLog, Manifest};
-use tote_core::store::Store;
+use tote_core::batch::{self, Manifest};
 use tote_core::tables::{primary_key, SOURCE_TABLES};
 use tote_core::{Error, ErrorKind, Result};
+use tote_io::commit_log::CommitLog;
+use tote_io::store::Store;
 
 use crate::deletions::RunDeletions;
 use crate::error::{internal, model_error};
@@ -90,7 +91,7 @@ impl Changes {
         let mut deletions = RunDeletions::new(&pk);
         let path = dir.join(format!("{table}.parquet"));
         let file = File::create(&path).map_err(|e| spill_error(&path, e))?;
-        let properties = tote_core::sink::parquet_properties(&schema, SPILL_BATCH_ROWS);
+        let properties = tote_io::sink::parquet_properties(&schema, SPILL_BATCH_ROWS);
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(internal)?;
         let mut writer = SpillWriter::start(writer, &path);
         let floors = remember_floors(manifests);
@@ -99,8 +100,8 @@ impl Changes {
         let mut keys_written = KeysWritten::default();
         for (manifest, floor) in manifests.iter().zip(floors) {
             for object in &manifest.objects {
-                let body = batch::read_object(landing, manifest, object).await?;
-                for b in batch::object_batches(landing, manifest, object, body)? {
+                let body = tote_io::objects::read_object(landing, manifest, object).await?;
+                for b in tote_io::objects::object_batches(landing, manifest, object, body)? {
                     let b = align(&b?, &schema)?;
                     let keys = row_keys(&b, &pk)?;
                     deletions.observe_versions(keys.iter().map(|k| k.0));
@@ -133,7 +134,7 @@ impl Changes {
                 }
             }
             // A batch's deletions and versions are disjoint, so their order within it is moot.
-            deletions.add(&batch::read_deletions(landing, manifest).await?)?;
+            deletions.add(&tote_io::objects::read_deletions(landing, manifest).await?)?;
             // Versions below the floor can no longer be re-read by a later batch of this run.
             match floor {
                 Some(f) => seen.retain(|k| k.1 >= f),

@@ -3,13 +3,13 @@
 //! snapshots it left, and its rows ([`Checkpoint`]). The next run starts from it.
 
 use tote_core::checkpoint::Checkpoint;
-use tote_core::store::Store;
 use tote_core::Result;
+use tote_io::store::Store;
 
 /// Commits `checkpoint` at its run's position in the `_transform` log. When another transform
 /// (an overlapping execution) committed the same run first, its checkpoint stands.
 pub(crate) async fn commit(processed: &Store, checkpoint: &Checkpoint) -> Result<()> {
-    if !checkpoint.commit(processed).await? {
+    if !tote_io::checkpoint::commit(processed, checkpoint).await? {
         tracing::warn!(
             run = checkpoint.run,
             "another transform committed this run first; its checkpoint stands"

@@ -8,8 +8,8 @@ use arrow::datatypes::DataType;
 use datafusion::prelude::SessionContext;
 use tote_core::batch::{self, ObjectEntry};
 use tote_core::config::DataFormat;
-use tote_core::store::Store;
 use tote_core::{Error, ErrorKind, Result};
+use tote_io::store::Store;
 
 use crate::deletions;
 use crate::error::{internal, model_error};
@@ -35,8 +35,8 @@ pub(crate) async fn write_deletions(
     let Some(first) = found.first() else {
         return Ok((None, 0));
     };
-    let key = batch::deletions_key(&model.name, batch_id);
-    let mut sink = tote_core::sink::ObjectSink::create(processed, &key, first.schema(), DataFormat::Parquet)?;
+    let key = tote_core::layout::deletions_key(&model.name, batch_id);
+    let mut sink = tote_io::sink::ObjectSink::create(processed, &key, first.schema(), DataFormat::Parquet)?;
     let mut rows = 0u64;
     for b in &found {
         rows += b.num_rows() as u64;

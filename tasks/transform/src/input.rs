@@ -8,10 +8,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use tote_core::batch::{CommitLog, LogEntry};
-use tote_core::store::Store;
+use tote_core::batch::LogEntry;
 use tote_core::tables::SOURCE_TABLES;
 use tote_core::Result;
+use tote_io::commit_log::CommitLog;
+use tote_io::store::Store;
 
 use crate::models;
 

@@ -43,8 +43,8 @@ use std::time::Instant;
 
 use tote_core::checkpoint::Checkpoint;
 use tote_core::config::Config;
-use tote_core::store::Store;
 use tote_core::{fault, Result};
+use tote_io::store::Store;
 use tracing::Instrument;
 
 use crate::input::NewInput;
@@ -95,7 +95,7 @@ async fn run(config: &Config, request: &TransformRequest) -> Result<TransformRes
     let models = &config.models;
 
     // 1. Where the run starts: the checkpoint.
-    let previous = Checkpoint::latest(&processed).await?;
+    let previous = tote_io::checkpoint::latest(&processed).await?;
     let run = previous.as_ref().map_or(1, |c| c.run + 1);
     let consumed_before = previous.as_ref().map(|c| c.consumed.clone()).unwrap_or_default();
 

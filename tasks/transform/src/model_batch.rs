@@ -14,12 +14,13 @@ use arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::prelude::SessionContext;
 use futures_util::StreamExt;
-use tote_core::batch::{self, CommitLog, Finding, LogEntry, Manifest, ObjectEntry};
+use tote_core::batch::{self, Finding, LogEntry, Manifest, ObjectEntry};
 use tote_core::config::DataFormat;
 use tote_core::progress::{self, Task, Unit};
-use tote_core::sink::ObjectSink;
-use tote_core::store::Store;
 use tote_core::{fault, Error, ErrorKind, Result};
+use tote_io::commit_log::CommitLog;
+use tote_io::sink::ObjectSink;
+use tote_io::store::Store;
 
 use crate::companions;
 use crate::error::model_error;
@@ -167,7 +168,7 @@ async fn write_objects(
     query: Query,
     progress: &Task,
 ) -> Result<Option<Written>> {
-    let key = batch::data_key(&model.name, &batch_id, DataFormat::Parquet);
+    let key = tote_core::layout::data_key(&model.name, &batch_id, DataFormat::Parquet);
     let mut rows = stream_rows(query.rows, processed, &key, &model.name, progress).await?;
     let (deletions, deleted) = companions::write_deletions(ctx, processed, model, &batch_id).await?;
     if rows.open.is_none() && deletions.is_none() {
@@ -249,7 +250,7 @@ async fn commit(
     manifest: &Manifest,
     run: &Run,
 ) -> Result<Option<LogEntry>> {
-    batch::write_manifest(processed, manifest).await?;
+    tote_io::commit_log::write_manifest(processed, manifest).await?;
     let next = last_entry.map_or(1, |e| e.seq + 1);
     if log.commit(next, manifest).await? {
         return Ok(None);

@@ -12,8 +12,8 @@ use datafusion::prelude::SessionContext;
 use tokio::task::JoinSet;
 use tote_core::config::Config;
 use tote_core::progress::{self, Unit};
-use tote_core::store::Store;
 use tote_core::{Error, Result};
+use tote_io::store::Store;
 
 use crate::model_batch::{run_model, ModelOutput, Run};
 use crate::{millis_since, models, TransformResponse};

@@ -14,12 +14,12 @@ use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
-use tote_core::batch::{self, ObjectEntry};
+use tote_core::batch::ObjectEntry;
 use tote_core::checkpoint::Checkpoint;
 use tote_core::config::DataFormat;
-use tote_core::store::Store;
 use tote_core::tables::primary_key;
 use tote_core::{Error, Result};
+use tote_io::store::Store;
 
 use crate::changes::{self, align, Changes};
 use crate::error::{internal, model_error};
@@ -71,7 +71,7 @@ async fn previous_snapshot(
 ) -> Result<Vec<RecordBatch>> {
     match previous.and_then(|c| Some((c, c.snapshot(table)?))) {
         Some((checkpoint, object)) => {
-            batch::read_batch(processed, &checkpoint.snapshot_manifest(object)).await
+            tote_io::objects::read_batch(processed, &checkpoint.snapshot_manifest(object)).await
         }
         None => Ok(Vec::new()),
     }
@@ -86,7 +86,7 @@ async fn write_snapshot(
     state: &[RecordBatch],
 ) -> Result<ObjectEntry> {
     let key = tote_core::checkpoint::state_key(table, run);
-    let mut sink = tote_core::sink::ObjectSink::create(
+    let mut sink = tote_io::sink::ObjectSink::create(
         processed,
         &key,
         schema_of_batches(state, schema),

@@ -78,8 +78,8 @@ async fn ingest_commits_to_an_s3_landing_zone_exactly_once() {
     let retry = f.ingest("staff").await.unwrap();
     assert_eq!(retry.rows, 1);
     assert!(!f.ingest("staff").await.unwrap().changed);
-    let store = tote_core::store::Store::open(&location, "TOTE_LANDING").unwrap();
-    let log = tote_core::batch::CommitLog::new(store.clone(), "staff");
+    let store = tote_io::store::Store::open(&location, "TOTE_LANDING").unwrap();
+    let log = tote_io::commit_log::CommitLog::new(store.clone(), "staff");
     let entries = log.entries_after(None).await.unwrap();
     assert_eq!(
         entries.len(),
@@ -88,7 +88,7 @@ async fn ingest_commits_to_an_s3_landing_zone_exactly_once() {
     );
     let second = log.manifest(&entries[1]).await.unwrap();
     assert_eq!(
-        tote_core::batch::read_batch(&store, &second).await.unwrap()[0].num_rows(),
+        tote_io::objects::read_batch(&store, &second).await.unwrap()[0].num_rows(),
         1
     );
 }

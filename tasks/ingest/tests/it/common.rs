@@ -7,11 +7,12 @@ use arrow::datatypes::{Int32Type, TimestampMicrosecondType};
 use chrono::NaiveDateTime;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tokio_postgres::Client;
-use tote_core::batch::{CommitLog, Manifest};
+use tote_core::batch::Manifest;
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
-use tote_core::store::Store;
 use tote_ingest::{IngestRequest, IngestResponse};
+use tote_io::commit_log::CommitLog;
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 use tote_testkit::postgres::{test_database, TestDatabase};
 
 /// A source database, a landing directory, and the configuration joining them.

@@ -8,7 +8,7 @@ use crate::it::common::Fixture;
 
 /// The keys a batch records as deleted.
 async fn deleted_keys(f: &Fixture, manifest: &tote_core::batch::Manifest) -> Vec<i64> {
-    tote_core::batch::read_deletions(&f.store(), manifest)
+    tote_io::objects::read_deletions(&f.store(), manifest)
         .await
         .unwrap()
         .iter()
@@ -159,10 +159,10 @@ async fn a_whole_table_read_records_its_own_keys_sorted_with_the_sources_fingerp
         );
     }
     let store = f.store();
-    let body = tote_core::batch::read_object(&store, &manifest, &recorded.object)
+    let body = tote_io::objects::read_object(&store, &manifest, &recorded.object)
         .await
         .unwrap();
-    let keys: Vec<i64> = tote_core::batch::parquet_object_batches(&store, &manifest, &recorded.object, body)
+    let keys: Vec<i64> = tote_io::objects::parquet_object_batches(&store, &manifest, &recorded.object, body)
         .unwrap()
         .flat_map(|b| b.unwrap().column(0).as_primitive::<Int64Type>().values().to_vec())
         .collect();

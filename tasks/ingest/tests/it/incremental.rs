@@ -18,7 +18,7 @@ async fn full_then_incremental_ingest_captures_exactly_the_changed_versions() {
         ))
         .await
         .unwrap();
-    let fresh = tote_core::pg::connect(f.db.url(), tote_core::pg::Role::Source)
+    let fresh = tote_io::pg::connect(f.db.url(), tote_io::pg::Role::Source)
         .await
         .unwrap();
     let zone: String = fresh.query_one("SHOW timezone", &[]).await.unwrap().get(0);
@@ -109,7 +109,7 @@ async fn a_transaction_that_commits_late_with_an_old_last_updated_is_captured() 
 
     // A new row lands after the high-water mark, and a slow transaction stamps a row *before* it.
     insert_sales_order(&f.client, hw + Duration::seconds(30)).await;
-    let late = tote_core::pg::connect(f.db.url(), tote_core::pg::Role::Source)
+    let late = tote_io::pg::connect(f.db.url(), tote_io::pg::Role::Source)
         .await
         .unwrap();
     late.batch_execute("BEGIN").await.unwrap();
@@ -166,7 +166,7 @@ async fn many_rows_sharing_one_last_updated_across_batch_boundaries_are_all_kept
 /// The source's clock now, as a naive timestamp in a new session's time zone (the ingest's), to
 /// the millisecond as `last_updated` holds it.
 async fn source_clock(f: &Fixture) -> NaiveDateTime {
-    tote_core::pg::connect(f.db.url(), tote_core::pg::Role::Source)
+    tote_io::pg::connect(f.db.url(), tote_io::pg::Role::Source)
         .await
         .unwrap()
         .query_one("SELECT clock_timestamp()::timestamp(3)", &[])

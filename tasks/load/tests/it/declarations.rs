@@ -24,7 +24,7 @@ const CONSTRAINT_COLUMNS: &str = "SELECT array_to_string(ARRAY(\
 #[tokio::test]
 async fn the_migrations_create_the_tables_the_models_declare() {
     let warehouse = test_database().await.unwrap();
-    let mut client = tote_core::pg::connect(warehouse.url(), tote_core::pg::Role::Warehouse)
+    let mut client = tote_io::pg::connect(warehouse.url(), tote_io::pg::Role::Warehouse)
         .await
         .unwrap();
     tote_load::migrations::migrate(&mut client).await.unwrap();

@@ -8,9 +8,10 @@ use arrow::array::{
     Date32Array, Decimal128Array, Int32Array, RecordBatch, StringArray, Time64NanosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
-use tote_core::batch::{self, CommitLog, DataFormat, Manifest};
-use tote_core::sink::ObjectSink;
+use tote_core::batch::{self, DataFormat, Manifest};
 use tote_core::{fault, ErrorKind};
+use tote_io::commit_log::CommitLog;
+use tote_io::sink::ObjectSink;
 use tote_load::Phase;
 
 use tote_testkit::chain::Chain;
@@ -159,7 +160,9 @@ async fn commit_batch(chain: &Chain, model: &str, batch: RecordBatch) {
         keys: None,
         deletions: None,
     };
-    batch::write_manifest(&store, &manifest).await.unwrap();
+    tote_io::commit_log::write_manifest(&store, &manifest)
+        .await
+        .unwrap();
     assert!(log.commit(seq, &manifest).await.unwrap());
 }
 
@@ -370,7 +373,7 @@ async fn a_connection_killed_mid_copy_is_retryable_and_the_retry_loads_exactly_o
                 .build()
                 .unwrap()
                 .block_on(async {
-                    let admin = tote_core::pg::connect(&url, tote_core::pg::Role::Warehouse)
+                    let admin = tote_io::pg::connect(&url, tote_io::pg::Role::Warehouse)
                         .await
                         .unwrap();
                     admin

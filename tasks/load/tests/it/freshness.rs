@@ -14,7 +14,7 @@ async fn measure(chain: &Chain) -> Freshness {
     freshness::measure(
         &chain.client,
         &chain.warehouse_client().await,
-        &tote_core::store::Store::open(&config.landing, "TOTE_LANDING").unwrap(),
+        &tote_io::store::Store::open(&config.landing, "TOTE_LANDING").unwrap(),
         &chain.processed_store(),
         &config,
     )

@@ -2,7 +2,7 @@
 
 use chrono::NaiveDateTime;
 use tokio_postgres::Client;
-use tote_core::pg::{self, Role};
+use tote_io::pg::{self, Role};
 use tote_sim::SeedOptions;
 use tote_testkit::postgres::{test_database, TestDatabase};
 

@@ -1,7 +1,7 @@
 //! The private Postgres harness: starts as root (server as `postgres`) or as a normal user,
 //! hands out fresh databases, and cleans up after itself.
 
-use tote_core::pg::{self, Role};
+use tote_io::pg::{self, Role};
 use tote_private_pg::PrivateCluster;
 use tote_testkit::postgres::test_database;
 

@@ -93,7 +93,7 @@ fn visible_from_outside(url: &str, at: chrono::NaiveDateTime) -> (i64, i64) {
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let client = tote_core::pg::connect(&url, tote_core::pg::Role::Source).await.unwrap();
+            let client = tote_io::pg::connect(&url, tote_io::pg::Role::Source).await.unwrap();
             let row = client
                 .query_one(
                     "SELECT count(*) FILTER (WHERE created_at = $1), count(*) FILTER (WHERE created_at > $1) FROM sales_order",

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::NaiveDateTime;
 use tokio_postgres::Client;
-use tote_core::batch::CommitLog;
 use tote_core::config::Config;
-use tote_core::pg::{self, Role};
-use tote_core::store::Store;
 use tote_core::tables::SOURCE_TABLES;
 use tote_core::{fault, ErrorKind};
+use tote_io::commit_log::CommitLog;
+use tote_io::pg::{self, Role};
+use tote_io::store::Store;
 use tote_testkit::postgres::{test_database, TestDatabase};
 use tote_transform::{transform, TransformRequest};
 
@@ -103,7 +103,7 @@ impl Pipeline {
         for entry in log.entries_after(None).await.unwrap() {
             let manifest = log.manifest(&entry).await.unwrap();
             rows.extend(arrow_rows(
-                &tote_core::batch::read_batch(&store, &manifest).await.unwrap(),
+                &tote_io::objects::read_batch(&store, &manifest).await.unwrap(),
             ));
         }
         rows
@@ -181,7 +181,7 @@ async fn the_star_schema_equals_the_oracle_over_several_incremental_rounds() {
                 .unwrap()
             {
                 let manifest = log.manifest(&entry).await.unwrap();
-                for row in arrow_rows(&tote_core::batch::read_batch(&store, &manifest).await.unwrap()) {
+                for row in arrow_rows(&tote_io::objects::read_batch(&store, &manifest).await.unwrap()) {
                     emitted.insert(row[0].clone());
                 }
             }

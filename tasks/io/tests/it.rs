@@ -1,9 +1,10 @@
-//! Integration tests of the shared contract against a real Postgres: TLS modes.
+//! Integration tests of tote's I/O against the real services: Postgres (TLS modes, lost
+//! connections), Secrets Manager and S3 (moto).
 
 mod tls {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-    use tote_core::pg::{self, Role};
     use tote_core::ErrorKind;
+    use tote_io::pg::{self, Role};
     use tote_private_pg::PrivateCluster;
 
     struct Pki {
@@ -131,7 +132,7 @@ mod secrets {
     }
 
     async fn put_secret(name: &str, value: &str) -> String {
-        let sdk = tote_core::secrets::sdk_config().await;
+        let sdk = tote_io::secrets::sdk_config().await;
         let client = aws_sdk_secretsmanager::Client::new(&sdk);
         client
             .create_secret()
@@ -160,8 +161,8 @@ mod secrets {
     }
 
     /// The database a connection to `url` lands in.
-    async fn connected_database(url: &str, role: tote_core::pg::Role) -> String {
-        let client = tote_core::pg::connect(url, role).await.unwrap();
+    async fn connected_database(url: &str, role: tote_io::pg::Role) -> String {
+        let client = tote_io::pg::connect(url, role).await.unwrap();
         client
             .query_one("SELECT current_database()::text", &[])
             .await
@@ -186,15 +187,16 @@ mod secrets {
         let db = test_database().await.unwrap();
         let secret = rds_secret(&db);
         let arn = put_secret(&unique("tote/source"), &secret.to_string()).await;
-        let resolved = config_with_secret(&arn).source_url().await.unwrap();
+        let resolved = tote_io::secrets::source_url(&config_with_secret(&arn))
+            .await
+            .unwrap();
         assert_eq!(
-            connected_database(&resolved, tote_core::pg::Role::Source).await,
+            connected_database(&resolved, tote_io::pg::Role::Source).await,
             db.name()
         );
 
         // A secret that does not exist.
-        let err = config_with_secret("tote/no-such-secret")
-            .source_url()
+        let err = tote_io::secrets::source_url(&config_with_secret("tote/no-such-secret"))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -206,7 +208,9 @@ mod secrets {
             r#"{"host": "127.0.0.1", "username": "u", "password": "hunter2"}"#,
         )
         .await;
-        let err = config_with_secret(&arn).source_url().await.unwrap_err();
+        let err = tote_io::secrets::source_url(&config_with_secret(&arn))
+            .await
+            .unwrap_err();
         assert!(
             err.message().contains("`dbname`") && !err.message().contains("hunter2"),
             "{err}"
@@ -214,8 +218,10 @@ mod secrets {
         let mut wrong = secret.clone();
         wrong["password"] = "not-the-password-4711".into();
         let arn = put_secret(&unique("tote/wrong"), &wrong.to_string()).await;
-        let resolved = config_with_secret(&arn).source_url().await.unwrap();
-        let err = tote_core::pg::connect(&resolved, tote_core::pg::Role::Source)
+        let resolved = tote_io::secrets::source_url(&config_with_secret(&arn))
+            .await
+            .unwrap();
+        let err = tote_io::pg::connect(&resolved, tote_io::pg::Role::Source)
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -239,19 +245,20 @@ mod secrets {
         let secret = rds_secret(&db);
         let password = secret["password"].as_str().unwrap().to_string();
         let arn = put_secret(&unique("tote/warehouse"), &secret.to_string()).await;
-        let resolved = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", arn)])
-            .warehouse_url()
+        let resolved = tote_io::secrets::warehouse_url(&config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", arn)]))
             .await
             .unwrap();
         assert_eq!(
-            connected_database(&resolved, tote_core::pg::Role::Warehouse).await,
+            connected_database(&resolved, tote_io::pg::Role::Warehouse).await,
             db.name()
         );
 
-        let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", "tote/no-such-warehouse".into())])
-            .warehouse_url()
-            .await
-            .unwrap_err();
+        let err = tote_io::secrets::warehouse_url(&config_with(&[(
+            "TOTE_WAREHOUSE_SECRET_ARN",
+            "tote/no-such-warehouse".into(),
+        )]))
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
         assert!(
             err.message()
@@ -259,7 +266,7 @@ mod secrets {
             "{err}"
         );
 
-        let sdk = tote_core::secrets::sdk_config().await;
+        let sdk = tote_io::secrets::sdk_config().await;
         let binary = aws_sdk_secretsmanager::Client::new(&sdk)
             .create_secret()
             .name(unique("tote/binary"))
@@ -270,8 +277,7 @@ mod secrets {
             .arn()
             .unwrap()
             .to_string();
-        let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", binary)])
-            .warehouse_url()
+        let err = tote_io::secrets::warehouse_url(&config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", binary)]))
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -288,16 +294,18 @@ mod secrets {
         let endpoint = format!("http://{}", closed.local_addr().unwrap());
         drop(closed);
         std::env::set_var("AWS_ENDPOINT_URL", endpoint);
-        let err = config_with(&[("TOTE_SOURCE_SECRET_ARN", "tote/source".into())])
-            .source_url()
-            .await
-            .unwrap_err();
+        let err =
+            tote_io::secrets::source_url(&config_with(&[("TOTE_SOURCE_SECRET_ARN", "tote/source".into())]))
+                .await
+                .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::SourceUnavailable, "{err}");
         assert!(err.message().contains("Secrets Manager did not answer"), "{err}");
-        let err = config_with(&[("TOTE_WAREHOUSE_SECRET_ARN", "tote/warehouse".into())])
-            .warehouse_url()
-            .await
-            .unwrap_err();
+        let err = tote_io::secrets::warehouse_url(&config_with(&[(
+            "TOTE_WAREHOUSE_SECRET_ARN",
+            "tote/warehouse".into(),
+        )]))
+        .await
+        .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::WarehouseUnavailable, "{err}");
         assert!(
             err.message()
@@ -312,8 +320,8 @@ mod secrets {
 mod s3 {
     use bytes::Bytes;
     use tokio::io::AsyncWriteExt;
-    use tote_core::batch::CommitLog;
-    use tote_core::store::{Created, Store};
+    use tote_io::commit_log::CommitLog;
+    use tote_io::store::{Created, Store};
     use tote_testkit::moto::bucket as moto_bucket;
 
     #[tokio::test]
@@ -411,7 +419,7 @@ mod s3 {
 }
 
 mod connection {
-    use tote_core::pg::{self, Role};
+    use tote_io::pg::{self, Role};
     use tote_testkit::postgres::test_database;
 
     /// A driver error tote's retry decision hangs on: a connection that is gone is a connection

@@ -18,7 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::error::{Error, Result};
+use tote_core::{Error, Result};
 
 /// How a connection is protected, from the URL's `sslmode`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub fn split_url(url: &str, describe: &str) -> Result<(String, TlsMode)> {
     let mut parsed = url::Url::parse(url).map_err(|_| {
         Error::config(format!(
             "the {describe} URL is not a valid URL ({}); expected postgres://user:password@host:port/dbname",
-            crate::credentials::redact(url)
+            tote_core::credentials::redact(url)
         ))
     })?;
     let mut mode = None;
@@ -219,7 +219,7 @@ mod tests {
                 root_cert: Some(path.clone()),
             };
             let err = client_config(&mode, "warehouse").unwrap_err();
-            assert_eq!(err.kind(), crate::ErrorKind::Config, "{err}");
+            assert_eq!(err.kind(), tote_core::ErrorKind::Config, "{err}");
             let message = err.message();
             assert!(
                 message.contains(&format!("sslrootcert={}", path.display())) && message.contains(expected),

@@ -10,7 +10,8 @@
 
 use serde::Deserialize;
 
-use crate::error::{Error, ErrorKind, Result};
+use tote_core::config::{Config, DatabaseAddress};
+use tote_core::{Error, ErrorKind, Result};
 
 #[derive(Deserialize)]
 struct RdsSecret {
@@ -21,6 +22,28 @@ struct RdsSecret {
     dbname: Option<String>,
     sslmode: Option<String>,
     sslrootcert: Option<String>,
+}
+
+/// The source database URL, as [`Config::source_address`] says where to find it. The URL holds
+/// the password: never print it.
+pub async fn source_url(config: &Config) -> Result<String> {
+    resolve(config.source_address()?).await
+}
+
+/// The warehouse URL, as [`Config::warehouse_address`] says where to find it.
+pub async fn warehouse_url(config: &Config) -> Result<String> {
+    resolve(config.warehouse_address()?).await
+}
+
+async fn resolve(address: DatabaseAddress<'_>) -> Result<String> {
+    match address {
+        DatabaseAddress::Url(url) => Ok(url.to_string()),
+        DatabaseAddress::Secret {
+            id,
+            variable,
+            unavailable,
+        } => database_url(id, variable, unavailable).await,
+    }
 }
 
 /// The AWS SDK configuration from the environment, with a rustls (ring) HTTPS client: the same

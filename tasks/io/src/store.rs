@@ -18,7 +18,7 @@ use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
-use crate::error::{Error, ErrorKind, Result};
+use tote_core::{Error, ErrorKind, Result};
 
 /// An object store and the prefix tote's keys live under.
 #[derive(Clone)]

@@ -9,9 +9,6 @@
 
 use std::sync::Arc;
 
-use crate::batch::DataFormat;
-use crate::batch::ObjectEntry;
-use crate::error::{Error, Result};
 use crate::store::Store;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{DataType, Schema};
@@ -24,6 +21,9 @@ use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
+use tote_core::batch::DataFormat;
+use tote_core::batch::ObjectEntry;
+use tote_core::{Error, Result};
 
 /// Rows per Parquet row group: bounds the writer's memory.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;

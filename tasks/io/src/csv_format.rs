@@ -21,7 +21,7 @@ use arrow::compute::{cast_with_options, CastOptions};
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use crate::error::{Error, Result};
+use tote_core::{Error, Result};
 
 /// The header line (without its `\n`): every column name quoted.
 pub fn header(schema: &arrow::datatypes::Schema) -> Vec<u8> {

@@ -8,11 +8,8 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
-use crate::credentials::password_of;
-use crate::error::{Error, ErrorKind, Result};
-
-/// `url` with its password replaced by `***`, safe to print.
-pub use crate::credentials::redact;
+use tote_core::credentials::{password_of, redact};
+use tote_core::{Error, ErrorKind, Result};
 
 /// Which database a connection is for; decides the error kind of a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
